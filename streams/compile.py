@@ -1,0 +1,234 @@
+"""The compiler: logical plan -> physical plan.
+
+1. **Validate** the DAG (at least one source; every step reachable from one).
+2. **Split** it into sub-topologies at repartition topics: everything connected without crossing
+   a repartition topic runs in one task per partition.
+3. **Fuse** runs of stateless steps (one parent, the parent has one child) into one generated
+   loop per run (:mod:`operators.fused`).
+4. **Name** internal topics (``{app_id}-{step}-repartition``) and note how their partition
+   counts are derived (the max over the upstream sub-topology's inputs, as Kafka Streams does).
+
+>>> import streams as st
+>>> t = st.Topology("app")
+>>> t.source("in").filter(st.col("x") > 1).map_values(st.col("x")).to("out")
+>>> p = t.compile()
+>>> [s.steps for s in p.subtopologies[0].segments.values()]
+[('filter-1', 'map-values-2'), ('sink-3',)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from operators.fused import ChainFn
+from streams import plan
+from streams.errors import TopologyError
+from streams.serde import PICKLE, Serde
+
+if TYPE_CHECKING:
+    from streams.topology import Topology
+
+SegmentKind = Literal["chain", "sink", "repartition"]
+
+
+@dataclass(frozen=True)
+class Input:
+    """A topic a sub-topology reads: a user source or a repartition topic."""
+
+    topic: str
+    step: str
+    key_serde: Serde
+    value_serde: Serde
+    timestamp: plan.Fn | None
+    internal: bool
+    children: tuple[str, ...]  # segment ids fed by this input
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One processor of the physical graph: a fused chain or a single non-fusable step."""
+
+    id: str
+    kind: SegmentKind
+    steps: tuple[str, ...]
+    exits: tuple[tuple[str, ...], ...]  # per exit: downstream segment ids
+    chain: ChainFn | None = None
+    mode: Literal["row", "columnar"] = "row"
+
+
+@dataclass(frozen=True)
+class SubTopology:
+    id: int
+    inputs: Mapping[str, Input]
+    segments: Mapping[str, Segment]  # in topological order
+    outputs: tuple[str, ...]  # topics written (sinks and repartition topics)
+
+
+@dataclass(frozen=True)
+class InternalTopic:
+    """A topic the application owns. ``partitions=None``: derived from ``partitions_from``."""
+
+    name: str
+    kind: Literal["repartition", "changelog"]
+    partitions: int | None
+    partitions_from: tuple[str, ...] = ()
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PhysicalPlan:
+    app_id: str
+    topology: Topology
+    subtopologies: tuple[SubTopology, ...]
+    internal_topics: tuple[InternalTopic, ...]
+    source_topics: tuple[str, ...]
+    sink_topics: Mapping[str, tuple[Serde, Serde]]
+
+    def subtopology_of(self, topic: str) -> SubTopology:
+        for s in self.subtopologies:
+            if topic in s.inputs:
+                return s
+        raise KeyError(topic)
+
+    @property
+    def input_topics(self) -> tuple[str, ...]:
+        return tuple(t for s in self.subtopologies for t in s.inputs)
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def compile_topology(topo: Topology) -> PhysicalPlan:
+    nodes = topo.nodes
+    if not any(isinstance(n, plan.Source) for n in nodes):
+        raise TopologyError(f"topology '{topo.app_id}' has no source: call topology.source()")
+    by_step = {n.step: n for n in nodes}
+
+    # -- 2. sub-topologies: connected components not crossing a repartition topic ----------
+    uf = _UnionFind()
+    for n in nodes:
+        uf.find(n.step)
+        for p in n.parents:
+            if not isinstance(by_step[p], plan.Repartition):
+                uf.union(n.step, p)
+    groups: dict[str, list[plan.Node]] = {}
+    for n in nodes:
+        groups.setdefault(uf.find(n.step), []).append(n)
+
+    subs: list[SubTopology] = []
+    internal: list[InternalTopic] = []
+    sinks: dict[str, tuple[Serde, Serde]] = {}
+    for members in groups.values():
+        sub, topics = _build_subtopology(topo, len(subs), members, by_step)
+        subs.append(sub)
+        internal.extend(topics)
+    for n in nodes:
+        if isinstance(n, plan.Sink):
+            assert n.key_serde is not None and n.value_serde is not None
+            prev = sinks.get(n.topic)
+            if prev is not None and prev != (n.key_serde, n.value_serde):
+                raise TopologyError(
+                    f"step '{n.step}': topic '{n.topic}' is written with other serdes elsewhere"
+                )
+            sinks[n.topic] = (n.key_serde, n.value_serde)
+    sources = tuple(n.topic for n in nodes if isinstance(n, plan.Source))
+    return PhysicalPlan(topo.app_id, topo, tuple(subs), tuple(internal), sources, sinks)
+
+
+def _build_subtopology(
+    topo: Topology,
+    sid: int,
+    members: list[plan.Node],
+    by_step: Mapping[str, plan.Node],
+) -> tuple[SubTopology, list[InternalTopic]]:
+    member_steps = {n.step for n in members}
+    segment_of: dict[str, str] = {}
+    seg_steps: dict[str, list[plan.Node]] = {}
+    kinds: dict[str, SegmentKind] = {}
+
+    def children(step: str) -> list[str]:
+        return [c for c in topo.children(step) if c in member_steps]
+
+    for n in members:
+        if isinstance(n, plan.Source):
+            continue
+        if n.fusable:
+            p = by_step[n.parents[0]] if len(n.parents) == 1 else None
+            if (
+                p is not None
+                and p.step in member_steps
+                and p.fusable
+                and not isinstance(p, plan.Branch)
+                and len(topo.children(p.step)) == 1
+            ):
+                seg = segment_of[p.step]
+                seg_steps[seg].append(n)
+                segment_of[n.step] = seg
+                continue
+            kinds[n.step] = "chain"
+        elif isinstance(n, plan.Sink):
+            kinds[n.step] = "sink"
+        elif isinstance(n, plan.Repartition):
+            kinds[n.step] = "repartition"
+        else:  # pragma: no cover - every node kind is handled above
+            raise TopologyError(f"step '{n.step}': the compiler does not know {n.kind}")
+        segment_of[n.step] = n.step
+        seg_steps[n.step] = [n]
+
+    segments: dict[str, Segment] = {}
+    for seg_id, steps in seg_steps.items():
+        last = steps[-1]
+        if isinstance(last, plan.Branch):
+            outs = {by_step[c].index: c for c in topo.children(last.step)}  # type: ignore[attr-defined]
+            exits = tuple((segment_of[outs[i]],) for i in range(len(last.predicates)))
+        elif isinstance(last, plan.Repartition):
+            exits = ((),)  # its readers live in another sub-topology
+        else:
+            exits = (tuple(segment_of[c] for c in children(last.step)),)
+        chain = ChainFn(steps) if kinds[seg_id] == "chain" else None
+        segments[seg_id] = Segment(seg_id, kinds[seg_id], tuple(s.step for s in steps), exits, chain)
+
+    inputs: dict[str, Input] = {}
+    for n in members:
+        if isinstance(n, plan.Source):
+            assert n.key_serde is not None and n.value_serde is not None
+            kids = tuple(segment_of[c] for c in children(n.step))
+            inputs[n.topic] = Input(n.topic, n.step, n.key_serde, n.value_serde, n.timestamp,
+                                    False, kids)
+    # repartition topics read by this sub-topology: parents outside it that are Repartitions
+    for n in members:
+        for p in n.parents:
+            rp = by_step[p]
+            if isinstance(rp, plan.Repartition) and rp.step not in member_steps:
+                prev = inputs.get(rp.topic)
+                kids = (prev.children if prev else ()) + (segment_of[n.step],)
+                inputs[rp.topic] = Input(rp.topic, rp.step, rp.key_serde or PICKLE,
+                                         rp.value_serde or PICKLE, None, True, kids)
+
+    outputs: list[str] = []
+    topics: list[InternalTopic] = []
+    for n in members:
+        if isinstance(n, plan.Sink):
+            outputs.append(n.topic)
+        elif isinstance(n, plan.Repartition):
+            outputs.append(n.topic)
+            topics.append(InternalTopic(n.topic, "repartition", n.partitions, tuple(inputs),
+                                        {"cleanup.policy": "delete"}))
+    return SubTopology(sid, inputs, segments, tuple(dict.fromkeys(outputs))), topics
+
+
+__all__ = ["Input", "InternalTopic", "PhysicalPlan", "Segment", "SubTopology", "compile_topology"]

@@ -1,0 +1,102 @@
+"""Human-readable renderings of a compiled topology: text (``describe()``) and Mermaid.
+
+>>> import streams as st
+>>> t = st.Topology("app")
+>>> t.source("in").key_by("user").repartition("by-user").to("out")
+>>> print(t.describe())
+Topology app
+  Sub-topology 0  (source topics: in)
+    source-in  <- in
+      chain [row] key-by-1 (key_by col('user'))
+        repartition by-user (topic=app-by-user-repartition)  -> app-by-user-repartition
+  Sub-topology 1  (source topics: app-by-user-repartition)
+    by-user  <- app-by-user-repartition
+      sink sink-2 (topic=out)  -> out
+  Internal topics
+    app-by-user-repartition  repartition  partitions=as inputs (in)
+"""
+
+from __future__ import annotations
+
+from streams.compile import PhysicalPlan, Segment, SubTopology
+
+
+def _seg_line(p: PhysicalPlan, seg: Segment) -> str:
+    topo = p.topology
+    if seg.kind == "chain":
+        parts = []
+        for s in seg.steps:
+            n = topo.node(s)
+            d = n.detail()
+            parts.append(f"{s} ({n.kind}{' ' + d if d else ''})")
+        return f"chain [{seg.mode}] " + " > ".join(parts)
+    n = topo.node(seg.steps[0])
+    out = f"  -> {getattr(n, 'topic', '')}"
+    return f"{seg.kind} {n.step} ({n.detail()}){out}"
+
+
+def _walk(p: PhysicalPlan, sub: SubTopology, seg_id: str, depth: int, seen: set[str],
+          lines: list[str]) -> None:
+    if seg_id in seen:
+        lines.append("  " * depth + f"(joins {seg_id})")
+        return
+    seen.add(seg_id)
+    seg = sub.segments[seg_id]
+    lines.append("  " * depth + _seg_line(p, seg))
+    for i, exit_ in enumerate(seg.exits):
+        for child in exit_:
+            if len(seg.exits) > 1:
+                lines.append("  " * (depth + 1) + f"[branch {i}]")
+            _walk(p, sub, child, depth + 1 + (len(seg.exits) > 1), seen, lines)
+
+
+def describe_text(p: PhysicalPlan) -> str:
+    lines = [f"Topology {p.app_id}"]
+    for sub in p.subtopologies:
+        lines.append(f"  Sub-topology {sub.id}  (source topics: {', '.join(sub.inputs)})")
+        seen: set[str] = set()
+        for topic, inp in sub.inputs.items():
+            lines.append(f"    {inp.step}  <- {topic}")
+            for child in inp.children:
+                _walk(p, sub, child, 3, seen, lines)
+    if p.internal_topics:
+        lines.append("  Internal topics")
+        for t in p.internal_topics:
+            n = str(t.partitions) if t.partitions else f"as inputs ({', '.join(t.partitions_from)})"
+            lines.append(f"    {t.name}  {t.kind}  partitions={n}")
+    return "\n".join(lines)
+
+
+def describe_mermaid(p: PhysicalPlan) -> str:
+    """A ``flowchart`` of topics (stadium shapes) and steps, one subgraph per sub-topology."""
+
+    def nid(s: str) -> str:
+        return "n_" + "".join(c if c.isalnum() else "_" for c in s)
+
+    lines = ["flowchart LR"]
+    topics: set[str] = set()
+    for sub in p.subtopologies:
+        lines.append(f"  subgraph sub{sub.id}[Sub-topology {sub.id}]")
+        for seg in sub.segments.values():
+            label = "<br/>".join(seg.steps)
+            lines.append(f'    {nid(seg.id)}["{seg.kind}: {label}"]')
+        lines.append("  end")
+        for topic, inp in sub.inputs.items():
+            topics.add(topic)
+            for c in inp.children:
+                lines.append(f"  {nid('t_' + topic)} --> {nid(c)}")
+        for seg in sub.segments.values():
+            for i, exit_ in enumerate(seg.exits):
+                label = f"|{i}|" if len(seg.exits) > 1 else ""
+                for c in exit_:
+                    lines.append(f"  {nid(seg.id)} -->{label} {nid(c)}")
+            if seg.kind in ("sink", "repartition"):
+                topic = getattr(p.topology.node(seg.steps[0]), "topic", "")
+                topics.add(topic)
+                lines.append(f"  {nid(seg.id)} --> {nid('t_' + topic)}")
+    for t in sorted(topics):
+        lines.append(f'  {nid("t_" + t)}(["{t}"])')
+    return "\n".join(lines)
+
+
+__all__ = ["describe_mermaid", "describe_text"]

@@ -1,0 +1,289 @@
+"""The logical plan: frozen nodes of a dataflow DAG, built by the DSL and read by the compiler.
+
+Nodes hold no I/O and no runtime state; a node names its parents by step id. User functions
+are wrapped in :class:`Fn` (a callable or a column expression), validated when the node is
+built so a mistake is reported at the line that made it.
+
+>>> from streams.expr import col
+>>> f = as_fn("big", "predicate", col("amount") > 5)
+>>> f.label
+"(col('amount') > 5)"
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from streams.errors import TopologyError
+from streams.expr import Col, Expr
+from streams.serde import Serde
+
+STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def check_step_id(step: str) -> str:
+    if not isinstance(step, str) or not STEP_ID.match(step):
+        raise TopologyError(
+            f"step id {step!r} is not valid: use lowercase letters, digits and '-' "
+            "(it names state stores and Kafka topics)"
+        )
+    return step
+
+
+@dataclass(frozen=True, slots=True)
+class Fn:
+    """A user function: a Python callable taking ``nargs`` arguments, or a column expression."""
+
+    obj: Callable[..., Any] | Expr
+    nargs: int = 1
+
+    @property
+    def is_expr(self) -> bool:
+        return isinstance(self.obj, Expr)
+
+    @property
+    def label(self) -> str:
+        if isinstance(self.obj, Expr):
+            return repr(self.obj)
+        return getattr(self.obj, "__qualname__", None) or repr(self.obj)
+
+
+def _accepts(fn: Callable[..., Any], nargs: int) -> bool:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins without a signature: trust the caller
+        return True
+    try:
+        sig.bind(*([None] * nargs))
+    except TypeError:
+        return False
+    return True
+
+
+def as_fn(step: str, what: str, f: Any, nargs: int = 1, *, allow_expr: bool = True) -> Fn:
+    """Validate a user function for ``step``; a ``str`` means the field of that name."""
+    if allow_expr and isinstance(f, str):
+        f = Col(f)
+    if isinstance(f, Expr):
+        if not allow_expr:
+            raise TopologyError(f"step '{step}': {what} must be a callable, not an expression")
+        return Fn(f, nargs)
+    if not callable(f):
+        raise TopologyError(
+            f"step '{step}': {what} must be callable"
+            + (", a column expression or a field name" if allow_expr else "")
+            + f", got {type(f).__name__} {f!r}"
+        )
+    if not _accepts(f, nargs):
+        name = getattr(f, "__qualname__", repr(f))
+        args = "(value)" if nargs == 1 else "(key, value)"
+        raise TopologyError(f"step '{step}': {what} {name} must accept {nargs} argument(s) {args}")
+    return Fn(f, nargs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    """A step of the logical plan."""
+
+    step: str
+    parents: tuple[str, ...]
+
+    kind: ClassVar[str] = "node"
+    #: Stateless, record-at-a-time: may be fused into a chain with its neighbours.
+    fusable: ClassVar[bool] = False
+    #: The output key may differ from the input key (a stateful step downstream repartitions).
+    changes_key: ClassVar[bool] = False
+
+    def detail(self) -> str:
+        """One line for ``describe()``."""
+        return ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source(Node):
+    topic: str
+    key_serde: Serde | None = None
+    value_serde: Serde | None = None
+    timestamp: Fn | None = None
+    kind: ClassVar[str] = "source"
+
+    def detail(self) -> str:
+        ts = f", timestamp={self.timestamp.label}" if self.timestamp else ""
+        return f"topic={self.topic}{ts}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Map(Node):
+    fn: Fn
+    kind: ClassVar[str] = "map"
+    fusable: ClassVar[bool] = True
+    changes_key: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.fn.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class MapValues(Node):
+    fn: Fn
+    kind: ClassVar[str] = "map_values"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.fn.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filter(Node):
+    predicate: Fn
+    negate: bool = False
+    kind: ClassVar[str] = "filter"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return ("not " if self.negate else "") + self.predicate.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlatMap(Node):
+    fn: Fn
+    kind: ClassVar[str] = "flat_map"
+    fusable: ClassVar[bool] = True
+    changes_key: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.fn.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlatMapValues(Node):
+    fn: Fn
+    kind: ClassVar[str] = "flat_map_values"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.fn.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class Peek(Node):
+    fn: Fn
+    kind: ClassVar[str] = "peek"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.fn.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyBy(Node):
+    key: Fn
+    kind: ClassVar[str] = "key_by"
+    fusable: ClassVar[bool] = True
+    changes_key: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.key.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithColumns(Node):
+    columns: tuple[tuple[str, Fn], ...]
+    kind: ClassVar[str] = "with_columns"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return ", ".join(f"{n}={f.label}" for n, f in self.columns)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Select(Node):
+    columns: tuple[tuple[str, Fn], ...]
+    kind: ClassVar[str] = "select"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return ", ".join(f"{n}={f.label}" if f.label != f"col({n!r})" else n for n, f in self.columns)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Branch(Node):
+    """Routes each record to the first output whose predicate holds (others: dropped)."""
+
+    predicates: tuple[Fn, ...]
+    kind: ClassVar[str] = "branch"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return " | ".join(p.label for p in self.predicates)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BranchOutput(Node):
+    index: int
+    kind: ClassVar[str] = "branch_output"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return f"#{self.index}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Merge(Node):
+    kind: ClassVar[str] = "merge"
+    fusable: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repartition(Node):
+    """Writes to an internal topic keyed by the current key; the downstream reads it back."""
+
+    topic: str
+    key_serde: Serde | None = None
+    value_serde: Serde | None = None
+    partitions: int | None = None
+    auto: bool = False
+    kind: ClassVar[str] = "repartition"
+
+    def detail(self) -> str:
+        n = f", partitions={self.partitions}" if self.partitions else ""
+        return f"topic={self.topic}{n}" + (" (inserted for a key change)" if self.auto else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sink(Node):
+    topic: str
+    key_serde: Serde | None = None
+    value_serde: Serde | None = None
+    kind: ClassVar[str] = "sink"
+
+    def detail(self) -> str:
+        return f"topic={self.topic}"
+
+
+__all__ = [
+    "STEP_ID",
+    "Branch",
+    "BranchOutput",
+    "Filter",
+    "FlatMap",
+    "FlatMapValues",
+    "Fn",
+    "KeyBy",
+    "Map",
+    "MapValues",
+    "Merge",
+    "Node",
+    "Peek",
+    "Repartition",
+    "Select",
+    "Sink",
+    "Source",
+    "WithColumns",
+    "as_fn",
+    "check_step_id",
+]

@@ -1,0 +1,128 @@
+"""The broker interface the runtime runs on: the embedded broker and Kafka implement it.
+
+It is deliberately Kafka-shaped (topics, partitions, offsets, consumer groups, transactions),
+so a topology behaves the same in-process as on a cluster.
+
+>>> tp = TopicPartition("orders", 3)
+>>> tp.topic, tp.partition
+('orders', 3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+
+class TopicPartition(NamedTuple):
+    topic: str
+    partition: int
+
+
+class Message(NamedTuple):
+    """A fetched record (the attributes aiokafka's ``ConsumerRecord`` has too)."""
+
+    key: bytes | None
+    value: bytes | None
+    timestamp: int
+    headers: Sequence[tuple[str, bytes]]
+    offset: int
+
+
+OutRecord = tuple[bytes | None, bytes | None, int, Sequence[tuple[str, bytes]]]
+"""A record to produce: ``(key, value, timestamp_ms, headers)``."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic to create: name, partition count and topic configs (``cleanup.policy``...)."""
+
+    name: str
+    partitions: int
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+class RebalanceListener(Protocol):
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None: ...
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None: ...
+
+
+class Consumer(Protocol):
+    async def subscribe(self, topics: Sequence[str], listener: RebalanceListener) -> None: ...
+
+    def assign(self, partitions: Sequence[TopicPartition]) -> None: ...
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+    async def getmany(
+        self, timeout_ms: int = 100, max_records: int = 10_000
+    ) -> dict[TopicPartition, list[Message]]: ...
+
+    def seek(self, tp: TopicPartition, offset: int) -> None: ...
+
+    def position(self, tp: TopicPartition) -> int: ...
+
+    def pause(self, tps: Sequence[TopicPartition]) -> None: ...
+
+    def resume(self, tps: Sequence[TopicPartition]) -> None: ...
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
+
+    async def committed(self, tp: TopicPartition) -> int | None: ...
+
+    async def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]: ...
+
+    async def close(self) -> None: ...
+
+
+class Producer(Protocol):
+    """Buffered producer: ``send`` never awaits; ``flush`` makes everything sent durable."""
+
+    transactional: bool
+
+    def send_batch(self, topic: str, partition: int, records: list[OutRecord]) -> None:
+        """Queue records for one partition; never awaits (a flusher or commit sends them)."""
+        ...
+
+    async def flush(self) -> None: ...
+
+    async def begin(self) -> None: ...
+
+    async def commit_transaction(
+        self, offsets: Mapping[TopicPartition, int], group_id: str
+    ) -> None: ...
+
+    async def abort(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Broker(Protocol):
+    async def create_topics(self, specs: Sequence[TopicSpec]) -> None: ...
+
+    async def partitions(self, topic: str) -> int | None: ...
+
+    def consumer(self, group_id: str | None, *, read_committed: bool = True) -> Consumer: ...
+
+    def producer(self, *, transactional_id: str | None = None) -> Producer: ...
+
+    async def close(self) -> None: ...
+
+
+def describe_broker(b: Any) -> str:
+    return getattr(b, "address", type(b).__name__)
+
+
+__all__ = [
+    "Broker",
+    "Consumer",
+    "Message",
+    "OutRecord",
+    "Producer",
+    "RebalanceListener",
+    "TopicPartition",
+    "TopicSpec",
+    "describe_broker",
+]

@@ -1,0 +1,222 @@
+"""``Stream``: the builder handle users chain steps on.
+
+Every method appends one node to the topology's logical plan and returns a new handle; nothing
+runs and nothing touches a broker. Mistakes raise :class:`~streams.errors.TopologyError`
+naming the step at the line that made them.
+
+Single-argument functions receive the record *value*: ``filter``, ``map_values``,
+``flat_map_values``, ``key_by``, ``branch``. Functions that may change the key receive
+``(key, value)``: ``map`` and ``flat_map`` (returning ``(key, value)`` pairs), and ``peek``.
+
+>>> import streams as st
+>>> topo = st.Topology("demo")
+>>> big = topo.source("payments").filter(st.col("amount") > 100).key_by("card")
+>>> big.to("big-payments")
+>>> print(topo.describe())  # doctest: +ELLIPSIS
+Topology demo
+  Sub-topology 0  (source topics: payments)
+...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from streams import plan
+from streams.errors import TopologyError
+from streams.expr import Col, Expr
+from streams.serde import Serde
+
+if TYPE_CHECKING:
+    from streams.topology import Topology
+
+ValueFn = Callable[[Any], Any] | Expr | str
+
+
+class Stream:
+    """An unbounded stream of keyed records inside a :class:`~streams.topology.Topology`."""
+
+    __slots__ = ("_step", "_topology")
+
+    def __init__(self, topology: Topology, step: str) -> None:
+        self._topology = topology
+        self._step = step
+
+    @property
+    def step(self) -> str:
+        """The id of the step that produces this stream."""
+        return self._step
+
+    @property
+    def topology(self) -> Topology:
+        return self._topology
+
+    def __repr__(self) -> str:
+        return f"Stream({self._topology.app_id!r}, step={self._step!r})"
+
+    # -- helpers --------------------------------------------------------------------------
+    def _name(self, kind: str, name: str | None) -> str:
+        return self._topology._step_name(kind, name)
+
+    def _then(self, node: plan.Node) -> Stream:
+        self._topology._add(node)
+        return Stream(self._topology, node.step)
+
+    # -- stateless steps ------------------------------------------------------------------
+    def filter(self, predicate: ValueFn, *, name: str | None = None) -> Stream:
+        """Keep records whose predicate (on the value) is true. ``col("n") > 3`` or a callable."""
+        step = self._name("filter", name)
+        return self._then(plan.Filter(step=step, parents=(self._step,),
+                                      predicate=plan.as_fn(step, "predicate", predicate)))
+
+    def filter_not(self, predicate: ValueFn, *, name: str | None = None) -> Stream:
+        """Drop records whose predicate is true (a null predicate drops the record too)."""
+        step = self._name("filter", name)
+        return self._then(plan.Filter(step=step, parents=(self._step,), negate=True,
+                                      predicate=plan.as_fn(step, "predicate", predicate)))
+
+    def map(self, fn: Callable[[Any, Any], tuple[Any, Any]], *, name: str | None = None) -> Stream:
+        """``fn(key, value) -> (new_key, new_value)``. Marks the key as changed."""
+        step = self._name("map", name)
+        f = plan.as_fn(step, "function", fn, 2, allow_expr=False)
+        return self._then(plan.Map(step=step, parents=(self._step,), fn=f))
+
+    def map_values(self, fn: ValueFn, *, name: str | None = None) -> Stream:
+        """``fn(value) -> new_value`` (or an expression); the key is kept."""
+        step = self._name("map-values", name)
+        return self._then(plan.MapValues(step=step, parents=(self._step,),
+                                         fn=plan.as_fn(step, "function", fn)))
+
+    def flat_map(
+        self, fn: Callable[[Any, Any], Iterable[tuple[Any, Any]]], *, name: str | None = None
+    ) -> Stream:
+        """``fn(key, value) -> iterable of (key, value)``: zero or more records per record."""
+        step = self._name("flat-map", name)
+        f = plan.as_fn(step, "function", fn, 2, allow_expr=False)
+        return self._then(plan.FlatMap(step=step, parents=(self._step,), fn=f))
+
+    def flat_map_values(
+        self, fn: Callable[[Any], Iterable[Any]], *, name: str | None = None
+    ) -> Stream:
+        """``fn(value) -> iterable of values``, each keeping the record's key."""
+        step = self._name("flat-map-values", name)
+        f = plan.as_fn(step, "function", fn, 1, allow_expr=False)
+        return self._then(plan.FlatMapValues(step=step, parents=(self._step,), fn=f))
+
+    def peek(self, fn: Callable[[Any, Any], Any], *, name: str | None = None) -> Stream:
+        """Call ``fn(key, value)`` for its side effect; records pass unchanged."""
+        step = self._name("peek", name)
+        f = plan.as_fn(step, "function", fn, 2, allow_expr=False)
+        return self._then(plan.Peek(step=step, parents=(self._step,), fn=f))
+
+    def key_by(self, key: ValueFn, *, name: str | None = None) -> Stream:
+        """Re-key by a field name, an expression or ``fn(value)``.
+
+        A stateful step or a join downstream reads the records back through a repartition
+        topic so that equal keys meet in one task.
+        """
+        step = self._name("key-by", name)
+        return self._then(plan.KeyBy(step=step, parents=(self._step,),
+                                     key=plan.as_fn(step, "key", key)))
+
+    def with_columns(
+        self, columns: Mapping[str, ValueFn] | None = None, /, *, name: str | None = None,
+        **more: ValueFn,
+    ) -> Stream:
+        """Add or replace fields of dict values: ``with_columns(total=col("a") + col("b"))``.
+
+        Every expression sees the value as it was before this step. Pass a dict positionally
+        for a column called ``name``.
+        """
+        step = self._name("with-columns", name)
+        cols = _columns(step, {**(columns or {}), **more})
+        if not cols:
+            raise TopologyError(f"step '{step}': with_columns() needs at least one column")
+        return self._then(plan.WithColumns(step=step, parents=(self._step,), columns=cols))
+
+    def select(self, *fields: str, name: str | None = None, **exprs: ValueFn) -> Stream:
+        """Keep only the named fields (and computed ones): ``select("id", cents=col("x") * 100)``."""
+        step = self._name("select", name)
+        for f in fields:
+            if not isinstance(f, str):
+                raise TopologyError(f"step '{step}': select() takes field names, got {f!r}")
+        cols = _columns(step, {**{f: Col(f) for f in fields}, **exprs})
+        if not cols:
+            raise TopologyError(f"step '{step}': select() needs at least one field")
+        return self._then(plan.Select(step=step, parents=(self._step,), columns=cols))
+
+    def branch(self, *predicates: ValueFn, name: str | None = None) -> list[Stream]:
+        """Split by predicates: each record goes to the first stream whose predicate holds.
+
+        Records matching none are dropped; pass ``lambda v: True`` last for a default branch.
+        """
+        step = self._name("branch", name)
+        if not predicates:
+            raise TopologyError(f"step '{step}': branch() needs at least one predicate")
+        preds = tuple(plan.as_fn(step, f"predicate #{i}", p) for i, p in enumerate(predicates))
+        self._topology._add(plan.Branch(step=step, parents=(self._step,), predicates=preds))
+        outs = []
+        for i in range(len(preds)):
+            out = plan.BranchOutput(step=f"{step}-{i}", parents=(step,), index=i)
+            outs.append(Stream(self._topology, self._topology._add(out)))
+        return outs
+
+    def merge(self, *others: Stream, name: str | None = None) -> Stream:
+        """One stream with the records of this one and ``others``, interleaved."""
+        step = self._name("merge", name)
+        if not others:
+            raise TopologyError(f"step '{step}': merge() needs at least one other stream")
+        for o in others:
+            if not isinstance(o, Stream):
+                raise TopologyError(f"step '{step}': merge() takes streams, got {o!r}")
+            if o._topology is not self._topology:
+                raise TopologyError(
+                    f"step '{step}': cannot merge step '{o.step}' of topology "
+                    f"'{o._topology.app_id}' into topology '{self._topology.app_id}'"
+                )
+        parents = (self._step, *(o._step for o in others))
+        if len(set(parents)) != len(parents):
+            raise TopologyError(f"step '{step}': merge() got the same stream twice")
+        return self._then(plan.Merge(step=step, parents=parents))
+
+    def repartition(
+        self, name: str, *, partitions: int | None = None,
+        key: Serde | None = None, value: Serde | None = None,
+    ) -> Stream:
+        """Write through the internal topic ``{app_id}-{name}-repartition`` by the current key.
+
+        ``name`` is required: it names a Kafka topic whose offsets must survive code changes.
+        """
+        step = self._topology._step_name("repartition", plan.check_step_id(name))
+        if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
+            raise TopologyError(f"step '{step}': partitions must be a positive int")
+        topic = self._topology.internal_topic(step, "repartition")
+        return self._then(plan.Repartition(step=step, parents=(self._step,), topic=topic,
+                                           key_serde=key, value_serde=value,
+                                           partitions=partitions))
+
+    def to(
+        self, topic: str, *, key: Serde | None = None, value: Serde | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Write every record to ``topic`` (serdes default to the topology's)."""
+        step = self._name("sink", name)
+        if not isinstance(topic, str) or not topic:
+            raise TopologyError(f"step '{step}': to() needs a topic name")
+        t = self._topology
+        self._topology._add(plan.Sink(step=step, parents=(self._step,), topic=topic,
+                                      key_serde=key or t.default_key,
+                                      value_serde=value or t.default_value))
+
+
+def _columns(step: str, cols: Mapping[str, Any]) -> tuple[tuple[str, plan.Fn], ...]:
+    out = []
+    for n, f in cols.items():
+        if not isinstance(n, str) or not n:
+            raise TopologyError(f"step '{step}': column names must be non-empty strings")
+        out.append((n, plan.as_fn(step, f"column '{n}'", f)))
+    return tuple(out)
+
+
+__all__ = ["Stream"]

@@ -1,0 +1,191 @@
+"""``Topology``: the application's dataflow, declared once and compiled to tasks.
+
+>>> import streams as st
+>>> topo = st.Topology("word-count")
+>>> lines = topo.source("lines", value=st.serde.STR)
+>>> lines.flat_map_values(str.split).to("words", value=st.serde.STR)
+>>> [n.step for n in topo.nodes]
+['source-lines', 'flat-map-values-1', 'sink-2']
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Literal
+
+from streams import plan
+from streams.errors import TopologyError
+from streams.serde import JSON, STR, Serde
+from streams.stream import Stream
+
+if TYPE_CHECKING:
+    from streams.compile import PhysicalPlan
+
+_APP_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+
+class Topology:
+    """A named dataflow. ``app_id`` names the consumer group, state stores and internal topics.
+
+    Serdes default to ``key=STR`` and ``value=JSON`` for sources and sinks.
+    """
+
+    def __init__(
+        self, app_id: str, *, default_key: Serde = STR, default_value: Serde = JSON
+    ) -> None:
+        if not isinstance(app_id, str) or not _APP_ID.match(app_id):
+            raise TopologyError(
+                f"application id {app_id!r} is not valid: use letters, digits, '.', '_' and '-'"
+            )
+        self.app_id = app_id
+        self.default_key = default_key
+        self.default_value = default_value
+        self._nodes: dict[str, plan.Node] = {}
+        self._children: dict[str, list[str]] = {}
+        self._counter = 0
+        self._compiled: PhysicalPlan | None = None
+
+    # -- building -------------------------------------------------------------------------
+    def source(
+        self,
+        topic: str,
+        *,
+        key: Serde | None = None,
+        value: Serde | None = None,
+        timestamp: Any = None,
+        name: str | None = None,
+    ) -> Stream:
+        """A stream read from ``topic``.
+
+        ``timestamp`` gives each record its event time in epoch milliseconds: ``None`` (the
+        Kafka record's timestamp), a field name, a column expression or ``fn(value)``.
+        """
+        if not isinstance(topic, str) or not _TOPIC.match(topic):
+            raise TopologyError(f"source topic {topic!r} is not a valid Kafka topic name")
+        for n in self._nodes.values():
+            if isinstance(n, plan.Source) and n.topic == topic:
+                raise TopologyError(
+                    f"topic '{topic}' is already read by step '{n.step}': reuse that stream "
+                    "(a topic has one source per topology)"
+                )
+        step = self._step_name("source", name if name is not None else f"source-{_slug(topic)}")
+        ts = plan.as_fn(step, "timestamp", timestamp) if timestamp is not None else None
+        self._add(plan.Source(step=step, parents=(), topic=topic, key_serde=key or self.default_key,
+                              value_serde=value or self.default_value, timestamp=ts))
+        return Stream(self, step)
+
+    def stream(self, step: str) -> Stream:
+        """The stream produced by an existing step (for building from a stored id)."""
+        if step not in self._nodes:
+            raise TopologyError(f"unknown step '{step}' in topology '{self.app_id}'")
+        return Stream(self, step)
+
+    def internal_topic(self, step: str, kind: str) -> str:
+        """The name of a topic owned by this application: ``{app_id}-{step}-{kind}``."""
+        return f"{self.app_id}-{step}-{kind}"
+
+    def _step_name(self, kind: str, name: str | None) -> str:
+        if name is None:
+            self._counter += 1
+            name = f"{kind}-{self._counter}"
+        plan.check_step_id(name)
+        if name in self._nodes:
+            raise TopologyError(f"duplicate step id '{name}': step ids must be unique")
+        return name
+
+    def _add(self, node: plan.Node) -> str:
+        if node.step in self._nodes:
+            raise TopologyError(f"duplicate step id '{node.step}': step ids must be unique")
+        for p in node.parents:
+            if p not in self._nodes:
+                raise TopologyError(f"step '{node.step}': unknown parent step '{p}'")
+            if isinstance(self._nodes[p], plan.Sink):
+                raise TopologyError(f"step '{node.step}': step '{p}' is a sink and has no output")
+            if isinstance(self._nodes[p], plan.Branch):
+                if not isinstance(node, plan.BranchOutput):
+                    raise TopologyError(
+                        f"step '{node.step}': use the streams returned by branch '{p}'"
+                    )
+        if isinstance(node, plan.Sink):
+            self._check_no_cycle(node)
+        self._nodes[node.step] = node
+        self._children[node.step] = []
+        for p in node.parents:
+            self._children[p].append(node.step)
+        self._compiled = None
+        return node.step
+
+    def _check_no_cycle(self, sink: plan.Sink) -> None:
+        for src in self.upstream_sources(sink.parents[0]):
+            if src.topic == sink.topic:
+                raise TopologyError(
+                    f"step '{sink.step}': writing to '{sink.topic}', which step '{src.step}' "
+                    "reads upstream of it, would loop forever"
+                )
+
+    # -- reading the plan ---------------------------------------------------------------
+    @property
+    def nodes(self) -> list[plan.Node]:
+        """The logical plan's nodes in the order they were added (a topological order)."""
+        return list(self._nodes.values())
+
+    def node(self, step: str) -> plan.Node:
+        try:
+            return self._nodes[step]
+        except KeyError:
+            raise TopologyError(f"unknown step '{step}' in topology '{self.app_id}'") from None
+
+    def children(self, step: str) -> list[str]:
+        return list(self._children[step])
+
+    def upstream_sources(self, step: str) -> list[plan.Source]:
+        seen: set[str] = set()
+        out: list[plan.Source] = []
+        todo = [step]
+        while todo:
+            s = todo.pop()
+            if s in seen:
+                continue
+            seen.add(s)
+            n = self._nodes[s]
+            if isinstance(n, plan.Source):
+                out.append(n)
+            todo.extend(n.parents)
+        return out
+
+    def key_changed(self, step: str) -> bool:
+        """Whether records at ``step`` may carry a key other than their partition's."""
+        n = self._nodes[step]
+        if isinstance(n, plan.Source | plan.Repartition):
+            return False
+        if n.changes_key:
+            return True
+        return any(self.key_changed(p) for p in n.parents)
+
+    # -- compiling ------------------------------------------------------------------------
+    def compile(self) -> PhysicalPlan:
+        """Validate and compile to the physical plan (cached until the topology changes)."""
+        if self._compiled is None:
+            from streams.compile import compile_topology
+
+            self._compiled = compile_topology(self)
+        return self._compiled
+
+    def describe(self, format: Literal["text", "mermaid"] = "text") -> str:
+        """The compiled topology: sub-topologies, fused chains, stores and internal topics."""
+        from streams.describe import describe_mermaid, describe_text
+
+        compiled = self.compile()
+        return describe_text(compiled) if format == "text" else describe_mermaid(compiled)
+
+    def __repr__(self) -> str:
+        return f"Topology({self.app_id!r}, steps={len(self._nodes)})"
+
+
+def _slug(topic: str) -> str:
+    s = re.sub(r"[^a-z0-9-]+", "-", topic.lower()).strip("-")
+    return s or "topic"
+
+
+__all__ = ["Topology"]

@@ -27,7 +27,10 @@ class Collector(Protocol):
     """Where sinks put serialized records: the producer in a worker, the log in the driver."""
 
     def send_batch(
-        self, topic: str, partition: int, records: list[tuple[bytes | None, bytes | None, int, Headers]]
+        self,
+        topic: str,
+        partition: int,
+        records: list[tuple[bytes | None, bytes | None, int, Headers]],
     ) -> None:
         """Queue ``(key, value, timestamp, headers)`` records for one partition (no await)."""
         ...

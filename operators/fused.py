@@ -19,7 +19,8 @@ says which step failed, and the frame's locals give the record's offset.
 
 >>> from streams import plan
 >>> from streams.expr import col
->>> f = ChainFn([plan.Filter(step="big", parents=("s",), predicate=plan.as_fn("big", "p", col("n") > 1))])
+>>> pred = plan.as_fn("big", "predicate", col("n") > 1)
+>>> f = ChainFn([plan.Filter(step="big", parents=("s",), predicate=pred)])
 >>> f([("a", {"n": 1}, 0, (), 0), ("b", {"n": 2}, 0, (), 1)])
 ([('b', {'n': 2}, 0, (), 1)],)
 """
@@ -66,7 +67,10 @@ def _node_lines(node: plan.Node, g: CodeGen) -> tuple[list[str], bool]:
     if isinstance(node, plan.FlatMap):
         return [f"for k, v in {_call(node.fn, g)}:"], True
     if isinstance(node, plan.FlatMapValues):
-        return [f"for v in {_call(node.fn, g)}:"], True
+        # the loop rebinds v per child but not k: restore k, or a key change made for one
+        # child would leak into its siblings
+        saved = g.tmp()
+        return [f"{saved} = k", f"for v in {_call(node.fn, g)}:", f"    k = {saved}"], True
     if isinstance(node, plan.Peek):
         return [_call(node.fn, g)], False
     if isinstance(node, plan.KeyBy):
@@ -138,7 +142,8 @@ class ChainFn:
                 step = s
         offset = frame.f_locals.get("o") if frame is not None else None
         return ProcessingError(
-            f"{type(exc).__name__}: {exc}", step=step,
+            f"{type(exc).__name__}: {exc}",
+            step=step,
             offset=offset if isinstance(offset, int) else None,
         )
 

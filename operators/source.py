@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from operators.base import Processor, Rows
 from streams import plan
 from streams.errors import ProcessingError, SerializationError
-from streams.expr import CodeGen
+from streams.expr import CodeGen, Expr
 from streams.serde import FnSerde, Serde
 
 _ids = itertools.count()
@@ -75,31 +75,53 @@ class Decoder:
     ) -> None:
         self.step, self.topic, self.partition = step, topic, partition
         self.children = children if children is not None else []
+        self._filename = f"<decode {next(_ids)}: {topic}>"
+        self._what: dict[tuple[str, int], str] = {}  # (filename, line) -> "key" | "value"
+        # two loops: plain tuples (embedded broker) are unpacked, records with attributes
+        # (aiokafka's ConsumerRecord) are read by name
+        self._fn_tuple = self._build(key_serde, value_serde, timestamp, unpack=True)
+        self._fn_attr = self._build(key_serde, value_serde, timestamp, unpack=False)
+
+    def _build(
+        self, key_serde: Serde, value_serde: Serde, timestamp: plan.Fn | None, *, unpack: bool
+    ) -> Callable[[Sequence[Any]], Rows]:
         g = CodeGen()
-        lines = [
-            "def _decode(msgs):",
-            "    out = []; a = out.append",
-            "    for m in msgs:",
-            f"        kb = m.key; k = {_deser(key_serde, g, 'kb')}",
-            f"        vb = m.value; v = {_deser(value_serde, g, 'vb')}",
-        ]
-        if timestamp is None:
-            lines.append("        t = m.timestamp")
+        if unpack:
+            head = ["    for kb, vb, t, h, o in msgs:"]
         else:
-            src = timestamp.obj.py(g) if timestamp.is_expr else f"{g.const(timestamp.obj, 'f')}(v)"  # type: ignore[union-attr]
+            head = [
+                "    for m in msgs:",
+                "        kb = m.key; vb = m.value; t = m.timestamp; h = m.headers; o = m.offset",
+            ]
+        lines = ["def _decode(msgs):", "    out = []; a = out.append", *head]
+        filename = f"{self._filename[:-1]} {'tuples' if unpack else 'records'}>"
+        self._what[(filename, len(lines) + 1)] = "key"
+        self._what[(filename, len(lines) + 2)] = "value"
+        lines += [
+            f"        k = {_deser(key_serde, g, 'kb')}",
+            f"        v = {_deser(value_serde, g, 'vb')}",
+        ]
+        if timestamp is not None:
+            src = (
+                timestamp.obj.py(g)
+                if isinstance(timestamp.obj, Expr)
+                else f"{g.const(timestamp.obj, 'f')}(v)"
+            )
             lines.append(f"        t = {src}")
             lines.append(f"        if type(t) is not int: t = {g.const(to_millis, 'ms')}(t)")
-        lines += ["        a((k, v, t, m.headers, m.offset))", "    return out"]
-        self._what = {4: "key", 5: "value"}
+        lines += ["        a((k, v, t, h, o))", "    return out"]
         self.source = "\n".join(lines) + "\n"
-        self._filename = f"<decode {next(_ids)}: {topic}>"
         ns: dict[str, Any] = dict(g.namespace)
-        exec(compile(self.source, self._filename, "exec"), ns)
-        self._fn: Callable[[Sequence[MessageLike]], Rows] = ns["_decode"]
+        exec(compile(self.source, filename, "exec"), ns)
+        fn: Callable[[Sequence[Any]], Rows] = ns["_decode"]
+        return fn
 
     def decode(self, msgs: Sequence[MessageLike]) -> Rows:
+        if not msgs:
+            return []
+        fn = self._fn_tuple if isinstance(msgs[0], tuple) else self._fn_attr
         try:
-            return self._fn(msgs)
+            return fn(msgs)
         except Exception as e:
             raise self._locate(e) from e
 
@@ -110,21 +132,28 @@ class Decoder:
 
     def _locate(self, exc: Exception) -> Exception:
         tb: types.TracebackType | None = exc.__traceback__
-        line, offset = 0, None
+        where, offset = ("", 0), None
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == self._filename:
-                line = tb.tb_lineno
-                m = tb.tb_frame.f_locals.get("m")
-                offset = getattr(m, "offset", None)
+            name = tb.tb_frame.f_code.co_filename
+            if name.startswith(self._filename[:-1]):
+                where = (name, tb.tb_lineno)
+                offset = tb.tb_frame.f_locals.get("o")
             tb = tb.tb_next
-        what = self._what.get(line)
-        where = {"topic": self.topic, "partition": self.partition, "offset": offset}
+        what = self._what.get(where)
+        off = offset if isinstance(offset, int) else None
         if what is not None:
             return SerializationError(
-                f"could not deserialize the {what}: {type(exc).__name__}: {exc}", **where
+                f"could not deserialize the {what}: {type(exc).__name__}: {exc}",
+                topic=self.topic,
+                partition=self.partition,
+                offset=off,
             )
         return ProcessingError(
-            f"timestamp extraction failed: {type(exc).__name__}: {exc}", step=self.step, **where
+            f"timestamp extraction failed: {type(exc).__name__}: {exc}",
+            step=self.step,
+            topic=self.topic,
+            partition=self.partition,
+            offset=off,
         )
 
 

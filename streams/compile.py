@@ -112,7 +112,8 @@ class _UnionFind:
         self.parent[self.find(a)] = self.find(b)
 
 
-def compile_topology(topo: Topology) -> PhysicalPlan:
+def compile_topology(topo: Topology, *, fuse: bool = True) -> PhysicalPlan:
+    """Compile ``topo``; ``fuse=False`` gives every step its own processor (for testing fusion)."""
     nodes = topo.nodes
     if not any(isinstance(n, plan.Source) for n in nodes):
         raise TopologyError(f"topology '{topo.app_id}' has no source: call topology.source()")
@@ -133,7 +134,7 @@ def compile_topology(topo: Topology) -> PhysicalPlan:
     internal: list[InternalTopic] = []
     sinks: dict[str, tuple[Serde, Serde]] = {}
     for members in groups.values():
-        sub, topics = _build_subtopology(topo, len(subs), members, by_step)
+        sub, topics = _build_subtopology(topo, len(subs), members, by_step, fuse)
         subs.append(sub)
         internal.extend(topics)
     for n in nodes:
@@ -154,6 +155,7 @@ def _build_subtopology(
     sid: int,
     members: list[plan.Node],
     by_step: Mapping[str, plan.Node],
+    fuse: bool,
 ) -> tuple[SubTopology, list[InternalTopic]]:
     member_steps = {n.step for n in members}
     segment_of: dict[str, str] = {}
@@ -169,7 +171,8 @@ def _build_subtopology(
         if n.fusable:
             p = by_step[n.parents[0]] if len(n.parents) == 1 else None
             if (
-                p is not None
+                fuse
+                and p is not None
                 and p.step in member_steps
                 and p.fusable
                 and not isinstance(p, plan.Branch)
@@ -192,6 +195,7 @@ def _build_subtopology(
     segments: dict[str, Segment] = {}
     for seg_id, steps in seg_steps.items():
         last = steps[-1]
+        exits: tuple[tuple[str, ...], ...]
         if isinstance(last, plan.Branch):
             outs = {by_step[c].index: c for c in topo.children(last.step)}  # type: ignore[attr-defined]
             exits = tuple((segment_of[outs[i]],) for i in range(len(last.predicates)))
@@ -200,24 +204,34 @@ def _build_subtopology(
         else:
             exits = (tuple(segment_of[c] for c in children(last.step)),)
         chain = ChainFn(steps) if kinds[seg_id] == "chain" else None
-        segments[seg_id] = Segment(seg_id, kinds[seg_id], tuple(s.step for s in steps), exits, chain)
+        segments[seg_id] = Segment(
+            seg_id, kinds[seg_id], tuple(s.step for s in steps), exits, chain
+        )
 
     inputs: dict[str, Input] = {}
     for n in members:
         if isinstance(n, plan.Source):
             assert n.key_serde is not None and n.value_serde is not None
             kids = tuple(segment_of[c] for c in children(n.step))
-            inputs[n.topic] = Input(n.topic, n.step, n.key_serde, n.value_serde, n.timestamp,
-                                    False, kids)
+            inputs[n.topic] = Input(
+                n.topic, n.step, n.key_serde, n.value_serde, n.timestamp, False, kids
+            )
     # repartition topics read by this sub-topology: parents outside it that are Repartitions
     for n in members:
-        for p in n.parents:
-            rp = by_step[p]
+        for parent in n.parents:
+            rp = by_step[parent]
             if isinstance(rp, plan.Repartition) and rp.step not in member_steps:
                 prev = inputs.get(rp.topic)
                 kids = (prev.children if prev else ()) + (segment_of[n.step],)
-                inputs[rp.topic] = Input(rp.topic, rp.step, rp.key_serde or PICKLE,
-                                         rp.value_serde or PICKLE, None, True, kids)
+                inputs[rp.topic] = Input(
+                    rp.topic,
+                    rp.step,
+                    rp.key_serde or PICKLE,
+                    rp.value_serde or PICKLE,
+                    None,
+                    True,
+                    kids,
+                )
 
     outputs: list[str] = []
     topics: list[InternalTopic] = []
@@ -226,8 +240,15 @@ def _build_subtopology(
             outputs.append(n.topic)
         elif isinstance(n, plan.Repartition):
             outputs.append(n.topic)
-            topics.append(InternalTopic(n.topic, "repartition", n.partitions, tuple(inputs),
-                                        {"cleanup.policy": "delete"}))
+            topics.append(
+                InternalTopic(
+                    n.topic,
+                    "repartition",
+                    n.partitions,
+                    tuple(inputs),
+                    {"cleanup.policy": "delete"},
+                )
+            )
     return SubTopology(sid, inputs, segments, tuple(dict.fromkeys(outputs))), topics
 
 

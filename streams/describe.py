@@ -35,8 +35,9 @@ def _seg_line(p: PhysicalPlan, seg: Segment) -> str:
     return f"{seg.kind} {n.step} ({n.detail()}){out}"
 
 
-def _walk(p: PhysicalPlan, sub: SubTopology, seg_id: str, depth: int, seen: set[str],
-          lines: list[str]) -> None:
+def _walk(
+    p: PhysicalPlan, sub: SubTopology, seg_id: str, depth: int, seen: set[str], lines: list[str]
+) -> None:
     if seg_id in seen:
         lines.append("  " * depth + f"(joins {seg_id})")
         return

@@ -207,7 +207,9 @@ class Select(Node):
     fusable: ClassVar[bool] = True
 
     def detail(self) -> str:
-        return ", ".join(f"{n}={f.label}" if f.label != f"col({n!r})" else n for n, f in self.columns)
+        return ", ".join(
+            f"{n}={f.label}" if f.label != f"col({n!r})" else n for n, f in self.columns
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,8 @@ import msgspec
 class Serde(Protocol):
     """What a source, sink or store needs to move objects to and from bytes."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def serialize(self, obj: Any) -> bytes | None: ...
 
@@ -63,12 +64,6 @@ def _identity(x: Any) -> Any:
     return x
 
 
-def _str_encode(s: Any) -> bytes:
-    if not isinstance(s, str):
-        raise TypeError(f"STR serde expects str, got {type(s).__name__}")
-    return s.encode()
-
-
 def _bytes_encode(b: Any) -> bytes:
     if not isinstance(b, bytes | bytearray | memoryview):
         raise TypeError(f"BYTES serde expects bytes, got {type(b).__name__}")
@@ -86,7 +81,9 @@ def _int_encode(i: Any) -> bytes:
 
 def _int_decode(b: bytes) -> int:
     if len(b) != 8:
-        raise ValueError(f"INT serde expects 8 bytes (big-endian int64, as Kafka's LongSerde), got {len(b)}")
+        raise ValueError(
+            f"INT serde expects 8 bytes (big-endian int64, as Kafka's LongSerde), got {len(b)}"
+        )
     return int(_INT.unpack(b)[0])
 
 
@@ -96,7 +93,7 @@ def _pickle_encode(obj: Any) -> bytes:
 
 BYTES = FnSerde(_bytes_encode, _identity, "bytes")
 """Raw bytes, unchanged."""
-STR = FnSerde(_str_encode, bytes.decode, "str")
+STR = FnSerde(str.encode, bytes.decode, "str")
 """UTF-8 strings."""
 INT = FnSerde(_int_encode, _int_decode, "int")
 """64-bit big-endian signed integers (wire-compatible with Kafka's ``LongSerde``)."""

@@ -67,14 +67,23 @@ class Stream:
     def filter(self, predicate: ValueFn, *, name: str | None = None) -> Stream:
         """Keep records whose predicate (on the value) is true. ``col("n") > 3`` or a callable."""
         step = self._name("filter", name)
-        return self._then(plan.Filter(step=step, parents=(self._step,),
-                                      predicate=plan.as_fn(step, "predicate", predicate)))
+        return self._then(
+            plan.Filter(
+                step=step, parents=(self._step,), predicate=plan.as_fn(step, "predicate", predicate)
+            )
+        )
 
     def filter_not(self, predicate: ValueFn, *, name: str | None = None) -> Stream:
         """Drop records whose predicate is true (a null predicate drops the record too)."""
         step = self._name("filter", name)
-        return self._then(plan.Filter(step=step, parents=(self._step,), negate=True,
-                                      predicate=plan.as_fn(step, "predicate", predicate)))
+        return self._then(
+            plan.Filter(
+                step=step,
+                parents=(self._step,),
+                negate=True,
+                predicate=plan.as_fn(step, "predicate", predicate),
+            )
+        )
 
     def map(self, fn: Callable[[Any, Any], tuple[Any, Any]], *, name: str | None = None) -> Stream:
         """``fn(key, value) -> (new_key, new_value)``. Marks the key as changed."""
@@ -85,8 +94,9 @@ class Stream:
     def map_values(self, fn: ValueFn, *, name: str | None = None) -> Stream:
         """``fn(value) -> new_value`` (or an expression); the key is kept."""
         step = self._name("map-values", name)
-        return self._then(plan.MapValues(step=step, parents=(self._step,),
-                                         fn=plan.as_fn(step, "function", fn)))
+        return self._then(
+            plan.MapValues(step=step, parents=(self._step,), fn=plan.as_fn(step, "function", fn))
+        )
 
     def flat_map(
         self, fn: Callable[[Any, Any], Iterable[tuple[Any, Any]]], *, name: str | None = None
@@ -117,11 +127,16 @@ class Stream:
         topic so that equal keys meet in one task.
         """
         step = self._name("key-by", name)
-        return self._then(plan.KeyBy(step=step, parents=(self._step,),
-                                     key=plan.as_fn(step, "key", key)))
+        return self._then(
+            plan.KeyBy(step=step, parents=(self._step,), key=plan.as_fn(step, "key", key))
+        )
 
     def with_columns(
-        self, columns: Mapping[str, ValueFn] | None = None, /, *, name: str | None = None,
+        self,
+        columns: Mapping[str, ValueFn] | None = None,
+        /,
+        *,
+        name: str | None = None,
         **more: ValueFn,
     ) -> Stream:
         """Add or replace fields of dict values: ``with_columns(total=col("a") + col("b"))``.
@@ -136,7 +151,10 @@ class Stream:
         return self._then(plan.WithColumns(step=step, parents=(self._step,), columns=cols))
 
     def select(self, *fields: str, name: str | None = None, **exprs: ValueFn) -> Stream:
-        """Keep only the named fields (and computed ones): ``select("id", cents=col("x") * 100)``."""
+        """Keep only the named fields (and computed ones).
+
+        ``select("id", cents=col("eur") * 100)``
+        """
         step = self._name("select", name)
         for f in fields:
             if not isinstance(f, str):
@@ -181,8 +199,12 @@ class Stream:
         return self._then(plan.Merge(step=step, parents=parents))
 
     def repartition(
-        self, name: str, *, partitions: int | None = None,
-        key: Serde | None = None, value: Serde | None = None,
+        self,
+        name: str,
+        *,
+        partitions: int | None = None,
+        key: Serde | None = None,
+        value: Serde | None = None,
     ) -> Stream:
         """Write through the internal topic ``{app_id}-{name}-repartition`` by the current key.
 
@@ -192,12 +214,23 @@ class Stream:
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise TopologyError(f"step '{step}': partitions must be a positive int")
         topic = self._topology.internal_topic(step, "repartition")
-        return self._then(plan.Repartition(step=step, parents=(self._step,), topic=topic,
-                                           key_serde=key, value_serde=value,
-                                           partitions=partitions))
+        return self._then(
+            plan.Repartition(
+                step=step,
+                parents=(self._step,),
+                topic=topic,
+                key_serde=key,
+                value_serde=value,
+                partitions=partitions,
+            )
+        )
 
     def to(
-        self, topic: str, *, key: Serde | None = None, value: Serde | None = None,
+        self,
+        topic: str,
+        *,
+        key: Serde | None = None,
+        value: Serde | None = None,
         name: str | None = None,
     ) -> None:
         """Write every record to ``topic`` (serdes default to the topology's)."""
@@ -205,9 +238,15 @@ class Stream:
         if not isinstance(topic, str) or not topic:
             raise TopologyError(f"step '{step}': to() needs a topic name")
         t = self._topology
-        self._topology._add(plan.Sink(step=step, parents=(self._step,), topic=topic,
-                                      key_serde=key or t.default_key,
-                                      value_serde=value or t.default_value))
+        self._topology._add(
+            plan.Sink(
+                step=step,
+                parents=(self._step,),
+                topic=topic,
+                key_serde=key or t.default_key,
+                value_serde=value or t.default_value,
+            )
+        )
 
 
 def _columns(step: str, cols: Mapping[str, Any]) -> tuple[tuple[str, plan.Fn], ...]:

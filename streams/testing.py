@@ -46,11 +46,13 @@ class Record:
 class TopologyTestDriver:
     """Pipe records in, read records out; ``partitions`` partitions per topic (default 1)."""
 
-    def __init__(self, topology: Topology, *, partitions: int = 1, start_time_ms: int = 0) -> None:
+    def __init__(
+        self, topology: Topology, *, partitions: int = 1, start_time_ms: int = 0, fuse: bool = True
+    ) -> None:
         if partitions < 1:
             raise ValueError("partitions must be >= 1")
         self.topology = topology
-        self.plan: PhysicalPlan = topology.compile()
+        self.plan: PhysicalPlan = topology.compile(fuse=fuse)
         self.partitions = partitions
         self.broker = EmbeddedBroker(default_partitions=partitions)
         self.wall_clock_ms = start_time_ms
@@ -81,8 +83,14 @@ class TopologyTestDriver:
             f"(sources: {', '.join(self.plan.source_topics)})"
         )
 
-    def pipe(self, topic: str, value: Any, key: Any = None, timestamp: int | None = None,
-             headers: Headers | None = None) -> None:
+    def pipe(
+        self,
+        topic: str,
+        value: Any,
+        key: Any = None,
+        timestamp: int | None = None,
+        headers: Headers | None = None,
+    ) -> None:
         """Send one record to ``topic`` and process everything it causes.
 
         ``timestamp`` defaults to the driver's wall clock (see :meth:`advance_time`).
@@ -90,7 +98,9 @@ class TopologyTestDriver:
         self._append(topic, key, value, timestamp, headers)
         self._pump()
 
-    def pipe_many(self, topic: str, records: Iterable[Any], *, timestamp: int | None = None) -> None:
+    def pipe_many(
+        self, topic: str, records: Iterable[Any], *, timestamp: int | None = None
+    ) -> None:
         """Send many records, processed as micro-batches. Items are values, ``(key, value)``
         or ``(key, value, timestamp)`` tuples."""
         for r in records:
@@ -100,8 +110,9 @@ class TopologyTestDriver:
                 self._append(topic, None, r, timestamp, None)
         self._pump()
 
-    def _append(self, topic: str, key: Any, value: Any, timestamp: int | None,
-                headers: Headers | None) -> None:
+    def _append(
+        self, topic: str, key: Any, value: Any, timestamp: int | None, headers: Headers | None
+    ) -> None:
         kser, vser = self._source_serdes(topic)
         kb, vb = kser.serialize(key), vser.serialize(value)
         p = 0 if kb is None else self._partitioner.partition(kb, self.partitions)
@@ -114,11 +125,11 @@ class TopologyTestDriver:
         while progressed:
             progressed = False
             for tp, pos in self._positions.items():
-                msgs = self.broker.fetch(tp, pos)
+                msgs = self.broker.fetch_raw(tp, pos)
                 if msgs:
                     sub = self.plan.subtopology_of(tp.topic)
                     self.tasks[TaskId(sub.id, tp.partition)].process(tp, msgs)
-                    self._positions[tp] = msgs[-1].offset + 1
+                    self._positions[tp] = msgs[-1][4] + 1
                     progressed = True
 
     # -- time ------------------------------------------------------------------------------------
@@ -129,7 +140,9 @@ class TopologyTestDriver:
         self.wall_clock_ms += ms
 
     # -- output ----------------------------------------------------------------------------------
-    def read(self, topic: str, *, key: Serde | None = None, value: Serde | None = None) -> list[Record]:
+    def read(
+        self, topic: str, *, key: Serde | None = None, value: Serde | None = None
+    ) -> list[Record]:
         """Records written to ``topic`` since the last read, in partition then offset order."""
         serdes = self.plan.sink_topics.get(topic)
         if serdes is None and (key is None or value is None):
@@ -144,8 +157,16 @@ class TopologyTestDriver:
         for p in range(n):
             tp = TopicPartition(topic, p)
             for m in self.broker.fetch(tp, self._read_pos.get(tp, 0)):
-                out.append(Record(kser.deserialize(m.key), vser.deserialize(m.value),
-                                  m.timestamp, m.headers, p, m.offset))
+                out.append(
+                    Record(
+                        kser.deserialize(m.key),
+                        vser.deserialize(m.value),
+                        m.timestamp,
+                        m.headers,
+                        p,
+                        m.offset,
+                    )
+                )
                 self._read_pos[tp] = m.offset + 1
         return out
 

@@ -44,7 +44,7 @@ class Topology:
         self._nodes: dict[str, plan.Node] = {}
         self._children: dict[str, list[str]] = {}
         self._counter = 0
-        self._compiled: PhysicalPlan | None = None
+        self._compiled: dict[bool, PhysicalPlan] = {}
 
     # -- building -------------------------------------------------------------------------
     def source(
@@ -71,8 +71,16 @@ class Topology:
                 )
         step = self._step_name("source", name if name is not None else f"source-{_slug(topic)}")
         ts = plan.as_fn(step, "timestamp", timestamp) if timestamp is not None else None
-        self._add(plan.Source(step=step, parents=(), topic=topic, key_serde=key or self.default_key,
-                              value_serde=value or self.default_value, timestamp=ts))
+        self._add(
+            plan.Source(
+                step=step,
+                parents=(),
+                topic=topic,
+                key_serde=key or self.default_key,
+                value_serde=value or self.default_value,
+                timestamp=ts,
+            )
+        )
         return Stream(self, step)
 
     def stream(self, step: str) -> Stream:
@@ -102,18 +110,15 @@ class Topology:
                 raise TopologyError(f"step '{node.step}': unknown parent step '{p}'")
             if isinstance(self._nodes[p], plan.Sink):
                 raise TopologyError(f"step '{node.step}': step '{p}' is a sink and has no output")
-            if isinstance(self._nodes[p], plan.Branch):
-                if not isinstance(node, plan.BranchOutput):
-                    raise TopologyError(
-                        f"step '{node.step}': use the streams returned by branch '{p}'"
-                    )
+            if isinstance(self._nodes[p], plan.Branch) and not isinstance(node, plan.BranchOutput):
+                raise TopologyError(f"step '{node.step}': use the streams returned by branch '{p}'")
         if isinstance(node, plan.Sink):
             self._check_no_cycle(node)
         self._nodes[node.step] = node
         self._children[node.step] = []
         for p in node.parents:
             self._children[p].append(node.step)
-        self._compiled = None
+        self._compiled.clear()
         return node.step
 
     def _check_no_cycle(self, sink: plan.Sink) -> None:
@@ -164,13 +169,13 @@ class Topology:
         return any(self.key_changed(p) for p in n.parents)
 
     # -- compiling ------------------------------------------------------------------------
-    def compile(self) -> PhysicalPlan:
+    def compile(self, *, fuse: bool = True) -> PhysicalPlan:
         """Validate and compile to the physical plan (cached until the topology changes)."""
-        if self._compiled is None:
+        if fuse not in self._compiled:
             from streams.compile import compile_topology
 
-            self._compiled = compile_topology(self)
-        return self._compiled
+            self._compiled[fuse] = compile_topology(self, fuse=fuse)
+        return self._compiled[fuse]
 
     def describe(self, format: Literal["text", "mermaid"] = "text") -> str:
         """The compiled topology: sub-topologies, fused chains, stores and internal topics."""

@@ -34,6 +34,16 @@ OutRecord = tuple[bytes | None, bytes | None, int, Sequence[tuple[str, bytes]]]
 """A record to produce: ``(key, value, timestamp_ms, headers)``."""
 
 
+RawMessage = tuple[bytes | None, bytes | None, int, Sequence[tuple[str, bytes]], int]
+"""A fetched record as a plain tuple in :class:`Message`'s field order (embedded fast path)."""
+
+
+def last_offset(msgs: Sequence[Any]) -> int:
+    """The offset of the last record of a fetched batch (tuples or aiokafka records)."""
+    m = msgs[-1]
+    return m[4] if isinstance(m, tuple) else int(m.offset)
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """A topic to create: name, partition count and topic configs (``cleanup.policy``...)."""
@@ -121,8 +131,10 @@ __all__ = [
     "Message",
     "OutRecord",
     "Producer",
+    "RawMessage",
     "RebalanceListener",
     "TopicPartition",
     "TopicSpec",
     "describe_broker",
+    "last_offset",
 ]

@@ -16,15 +16,15 @@ b'4'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from operators.base import Collector, Processor
 from operators.fused import ChainProcessor
 from operators.sink import SinkProcessor
-from operators.source import Decoder, MessageLike
+from operators.source import Decoder
 from streams import plan
 from streams.compile import PhysicalPlan, SubTopology
-from streams.runtime.broker import Message, OutRecord, TopicPartition
+from streams.runtime.broker import Message, OutRecord, TopicPartition, last_offset
 from streams.runtime.embedded import EmbeddedBroker
 from streams.serde import PICKLE
 
@@ -57,8 +57,9 @@ class BrokerCollector:
 class Task:
     """Processors of sub-topology ``sub`` for partition ``partition``, wired to ``collector``."""
 
-    def __init__(self, physical: PhysicalPlan, sub: SubTopology, partition: int,
-                 collector: Collector) -> None:
+    def __init__(
+        self, physical: PhysicalPlan, sub: SubTopology, partition: int, collector: Collector
+    ) -> None:
         self.id = TaskId(sub.id, partition)
         self.sub = sub
         self.partition = partition
@@ -67,29 +68,47 @@ class Task:
         for seg in reversed(list(sub.segments.values())):
             if seg.kind == "chain":
                 assert seg.chain is not None
-                procs[seg.id] = ChainProcessor(seg.chain, [[procs[c] for c in e] for e in seg.exits])
+                procs[seg.id] = ChainProcessor(
+                    seg.chain, [[procs[c] for c in e] for e in seg.exits]
+                )
             else:
                 node = topo.node(seg.steps[0])
                 assert isinstance(node, plan.Sink | plan.Repartition)
                 internal = isinstance(node, plan.Repartition)
                 procs[seg.id] = SinkProcessor(
-                    node.step, node.topic, node.key_serde or PICKLE, node.value_serde or PICKLE,
-                    collector, partition, by_canonical_key=internal,
+                    node.step,
+                    node.topic,
+                    node.key_serde or PICKLE,
+                    node.value_serde or PICKLE,
+                    collector,
+                    partition,
+                    by_canonical_key=internal,
                 )
         self.decoders: dict[str, Decoder] = {
-            topic: Decoder(inp.step, topic, partition, inp.key_serde, inp.value_serde,
-                           inp.timestamp, [procs[c] for c in inp.children])
+            topic: Decoder(
+                inp.step,
+                topic,
+                partition,
+                inp.key_serde,
+                inp.value_serde,
+                inp.timestamp,
+                [procs[c] for c in inp.children],
+            )
             for topic, inp in sub.inputs.items()
         }
         self.positions: dict[TopicPartition, int] = {}
         self.processed = 0
 
-    def process(self, tp: TopicPartition, msgs: Sequence[MessageLike]) -> None:
-        """Run one fetched batch of partition ``tp`` through the task, synchronously."""
+    def process(self, tp: TopicPartition, msgs: Sequence[Any]) -> None:
+        """Run one fetched batch of partition ``tp`` through the task, synchronously.
+
+        ``msgs`` are Message-shaped: ``(key, value, timestamp, headers, offset)`` tuples or
+        records with those attributes (aiokafka's ``ConsumerRecord``).
+        """
         if not msgs:
             return
         self.decoders[tp.topic].process_messages(msgs)
-        self.positions[tp] = msgs[-1].offset + 1
+        self.positions[tp] = last_offset(msgs) + 1
         self.processed += len(msgs)
 
     def __repr__(self) -> str:

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
-from collections.abc import Sequence
 
 from streams.compile import PhysicalPlan
 from streams.config import Config
@@ -73,13 +73,17 @@ class _TaskSlot:
 class Worker:
     """Runs ``topology`` on ``broker`` (an in-process :class:`EmbeddedBroker` by default)."""
 
-    def __init__(self, topology: Topology, broker: Broker | None = None,
-                 config: Config | None = None) -> None:
+    def __init__(
+        self, topology: Topology, broker: Broker | None = None, config: Config | None = None
+    ) -> None:
         self.topology = topology
         self.plan: PhysicalPlan = topology.compile()
         self.config = config or Config()
-        self.broker: Broker = broker if broker is not None else EmbeddedBroker(
-            default_partitions=self.config.default_partitions)
+        self.broker: Broker = (
+            broker
+            if broker is not None
+            else EmbeddedBroker(default_partitions=self.config.default_partitions)
+        )
         self.group_id = topology.app_id
         self.slots: dict[TaskId, _TaskSlot] = {}
         self._consumer: Consumer | None = None
@@ -101,7 +105,9 @@ class Worker:
             else:
                 counts[topic] = n
         if missing:
-            raise BrokerError(f"source topic(s) {', '.join(missing)} do not exist: create them first")
+            raise BrokerError(
+                f"source topic(s) {', '.join(missing)} do not exist: create them first"
+            )
         pending = list(self.plan.internal_topics)
         while pending:
             progressed = False
@@ -155,8 +161,10 @@ class Worker:
             sub = self.plan.subtopology_of(tp.topic)
             tid = TaskId(sub.id, tp.partition)
             if tid not in self.slots:
-                slot = _TaskSlot(Task(self.plan, sub, tp.partition, self._collector),
-                                 self.config.task_queue_batches)
+                slot = _TaskSlot(
+                    Task(self.plan, sub, tp.partition, self._collector),
+                    self.config.task_queue_batches,
+                )
                 slot.runner = asyncio.create_task(self._run_task(slot), name=f"task-{tid}")
                 self.slots[tid] = slot
         log.info("assigned %d partition(s); %d task(s) running", len(assigned), len(self.slots))
@@ -210,6 +218,9 @@ class Worker:
         run over what the topics hold now (tests, benchmarks, backfills).
         """
         loop = asyncio.get_running_loop()
+        old_gc = gc.get_threshold()
+        if self.config.gc_threshold is not None:
+            gc.set_threshold(*self.config.gc_threshold)
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stop)
@@ -224,7 +235,9 @@ class Worker:
                     max_records=self.config.max_poll_records,
                 )
                 for tp, msgs in batches.items():
-                    slot = self.slots.get(TaskId(self.plan.subtopology_of(tp.topic).id, tp.partition))
+                    slot = self.slots.get(
+                        TaskId(self.plan.subtopology_of(tp.topic).id, tp.partition)
+                    )
                     if slot is not None:
                         await slot.queue.put((tp, msgs))
                 if time.monotonic() >= next_commit:
@@ -236,6 +249,7 @@ class Worker:
                         break
         finally:
             await self.close()
+            gc.set_threshold(*old_gc)
             if handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)

@@ -1,0 +1,21 @@
+"""``python -m bench <benchmark> [options]``: micro."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print("usage: python -m bench {micro} [--help]")
+        return 0 if len(sys.argv) >= 2 else 2
+    name, rest = sys.argv[1], sys.argv[2:]
+    if name == "micro":
+        from bench.micro import main as run
+    else:
+        print(f"unknown benchmark {name!r}", file=sys.stderr)
+        return 2
+    return run(rest)
+
+
+sys.exit(main())

@@ -1,0 +1,6 @@
+"""Root pytest configuration: doctests run across the library; Kafka fixtures come from tests/."""
+
+pytest_plugins = ["tests.kafka_fixtures"]
+
+# `python -m` entry points run on import; doctest collection must not import them
+collect_ignore_glob = ["*/__main__.py"]

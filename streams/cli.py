@@ -1,0 +1,163 @@
+"""The ``streams`` command: describe and run topologies.
+
+    streams describe myapp.topology:topo [--format mermaid]
+    streams run myapp.topology:topo --bootstrap 127.0.0.1:9092
+    streams run myapp.topology:topo --input in=records.jsonl --print out   # embedded broker
+
+``MODULE:ATTR`` names a :class:`~streams.topology.Topology` or a function returning one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from streams.config import Config
+from streams.errors import StreamsError
+from streams.partitioner import partition_for
+from streams.runtime.broker import Broker, TopicPartition
+from streams.runtime.embedded import EmbeddedBroker
+from streams.runtime.worker import Worker
+from streams.topology import Topology
+
+
+def load_topology(ref: str) -> Topology:
+    """Import ``module:attr`` and return the topology it names (calling it if it is a function)."""
+    mod_name, sep, attr = ref.partition(":")
+    if not sep or not mod_name or not attr:
+        raise StreamsError(f"expected MODULE:ATTR, got {ref!r}")
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        obj: Any = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise StreamsError(f"cannot import module '{mod_name}': {e}") from e
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise StreamsError(f"module '{mod_name}' has no attribute '{attr}'") from None
+    if callable(obj) and not isinstance(obj, Topology):
+        obj = obj()
+    if not isinstance(obj, Topology):
+        raise StreamsError(f"{ref} is a {type(obj).__name__}, not a streams Topology")
+    return obj
+
+
+def _load_input(broker: EmbeddedBroker, topo: Topology, spec: str) -> int:
+    topic, sep, path = spec.partition("=")
+    if not sep:
+        raise StreamsError(f"--input takes TOPIC=FILE.jsonl, got {spec!r}")
+    plan = topo.compile()
+    inp = next((s.inputs[topic] for s in plan.subtopologies if topic in s.inputs), None)
+    if inp is None:
+        raise StreamsError(f"--input: '{topic}' is not a source topic of {topo.app_id}")
+    n_parts = broker.partition_count(topic) or broker.default_partitions
+    broker.create_topic(topic, n_parts)
+    n = 0
+    with open(path, "rb") as f:
+        for i, line in enumerate(f):
+            if not line.strip():
+                continue
+            rec = msgspec.json.decode(line)
+            is_envelope = isinstance(rec, dict) and "value" in rec
+            key = rec.get("key") if is_envelope else None
+            value = rec["value"] if is_envelope else rec
+            ts = rec.get("timestamp", i) if is_envelope else i
+            kb, vb = inp.key_serde.serialize(key), inp.value_serde.serialize(value)
+            p = 0 if kb is None else partition_for(kb, n_parts)
+            broker.append(topic, p, kb, vb, ts)
+            n += 1
+    return n
+
+
+def _print_topic(broker: EmbeddedBroker, topo: Topology, topic: str) -> None:
+    serdes = topo.compile().sink_topics.get(topic)
+    if serdes is None:
+        raise StreamsError(f"--print: '{topic}' is not a sink topic of {topo.app_id}")
+    for p in range(broker.partition_count(topic) or 0):
+        for m in broker.fetch(TopicPartition(topic, p), 0):
+            print(
+                f"{topic}[{p}]@{m.offset} key={serdes[0].deserialize(m.key)!r} "
+                f"value={serdes[1].deserialize(m.value)!r}"
+            )
+
+
+def _run(args: argparse.Namespace) -> int:
+    topo = load_topology(args.topology)
+    config = Config(processing_guarantee=args.guarantee, default_partitions=args.partitions)
+    broker: Broker
+    if args.bootstrap:
+        from streams.runtime.kafka import KafkaBroker
+
+        broker = KafkaBroker(args.bootstrap)
+    else:
+        broker = EmbeddedBroker(default_partitions=args.partitions)
+        for spec in args.input:
+            n = _load_input(broker, topo, spec)
+            print(f"loaded {n} records from {spec}", file=sys.stderr)
+    worker = Worker(topo, broker, config)
+    until_idle = args.until_idle or (not args.bootstrap)
+    asyncio.run(worker.run(until_idle=until_idle, handle_signals=True))
+    print(f"processed {worker.processed} records", file=sys.stderr)
+    if isinstance(broker, EmbeddedBroker):
+        for topic in args.print:
+            _print_topic(broker, topo, topic)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="streams", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("describe", help="print the compiled topology")
+    d.add_argument("topology", help="MODULE:ATTR")
+    d.add_argument("--format", choices=["text", "mermaid"], default="text")
+    r = sub.add_parser("run", help="run the topology (embedded broker unless --bootstrap)")
+    r.add_argument("topology", help="MODULE:ATTR")
+    r.add_argument("--bootstrap", help="Kafka bootstrap HOST:PORT (default: embedded broker)")
+    r.add_argument(
+        "--guarantee", choices=["at_least_once", "exactly_once"], default="at_least_once"
+    )
+    r.add_argument(
+        "--partitions", type=int, default=1, help="partitions of topics the embedded broker creates"
+    )
+    r.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="TOPIC=FILE.jsonl",
+        help="embedded: load a source topic from JSON lines first",
+    )
+    r.add_argument(
+        "--print",
+        action="append",
+        default=[],
+        metavar="TOPIC",
+        help="embedded: print a sink topic's records at the end",
+    )
+    r.add_argument(
+        "--until-idle",
+        action="store_true",
+        help="stop once all input is processed (always on for the embedded broker)",
+    )
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        if args.cmd == "describe":
+            print(load_topology(args.topology).describe(args.format))
+            return 0
+        return _run(args)
+    except StreamsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

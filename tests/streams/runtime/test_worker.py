@@ -1,0 +1,144 @@
+"""The embedded worker gives the same outputs as the test driver, across partitions and
+repartition topics, and commits what it processed."""
+
+import asyncio
+
+import pytest
+
+import streams as st
+from streams.runtime.broker import TopicPartition
+from streams.runtime.embedded import EmbeddedBroker
+from streams.testing import TopologyTestDriver
+
+
+def build():
+    t = st.Topology("wk")
+    s = t.source("in")
+    big, small = s.filter(st.col("amount").is_not_null()).branch(
+        st.col("amount") > 50, st.lit(True)
+    )
+    big.with_columns(flag=st.lit("big")).key_by("user").repartition("by-user").to("big")
+    small.flat_map_values(lambda v: [v, {**v, "copy": True}]).to("small")
+    return t
+
+
+def records(n=500):
+    return [
+        (f"k{i % 17}", {"user": f"u{i % 7}", "amount": (i * 37) % 100 if i % 11 else None})
+        for i in range(n)
+    ]
+
+
+def produce(b, recs, partitions):
+    from streams.partitioner import partition_for
+
+    for i, (k, v) in enumerate(recs):
+        kb = k.encode()
+        b.append("in", partition_for(kb, partitions), kb, st.serde.JSON.serialize(v), i)
+
+
+def collect(b, topic):
+    out = []
+    for p in range(b.partition_count(topic)):
+        for m in b.fetch(TopicPartition(topic, p), 0):
+            out.append(
+                (
+                    p,
+                    m.key.decode() if m.key else None,
+                    st.serde.JSON.deserialize(m.value),
+                    m.timestamp,
+                )
+            )
+    return out
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_worker_matches_driver(partitions):
+    recs = records()
+    b = EmbeddedBroker(default_partitions=partitions)
+    for topic in ("in", "big", "small"):
+        b.create_topic(topic, partitions)
+    produce(b, recs, partitions)
+    asyncio.run(st.Worker(build(), b, st.Config(max_poll_records=64)).run(until_idle=True))
+
+    d = TopologyTestDriver(build(), partitions=partitions)
+    for i, (k, v) in enumerate(recs):
+        d.pipe("in", v, key=k, timestamp=i)
+    for topic in ("big", "small"):
+        want = sorted((r.partition, r.key, repr(r.value), r.timestamp) for r in d.read(topic))
+        got = sorted((p, k, repr(v), t) for p, k, v, t in collect(b, topic))
+        assert got == want and got
+
+
+def test_worker_commits_offsets_and_resumes():
+    t = st.Topology("resume")
+    t.source("in").map_values(st.col("n") + 1).to("out")
+    b = EmbeddedBroker()
+    b.create_topic("in", 2)
+    b.create_topic("out", 2)
+    for i in range(10):
+        b.append("in", i % 2, None, st.serde.JSON.serialize({"n": i}), i)
+    asyncio.run(st.Worker(t, b).run(until_idle=True))
+    assert b.group_offsets("resume") == {TopicPartition("in", 0): 5, TopicPartition("in", 1): 5}
+    b.append("in", 0, None, st.serde.JSON.serialize({"n": 100}), 99)
+    asyncio.run(st.Worker(t, b).run(until_idle=True))
+    values = sorted(v for *_, v, _ in [(p, k, v, ts) for p, k, v, ts in collect(b, "out")])
+    assert values == [*range(1, 11), 101]  # nothing reprocessed after a clean commit
+
+
+def test_worker_exactly_once_on_embedded():
+    t = st.Topology("eos")
+    t.source("in").map_values(st.col("n") * 2).to("out")
+    b = EmbeddedBroker()
+    b.create_topic("in", 1)
+    b.create_topic("out", 1)
+    for i in range(100):
+        b.append("in", 0, None, st.serde.JSON.serialize({"n": i}), i)
+    asyncio.run(
+        st.Worker(t, b, st.Config(processing_guarantee="exactly_once")).run(until_idle=True)
+    )
+    assert [v for *_, v, _ in collect(b, "out")] == [i * 2 for i in range(100)]
+    assert b.group_offsets("eos") == {TopicPartition("in", 0): 100}
+
+
+def test_worker_failure_propagates_and_does_not_commit_past_it():
+    t = st.Topology("fail")
+    t.source("in").map_values(lambda v: 10 // v["n"], name="div").to("out")
+    b = EmbeddedBroker()
+    b.create_topic("in", 1)
+    b.create_topic("out", 1)
+    for n in (1, 0, 2):
+        b.append("in", 0, None, st.serde.JSON.serialize({"n": n}), 0)
+    with pytest.raises(st.ProcessingError, match="step 'div'.*offset 1"):
+        asyncio.run(st.Worker(t, b, st.Config(max_poll_records=1)).run(until_idle=True))
+    assert b.group_offsets("fail").get(TopicPartition("in", 0), 0) <= 1
+
+
+def test_missing_source_topic_is_a_clear_error():
+    t = st.Topology("miss")
+    t.source("in").to("out")
+    b = EmbeddedBroker(auto_create=False)
+    with pytest.raises(st.BrokerError, match="source topic\\(s\\) in do not exist"):
+        asyncio.run(st.Worker(t, b).run(until_idle=True))
+
+
+async def test_two_workers_share_partitions_and_stop():
+    t = st.Topology("pair")
+    t.source("in").map_values(st.col("n")).to("out")
+    b = EmbeddedBroker()
+    b.create_topic("in", 4)
+    b.create_topic("out", 4)
+    for i in range(400):
+        b.append("in", i % 4, None, st.serde.JSON.serialize({"n": i}), i)
+    w1, w2 = st.Worker(t, b), st.Worker(t, b)
+    r1 = asyncio.create_task(w1.run())
+    r2 = asyncio.create_task(w2.run())
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if len(collect(b, "out")) >= 400 and w1.slots and w2.slots:
+            break
+    assert len(w1.slots) == len(w2.slots) == 2
+    w1.stop()
+    w2.stop()
+    await asyncio.gather(r1, r2)
+    assert sorted(v for _, _, v, _ in collect(b, "out")) == list(range(400))

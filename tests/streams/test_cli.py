@@ -1,0 +1,72 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from streams.cli import load_topology, main
+from streams.errors import StreamsError
+
+APP = """
+import streams as st
+
+def make():
+    t = st.Topology("cli-app")
+    t.source("in").filter(st.col("n") > 1).map_values(st.col("n") * 10).to("out")
+    return t
+
+topo = make()
+"""
+
+
+@pytest.fixture
+def app_module(tmp_path, monkeypatch):
+    (tmp_path / "cliapp.py").write_text(APP)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_load_topology_object_and_factory(app_module):
+    assert load_topology("cliapp:topo").app_id == "cli-app"
+    assert load_topology("cliapp:make").app_id == "cli-app"
+    with pytest.raises(StreamsError, match="MODULE:ATTR"):
+        load_topology("cliapp")
+    with pytest.raises(StreamsError, match="no attribute"):
+        load_topology("cliapp:nope")
+    with pytest.raises(StreamsError, match="cannot import"):
+        load_topology("no_such_mod_xyz:t")
+
+
+def test_describe(app_module, capsys):
+    assert main(["describe", "cliapp:topo"]) == 0
+    assert "Sub-topology 0" in capsys.readouterr().out
+    assert main(["describe", "cliapp:topo", "--format", "mermaid"]) == 0
+    assert capsys.readouterr().out.startswith("flowchart")
+
+
+def test_run_embedded_with_input_file(app_module, capsys):
+    f = app_module / "in.jsonl"
+    f.write_text(
+        "\n".join(json.dumps(r) for r in [{"n": 1}, {"value": {"n": 2}, "key": "a"}, {"n": 3}])
+    )
+    assert main(["run", "cliapp:topo", "--input", f"in={f}", "--print", "out"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == ["out[0]@0 key='a' value=20", "out[0]@1 key=None value=30"]
+
+
+def test_bad_reference_exits_2(app_module, capsys):
+    assert main(["describe", "cliapp:nope"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_console_entry_point_runs(app_module):
+    r = subprocess.run(
+        [sys.executable, "-m", "streams", "describe", "cliapp:topo"],
+        capture_output=True,
+        text=True,
+        cwd=app_module,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "cli-app" in r.stdout

@@ -30,7 +30,7 @@ from streams.serde import PICKLE, Serde
 if TYPE_CHECKING:
     from streams.topology import Topology
 
-SegmentKind = Literal["chain", "sink", "repartition"]
+SegmentKind = Literal["chain", "sink", "repartition", "stateful"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,21 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class StoreInfo:
+    """A store of a sub-topology and its changelog topic."""
+
+    spec: plan.StoreSpec
+    changelog: str
+    step: str
+
+
+@dataclass(frozen=True)
 class SubTopology:
     id: int
     inputs: Mapping[str, Input]
     segments: Mapping[str, Segment]  # in topological order
     outputs: tuple[str, ...]  # topics written (sinks and repartition topics)
+    stores: tuple[StoreInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,6 +197,8 @@ def _build_subtopology(
             kinds[n.step] = "sink"
         elif isinstance(n, plan.Repartition):
             kinds[n.step] = "repartition"
+        elif isinstance(n, plan.Aggregate | plan.Process):
+            kinds[n.step] = "stateful"
         else:  # pragma: no cover - every node kind is handled above
             raise TopologyError(f"step '{n.step}': the compiler does not know {n.kind}")
         segment_of[n.step] = n.step
@@ -235,6 +247,14 @@ def _build_subtopology(
 
     outputs: list[str] = []
     topics: list[InternalTopic] = []
+    stores: list[StoreInfo] = []
+    for n in members:
+        for spec in n.stores:
+            changelog = topo.internal_topic(spec.name, "changelog")
+            stores.append(StoreInfo(spec, changelog, n.step))
+            topics.append(
+                InternalTopic(changelog, "changelog", None, tuple(inputs), _changelog_config(spec))
+            )
     for n in members:
         if isinstance(n, plan.Sink):
             outputs.append(n.topic)
@@ -249,7 +269,26 @@ def _build_subtopology(
                     {"cleanup.policy": "delete"},
                 )
             )
-    return SubTopology(sid, inputs, segments, tuple(dict.fromkeys(outputs))), topics
+    sub = SubTopology(sid, inputs, segments, tuple(dict.fromkeys(outputs)), tuple(stores))
+    return sub, topics
 
 
-__all__ = ["Input", "InternalTopic", "PhysicalPlan", "Segment", "SubTopology", "compile_topology"]
+def _changelog_config(spec: plan.StoreSpec) -> dict[str, str]:
+    """Compacted; window and session stores also expire by time (retention + a day of margin)."""
+    if spec.kind == "kv" or spec.retention_ms is None:
+        return {"cleanup.policy": "compact"}
+    return {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(spec.retention_ms + 24 * 3600 * 1000),
+    }
+
+
+__all__ = [
+    "Input",
+    "InternalTopic",
+    "PhysicalPlan",
+    "Segment",
+    "StoreInfo",
+    "SubTopology",
+    "compile_topology",
+]

@@ -51,6 +51,16 @@ class Config:
     state_dir: str | None = field(
         default=None, metadata=_doc("Where local state lives; default ./.streams-state/{app_id}.")
     )
+    state_backend: Literal["rocksdb", "memory"] = field(
+        default="rocksdb",
+        metadata=_doc(
+            "rocksdb: stores on disk (restarts replay only the changelog delta); "
+            "memory: stores in RAM, rebuilt from the changelog on every start."
+        ),
+    )
+    restore_batch_records: int = field(
+        default=50_000, metadata=_doc("Changelog records fetched per restore batch.")
+    )
     gc_threshold: tuple[int, int, int] | None = field(
         default=(100_000, 50, 100),
         metadata=_doc(

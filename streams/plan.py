@@ -16,11 +16,14 @@ import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from streams.errors import TopologyError
 from streams.expr import Col, Expr
-from streams.serde import Serde
+from streams.serde import KEY, PICKLE, Serde
+
+if TYPE_CHECKING:
+    from streams.agg import Agg
 
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -85,6 +88,17 @@ def as_fn(step: str, what: str, f: Any, nargs: int = 1, *, allow_expr: bool = Tr
     return Fn(f, nargs)
 
 
+@dataclass(frozen=True)
+class StoreSpec:
+    """A state store a step owns; it is backed by the topic ``{app_id}-{name}-changelog``."""
+
+    name: str
+    kind: Literal["kv", "window", "session"] = "kv"
+    key_serde: Serde = KEY
+    value_serde: Serde = PICKLE
+    retention_ms: int | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Node:
     """A step of the logical plan."""
@@ -101,6 +115,11 @@ class Node:
     def detail(self) -> str:
         """One line for ``describe()``."""
         return ""
+
+    @property
+    def stores(self) -> tuple[StoreSpec, ...]:
+        """The state stores this step owns."""
+        return ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,8 +286,44 @@ class Sink(Node):
         return f"topic={self.topic}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Aggregate(Node):
+    """Per-key aggregation into a key-value store; emits the new result per key per batch."""
+
+    aggs: tuple[tuple[str, Agg], ...]
+    single: bool  # one unnamed aggregation: the value is its result, not a dict
+    store: StoreSpec
+    kind: ClassVar[str] = "aggregate"
+
+    @property
+    def stores(self) -> tuple[StoreSpec, ...]:
+        return (self.store,)
+
+    def detail(self) -> str:
+        aggs = ", ".join(repr(a) if self.single else f"{n}={a!r}" for n, a in self.aggs)
+        return f"{aggs}; store={self.store.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Process(Node):
+    """A user processor ``fn(ctx)`` with access to its stores and ``ctx.forward()``."""
+
+    fn: Fn
+    store_specs: tuple[StoreSpec, ...] = ()
+    kind: ClassVar[str] = "process"
+
+    @property
+    def stores(self) -> tuple[StoreSpec, ...]:
+        return self.store_specs
+
+    def detail(self) -> str:
+        names = ", ".join(s.name for s in self.store_specs)
+        return f"{self.fn.label}; stores={names or 'none'}"
+
+
 __all__ = [
     "STEP_ID",
+    "Aggregate",
     "Branch",
     "BranchOutput",
     "Filter",
@@ -281,10 +336,12 @@ __all__ = [
     "Merge",
     "Node",
     "Peek",
+    "Process",
     "Repartition",
     "Select",
     "Sink",
     "Source",
+    "StoreSpec",
     "WithColumns",
     "as_fn",
     "check_step_id",

@@ -107,4 +107,49 @@ PICKLE = FnSerde(_pickle_encode, pickle.loads, "pickle")
 datetimes and any Python value must survive the round trip. Never point it at a topic that
 untrusted producers can write: unpickling runs code."""
 
-__all__ = ["BYTES", "INT", "JSON", "PICKLE", "STR", "FnSerde", "Serde", "of"]
+_BIAS = 1 << 63
+_U64 = struct.Struct(">Q")
+_F64 = struct.Struct(">d")
+
+
+def _key_encode(k: Any) -> bytes:
+    if k is True or k is False:
+        return b"\x01\x01" if k else b"\x01\x00"
+    t = type(k)
+    if t is str:
+        return b"\x04" + str(k).encode()
+    if t is int and -_BIAS <= k < _BIAS:
+        return b"\x02" + _U64.pack(k + _BIAS)
+    if t is bytes:
+        return b"\x05" + bytes(k)
+    if t is float:
+        return b"\x03" + _F64.pack(k)
+    return b"\x07" + pickle.dumps(k, protocol=5)
+
+
+def _key_decode(b: bytes) -> Any:
+    tag, body = b[0], b[1:]
+    if tag == 4:
+        return body.decode()
+    if tag == 2:
+        return _U64.unpack(body)[0] - _BIAS
+    if tag == 5:
+        return bytes(body)
+    if tag == 1:
+        return body == b"\x01"
+    if tag == 3:
+        return _F64.unpack(body)[0]
+    if tag == 7:
+        return pickle.loads(body)
+    raise ValueError(f"not a KEY-encoded value (tag {tag})")
+
+
+KEY = FnSerde(_key_encode, _key_decode, "key")
+"""Store and changelog keys: a type tag then an order-preserving body for ``str``, ``int``
+(int64) and ``bytes`` (so range scans over them are ordered), pickle for anything else.
+
+>>> KEY.deserialize(KEY.serialize(("card", 7))), KEY.serialize("a") < KEY.serialize("b")
+(('card', 7), True)
+"""
+
+__all__ = ["BYTES", "INT", "JSON", "KEY", "PICKLE", "STR", "FnSerde", "Serde", "of"]

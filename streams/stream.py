@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from streams import plan
+from streams.agg import Agg
 from streams.errors import TopologyError
 from streams.expr import Col, Expr
 from streams.serde import Serde
@@ -224,6 +225,96 @@ class Stream:
                 partitions=partitions,
             )
         )
+
+    def group_by(self, key: ValueFn, *, name: str | None = None) -> Stream:
+        """Same as :meth:`key_by`; reads well before ``aggregate``/``count``/``reduce``."""
+        return self.key_by(key, name=name or self._topology._auto_id("group-by"))
+
+    # -- stateful steps (explicit ids: they name stores and changelog topics) --------------
+    def _stateful_parent(self, step: str) -> str:
+        """The parent for a stateful step: through a repartition topic if the key changed."""
+        if not self._topology.key_changed(self._step):
+            return self._step
+        rstep = self._topology._step_name("repartition", f"{step}-repartition")
+        self._topology._add(
+            plan.Repartition(
+                step=rstep,
+                parents=(self._step,),
+                auto=True,
+                topic=self._topology.internal_topic(step, "repartition"),
+            )
+        )
+        return rstep
+
+    def aggregate(self, step: str, agg: Agg | None = None, /, **named: Agg) -> Stream:
+        """Aggregate per key into the store ``step``; emits ``(key, result)`` updates.
+
+        One aggregation gives its result as the value: ``aggregate("total", agg.sum("eur"))``;
+        named ones give a dict: ``aggregate("stats", n=agg.count(), avg=agg.mean("eur"))``.
+        Within a micro-batch, each key emits once, with its latest result.
+        """
+        t = self._topology
+        plan.check_step_id(step)
+        t._check_new_step(step)
+        if (agg is None) == (not named):
+            raise TopologyError(
+                f"step '{step}': aggregate() takes one aggregation or named ones, "
+                "e.g. aggregate('s', agg.count()) or aggregate('s', n=agg.count())"
+            )
+        aggs = (("", agg),) if agg is not None else tuple(named.items())
+        for n, a in aggs:
+            if not isinstance(a, Agg):
+                raise TopologyError(
+                    f"step '{step}': {n or 'the aggregation'} must be an agg.* aggregation, "
+                    f"got {type(a).__name__}"
+                )
+        parent = self._stateful_parent(step)
+        store = plan.StoreSpec(step)
+        return self._then_stateful(
+            plan.Aggregate(
+                step=step, parents=(parent,), aggs=aggs, single=agg is not None, store=store
+            )
+        )
+
+    def count(self, step: str) -> Stream:
+        """Records per key, in the store ``step``."""
+        from streams import agg as aggs
+
+        return self.aggregate(step, aggs.count())
+
+    def reduce(self, step: str, fn: Callable[[Any, Any], Any]) -> Stream:
+        """``fn(accumulated, value)`` per key, in the store ``step``."""
+        from streams import agg as aggs
+
+        plan.as_fn(step, "reducer", fn, 2, allow_expr=False)
+        return self.aggregate(step, aggs.reduce(fn))
+
+    def process(
+        self, step: str, fn: Callable[[Any], Any], *, stores: Iterable[str | plan.StoreSpec] = ()
+    ) -> Stream:
+        """A low-level processor: ``fn(ctx)`` per record (Kafka Streams' Processor API).
+
+        ``ctx`` has ``key``, ``value``, ``timestamp``, ``headers``, ``partition``,
+        ``store(name)`` (a key-value store of Python objects) and ``forward(key, value)``.
+        Records are forwarded only through ``ctx.forward``.
+        """
+        t = self._topology
+        plan.check_step_id(step)
+        t._check_new_step(step)
+        f = plan.as_fn(step, "processor", fn, 1, allow_expr=False)
+        specs = tuple(
+            s if isinstance(s, plan.StoreSpec) else plan.StoreSpec(plan.check_step_id(s))
+            for s in stores
+        )
+        parent = self._stateful_parent(step) if specs else self._step
+        return self._then_stateful(
+            plan.Process(step=step, parents=(parent,), fn=f, store_specs=specs)
+        )
+
+    def _then_stateful(self, node: plan.Node) -> Stream:
+        for s in node.stores:
+            self._topology._claim_store(s.name, node.step)
+        return self._then(node)
 
     def to(
         self,

@@ -1,8 +1,8 @@
 """``TopologyTestDriver``: run a topology synchronously, deterministically, with no broker.
 
 Records you pipe are serialized with the source's serdes, partitioned like Kafka would, and
-processed by the same tasks a worker runs (repartition topics included) before ``pipe``
-returns. Outputs are read back deserialized with the sink's serdes.
+processed by the same tasks a worker runs (repartition topics, stores and changelogs included)
+before ``pipe`` returns. Outputs are read back deserialized with the sink's serdes.
 
 >>> import streams as st
 >>> topo = st.Topology("t")
@@ -11,14 +11,25 @@ returns. Outputs are read back deserialized with the sink's serdes.
 >>> d.pipe("in", {"n": 1}, key="a"); d.pipe("in", {"n": 2}, key="b")
 >>> [(r.key, r.value) for r in d.read("out")]
 [('b', {'n': 2})]
+
+Stores survive a crash through their changelog topics:
+
+>>> t2 = st.Topology("c"); t2.source("in").count("counts").to("out", value=st.serde.INT)
+>>> d = TopologyTestDriver(t2)
+>>> d.pipe("in", {}, key="a"); d.pipe("in", {}, key="a")
+>>> d.crash(); d.restart(); d.store("counts").get("a")
+2
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from operators.aggregate import AggregateProcessor
+from state.task_state import ObjectKV, TaskStores
+from streams import plan
 from streams.compile import PhysicalPlan
 from streams.errors import TopologyError
 from streams.partitioner import Partitioner
@@ -29,6 +40,7 @@ from streams.serde import Serde
 from streams.topology import Topology
 
 Headers = Sequence[tuple[str, bytes]]
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -44,10 +56,23 @@ class Record:
 
 
 class TopologyTestDriver:
-    """Pipe records in, read records out; ``partitions`` partitions per topic (default 1)."""
+    """Pipe records in, read records out; ``partitions`` partitions per topic (default 1).
+
+    ``auto_commit`` commits after every ``pipe``/``pipe_many`` (as Kafka Streams' driver does);
+    turn it off and call :meth:`commit` to test what a crash loses. Stores live in memory unless
+    ``state_backend="rocksdb"`` with a ``state_dir``.
+    """
 
     def __init__(
-        self, topology: Topology, *, partitions: int = 1, start_time_ms: int = 0, fuse: bool = True
+        self,
+        topology: Topology,
+        *,
+        partitions: int = 1,
+        start_time_ms: int = 0,
+        fuse: bool = True,
+        auto_commit: bool = True,
+        state_backend: Literal["memory", "rocksdb"] = "memory",
+        state_dir: str | None = None,
     ) -> None:
         if partitions < 1:
             raise ValueError("partitions must be >= 1")
@@ -56,21 +81,43 @@ class TopologyTestDriver:
         self.partitions = partitions
         self.broker = EmbeddedBroker(default_partitions=partitions)
         self.wall_clock_ms = start_time_ms
+        self.auto_commit = auto_commit
+        self.state_backend: Literal["memory", "rocksdb"] = state_backend
+        self.state_dir = state_dir
         self._partitioner = Partitioner()
         self._read_pos: dict[TopicPartition, int] = {}
         self._collector = BrokerCollector(self.broker)
+        for it in self.plan.internal_topics:
+            self.broker.create_topic(it.name, it.partitions or partitions, it.config)
         for topic in (*self.plan.input_topics, *self.plan.sink_topics):
-            self.broker.create_topic(topic, partitions)
+            if self.broker.partition_count(topic) is None:
+                self.broker.create_topic(topic, partitions)
+        self._committed = {
+            TopicPartition(t, p): 0
+            for t in self.plan.input_topics
+            for p in range(self.broker.partition_count(t) or partitions)
+        }
         self.tasks: dict[TaskId, Task] = {}
+        self.restored_records = 0
         self._start_tasks()
 
     def _start_tasks(self) -> None:
+        """Create every task, restore its stores from the changelog, resume from commits."""
         for sub in self.plan.subtopologies:
-            for p in range(self.partitions):
-                self.tasks[TaskId(sub.id, p)] = Task(self.plan, sub, p, self._collector)
-        self._positions = {
-            TopicPartition(t, p): 0 for t in self.plan.input_topics for p in range(self.partitions)
-        }
+            n = max(self.broker.partition_count(t) or self.partitions for t in sub.inputs)
+            for p in range(n):
+                task = Task(
+                    self.plan,
+                    sub,
+                    p,
+                    self._collector,
+                    state_backend=self.state_backend,
+                    state_dir=self.state_dir,
+                )
+                self.tasks[TaskId(sub.id, p)] = task
+                if task.stores is not None:
+                    self.restored_records += restore_from_embedded(self.broker, task.stores)
+        self._positions = dict(self._committed)
 
     # -- input ---------------------------------------------------------------------------------
     def _source_serdes(self, topic: str) -> tuple[Serde, Serde]:
@@ -96,7 +143,7 @@ class TopologyTestDriver:
         ``timestamp`` defaults to the driver's wall clock (see :meth:`advance_time`).
         """
         self._append(topic, key, value, timestamp, headers)
-        self._pump()
+        self._run()
 
     def pipe_many(
         self, topic: str, records: Iterable[Any], *, timestamp: int | None = None
@@ -108,7 +155,7 @@ class TopologyTestDriver:
                 self._append(topic, r[0], r[1], r[2] if len(r) == 3 else timestamp, None)
             else:
                 self._append(topic, None, r, timestamp, None)
-        self._pump()
+        self._run()
 
     def _append(
         self, topic: str, key: Any, value: Any, timestamp: int | None, headers: Headers | None
@@ -118,6 +165,11 @@ class TopologyTestDriver:
         p = 0 if kb is None else self._partitioner.partition(kb, self.partitions)
         ts = self.wall_clock_ms if timestamp is None else timestamp
         self.broker.append(topic, p, kb, vb, ts, headers or ())
+
+    def _run(self) -> None:
+        self._pump()
+        if self.auto_commit:
+            self.commit()
 
     def _pump(self) -> None:
         """Process until no task has unread input (repartition round trips included)."""
@@ -131,6 +183,52 @@ class TopologyTestDriver:
                     self.tasks[TaskId(sub.id, tp.partition)].process(tp, msgs)
                     self._positions[tp] = msgs[-1][4] + 1
                     progressed = True
+
+    # -- checkpoints and failures -------------------------------------------------------------
+    def commit(self) -> None:
+        """Checkpoint every task: changelog records out, input offsets and stores committed."""
+        for task in self.tasks.values():
+            task.prepare_commit(self.wall_clock_ms)
+        for task in self.tasks.values():
+            ends = {tp.topic: self.broker.end_offset(tp) for tp in task.changelog_partitions()}
+            task.finish_commit(ends)
+        self._committed = dict(self._positions)
+
+    def crash(self) -> None:
+        """Die without committing: uncommitted state changes and input positions are lost.
+        Outputs already written stay written, as on Kafka under at-least-once."""
+        for task in self.tasks.values():
+            task.close()
+        self.tasks.clear()
+
+    def restart(self) -> None:
+        """Come back after :meth:`crash`: restore stores from their changelog topics (only the
+        delta past each store's checkpoint), then reprocess input from the committed offsets."""
+        self.crash()
+        self.restored_records = 0
+        self._start_tasks()
+        self._run()
+
+    def store(self, name: str) -> StoreView:
+        """Read access to store ``name`` across all partitions (aggregates show results)."""
+        owner = next(
+            (
+                self.topology.node(s.step)
+                for sub in self.plan.subtopologies
+                for s in sub.stores
+                if s.spec.name == name
+            ),
+            None,
+        )
+        if owner is None:
+            raise TopologyError(f"topology '{self.plan.app_id}' has no store '{name}'")
+        views = [
+            t.stores.kv(name)
+            for t in self.tasks.values()
+            if t.stores is not None and name in t.stores.defs
+        ]
+        present = AggregateProcessor.presenter(owner) if isinstance(owner, plan.Aggregate) else None
+        return StoreView(views, present)
 
     # -- time ------------------------------------------------------------------------------------
     def advance_time(self, ms: int) -> None:
@@ -153,8 +251,7 @@ class TopologyTestDriver:
         kser = key or serdes[0]  # type: ignore[index]
         vser = value or serdes[1]  # type: ignore[index]
         out = []
-        n = self.broker.partition_count(topic) or 0
-        for p in range(n):
+        for p in range(self.broker.partition_count(topic) or 0):
             tp = TopicPartition(topic, p)
             for m in self.broker.fetch(tp, self._read_pos.get(tp, 0)):
                 out.append(
@@ -177,6 +274,8 @@ class TopologyTestDriver:
         return [(r.key, r.value) for r in self.read(topic)]
 
     def close(self) -> None:
+        for task in self.tasks.values():
+            task.close()
         self.tasks.clear()
 
     def __enter__(self) -> TopologyTestDriver:
@@ -186,4 +285,50 @@ class TopologyTestDriver:
         self.close()
 
 
-__all__ = ["Record", "TopologyTestDriver"]
+class StoreView:
+    """Read-only view of one store over every partition of the driver."""
+
+    def __init__(self, parts: list[ObjectKV], present: Callable[[Any], Any] | None) -> None:
+        self._parts = parts
+        self._present: Callable[[Any], Any] = present or (lambda acc: acc)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        for p in self._parts:
+            v = p.get(key, _MISSING)
+            if v is not _MISSING:
+                return self._present(v)
+        return default
+
+    def items(self) -> list[tuple[Any, Any]]:
+        """Every entry (all partitions), sorted by key's repr for stable comparisons."""
+        return sorted(
+            ((k, self._present(v)) for p in self._parts for k, v in p.items()),
+            key=lambda kv: repr(kv[0]),
+        )
+
+    def __contains__(self, key: Any) -> bool:
+        return self.get(key, _MISSING) is not _MISSING
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+
+def restore_from_embedded(broker: EmbeddedBroker, stores: TaskStores) -> int:
+    """Replay each store's changelog delta from the embedded broker; returns records replayed."""
+    n = 0
+    for step in stores.restore_plan():
+        tp = TopicPartition(step.topic, stores.partition)
+        end = broker.end_offset(tp)
+        start = step.start
+        if start > end:  # the changelog is behind the local copy (it was reset): rebuild
+            stores.reset(step.store)
+            start = 0
+        n += stores.restore(
+            step.store,
+            [(m[0], m[1]) for m in broker.fetch_raw(tp, start)],  # type: ignore[misc]
+            end,
+        )
+    return n
+
+
+__all__ = ["Record", "StoreView", "TopologyTestDriver", "restore_from_embedded"]

@@ -44,6 +44,7 @@ class Topology:
         self._nodes: dict[str, plan.Node] = {}
         self._children: dict[str, list[str]] = {}
         self._counter = 0
+        self._stores: dict[str, str] = {}  # store name -> owning step
         self._compiled: dict[bool, PhysicalPlan] = {}
 
     # -- building -------------------------------------------------------------------------
@@ -93,14 +94,29 @@ class Topology:
         """The name of a topic owned by this application: ``{app_id}-{step}-{kind}``."""
         return f"{self.app_id}-{step}-{kind}"
 
+    def _auto_id(self, kind: str) -> str:
+        self._counter += 1
+        return f"{kind}-{self._counter}"
+
     def _step_name(self, kind: str, name: str | None) -> str:
         if name is None:
-            self._counter += 1
-            name = f"{kind}-{self._counter}"
+            name = self._auto_id(kind)
         plan.check_step_id(name)
+        self._check_new_step(name)
+        return name
+
+    def _check_new_step(self, name: str) -> None:
         if name in self._nodes:
             raise TopologyError(f"duplicate step id '{name}': step ids must be unique")
-        return name
+
+    def _claim_store(self, store: str, step: str) -> None:
+        owner = self._stores.get(store)
+        if owner is not None and owner != step:
+            raise TopologyError(
+                f"step '{step}': store '{store}' already belongs to step '{owner}' "
+                "(a store has one owner; its name is also its changelog topic's)"
+            )
+        self._stores[store] = step
 
     def _add(self, node: plan.Node) -> str:
         if node.step in self._nodes:

@@ -16,12 +16,15 @@ b'4'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
+from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
 from operators.fused import ChainProcessor
+from operators.process import ProcessProcessor
 from operators.sink import SinkProcessor
 from operators.source import Decoder
+from state.task_state import StoreDef, TaskStores
 from streams import plan
 from streams.compile import PhysicalPlan, SubTopology
 from streams.runtime.broker import Message, OutRecord, TopicPartition, last_offset
@@ -58,19 +61,49 @@ class Task:
     """Processors of sub-topology ``sub`` for partition ``partition``, wired to ``collector``."""
 
     def __init__(
-        self, physical: PhysicalPlan, sub: SubTopology, partition: int, collector: Collector
+        self,
+        physical: PhysicalPlan,
+        sub: SubTopology,
+        partition: int,
+        collector: Collector,
+        *,
+        state_backend: Literal["rocksdb", "memory"] = "memory",
+        state_dir: str | None = None,
     ) -> None:
         self.id = TaskId(sub.id, partition)
         self.sub = sub
         self.partition = partition
+        self.collector = collector
         topo = physical.topology
+        self.stores: TaskStores | None = None
+        if sub.stores:
+            defs = [
+                StoreDef(
+                    s.spec.name, s.spec.kind, s.changelog, s.spec.key_serde, s.spec.value_serde
+                )
+                for s in sub.stores
+            ]
+            self.stores = TaskStores(defs, partition, backend=state_backend, state_dir=state_dir)
         procs: dict[str, Processor] = {}
         for seg in reversed(list(sub.segments.values())):
+            children = [procs[c] for c in seg.exits[0]] if seg.exits else []
             if seg.kind == "chain":
                 assert seg.chain is not None
                 procs[seg.id] = ChainProcessor(
                     seg.chain, [[procs[c] for c in e] for e in seg.exits]
                 )
+            elif seg.kind == "stateful":
+                node = topo.node(seg.steps[0])
+                assert self.stores is not None or isinstance(node, plan.Process)
+                if isinstance(node, plan.Aggregate):
+                    assert self.stores is not None
+                    procs[seg.id] = AggregateProcessor(
+                        node, self.stores.kv(node.store.name), children
+                    )
+                else:
+                    assert isinstance(node, plan.Process)
+                    stores = self.stores or TaskStores([], partition)
+                    procs[seg.id] = ProcessProcessor(node, stores, partition, children)
             else:
                 node = topo.node(seg.steps[0])
                 assert isinstance(node, plan.Sink | plan.Repartition)
@@ -110,6 +143,33 @@ class Task:
         self.decoders[tp.topic].process_messages(msgs)
         self.positions[tp] = last_offset(msgs) + 1
         self.processed += len(msgs)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def prepare_commit(self, timestamp_ms: int) -> list[TopicPartition]:
+        """Send every store's dirty entries to its changelog; return the partitions written."""
+        if self.stores is None:
+            return []
+        written = []
+        for topic, partition, recs in self.stores.prepare_commit():
+            self.collector.send_batch(topic, partition, [(k, v, timestamp_ms, ()) for k, v in recs])
+            written.append(TopicPartition(topic, partition))
+        return written
+
+    def finish_commit(self, changelog_end: dict[str, int]) -> None:
+        """After the changelog and offsets are durable: write stores with the offsets reached."""
+        if self.stores is not None:
+            src = {f"{tp.topic}:{tp.partition}": off for tp, off in self.positions.items()}
+            self.stores.finish_commit(changelog_end, src)
+
+    def changelog_partitions(self) -> list[TopicPartition]:
+        if self.stores is None:
+            return []
+        return [TopicPartition(d.changelog, self.partition) for d in self.stores.defs.values()]
+
+    def close(self) -> None:
+        """Close stores; uncommitted state changes are dropped (the changelog has the rest)."""
+        if self.stores is not None:
+            self.stores.close()
 
     def __repr__(self) -> str:
         return f"Task({self.id})"

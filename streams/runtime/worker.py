@@ -26,9 +26,12 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import time
+from typing import Any
 
+from state.task_state import TaskStores
 from streams.compile import PhysicalPlan
 from streams.config import Config
 from streams.errors import BrokerError
@@ -67,6 +70,9 @@ class _TaskSlot:
         self.task = task
         self.queue: asyncio.Queue[tuple[TopicPartition, list[Message]]] = asyncio.Queue(maxsize)
         self.runner: asyncio.Task[None] | None = None
+        self.restorer: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+        self.inputs: set[TopicPartition] = set()
         self.committed: dict[TopicPartition, int] = {}
 
 
@@ -93,6 +99,8 @@ class Worker:
         self._failure: BaseException | None = None
         self._in_txn = False
         self.processed = 0
+        self.restored_records = 0
+        self.state_dir = self.config.state_dir or os.path.join(".streams-state", self.group_id)
 
     # -- setup ------------------------------------------------------------------------------
     async def _partition_counts(self) -> dict[str, int]:
@@ -146,32 +154,121 @@ class Worker:
 
     # -- rebalance listener -------------------------------------------------------------------
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # revoked tasks commit and close here; nothing slow: restores are cancelled, not awaited
         await self.commit()
         gone = {TaskId(self.plan.subtopology_of(tp.topic).id, tp.partition) for tp in revoked}
         for tid in gone:
             slot = self.slots.pop(tid, None)
-            if slot is not None and slot.runner is not None:
-                slot.runner.cancel()
+            if slot is not None:
+                await self._close_slot(slot)
+
+    async def _close_slot(self, slot: _TaskSlot) -> None:
+        for t in (slot.restorer, slot.runner):
+            if t is not None:
+                t.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await slot.runner
+                    await t
+        slot.task.close()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        assert self._collector is not None
+        assert self._collector is not None and self._consumer is not None
+        new: list[_TaskSlot] = []
         for tp in sorted(assigned):
             sub = self.plan.subtopology_of(tp.topic)
             tid = TaskId(sub.id, tp.partition)
-            if tid not in self.slots:
-                slot = _TaskSlot(
-                    Task(self.plan, sub, tp.partition, self._collector),
-                    self.config.task_queue_batches,
+            slot = self.slots.get(tid)
+            if slot is None:
+                task = Task(
+                    self.plan,
+                    sub,
+                    tp.partition,
+                    self._collector,
+                    state_backend=self.config.state_backend,
+                    state_dir=self.state_dir,
                 )
-                slot.runner = asyncio.create_task(self._run_task(slot), name=f"task-{tid}")
-                self.slots[tid] = slot
-        log.info("assigned %d partition(s); %d task(s) running", len(assigned), len(self.slots))
+                slot = self.slots[tid] = _TaskSlot(task, self.config.task_queue_batches)
+                new.append(slot)
+            slot.inputs.add(tp)
+        for slot in new:
+            slot.runner = asyncio.create_task(self._run_task(slot), name=f"task-{slot.task.id}")
+            if slot.task.stores is None:
+                slot.ready.set()
+            else:  # input waits until the stores are restored; the poll loop keeps running
+                self._consumer.pause(sorted(slot.inputs))
+                slot.restorer = asyncio.create_task(
+                    self._restore(slot), name=f"restore-{slot.task.id}"
+                )
+        log.info("assigned %d partition(s); %d task(s)", len(assigned), len(self.slots))
+
+    async def _restore(self, slot: _TaskSlot) -> None:
+        """Replay each store's changelog delta, then let the task's input flow."""
+        stores = slot.task.stores
+        assert stores is not None and self._consumer is not None
+        reader = self.broker.consumer(None, read_committed=True)
+        try:
+            steps = stores.restore_plan()
+            tps = [TopicPartition(s.topic, stores.partition) for s in steps]
+            ends = await reader.end_offsets(tps)
+            for step, tp in zip(steps, tps, strict=True):
+                start, end = step.start, ends[tp]
+                if start > end:  # the changelog is behind the local copy (it was reset)
+                    log.warning("store '%s' is ahead of %s; rebuilding", step.store, tp)
+                    stores.reset(step.store)
+                    start = 0
+                if start < end:
+                    await self._replay(reader, stores, step.store, tp, start, end)
+        finally:
+            await reader.close()
+        self.restored_records += stores.restored_records
+        self._consumer.resume(sorted(slot.inputs))
+        slot.ready.set()
+
+    async def _replay(
+        self,
+        reader: Consumer,
+        stores: TaskStores,
+        name: str,
+        tp: TopicPartition,
+        start: int,
+        end: int,
+    ) -> None:
+        reader.assign([tp])
+        reader.seek(tp, start)
+        t0 = last_log = time.monotonic()
+        done = 0
+        while reader.position(tp) < end:
+            batches = await reader.getmany(
+                timeout_ms=200, max_records=self.config.restore_batch_records
+            )
+            msgs = batches.get(tp, [])
+            if not msgs:
+                continue
+            # changelog keys are never null (the store wrote them)
+            recs: list[Any] = [
+                (m[0], m[1]) if isinstance(m, tuple) else (m.key, m.value) for m in msgs
+            ]
+            stores.restore(name, recs, reader.position(tp))
+            done += len(recs)
+            now = time.monotonic()
+            if now - last_log >= 1.0:
+                rate = done / (now - t0)
+                left = end - reader.position(tp)
+                log.info(
+                    "restoring %s from %s: %d/%d records, %.0f records/s, ETA %.1f s",
+                    name,
+                    tp,
+                    done,
+                    end - start,
+                    rate,
+                    left / rate if rate else 0.0,
+                )
+                last_log = now
+        log.info("restored %s from %s: %d records in %.2f s", name, tp, done, time.monotonic() - t0)
 
     # -- processing -----------------------------------------------------------------------------
     async def _run_task(self, slot: _TaskSlot) -> None:
         q = slot.queue
+        await slot.ready.wait()
         while True:
             tp, msgs = await q.get()
             try:
@@ -187,14 +284,19 @@ class Worker:
         """Checkpoint: drain task queues, flush the producer, commit input offsets."""
         if self._consumer is None or self._producer is None:
             return
-        await asyncio.gather(*(s.queue.join() for s in self.slots.values()))
+        ready = [s for s in self.slots.values() if s.ready.is_set()]
+        await asyncio.gather(*(s.queue.join() for s in ready))
         if self._failure is not None:
             return  # never commit past a failed batch
+        # 1. state: dirty entries -> changelog records (produced with the outputs)
+        now_ms = int(time.time() * 1000)
+        changelogs = [tp for s in ready for tp in s.task.prepare_commit(now_ms)]
         offsets: dict[TopicPartition, int] = {}
-        for s in self.slots.values():
+        for s in ready:
             for tp, off in s.task.positions.items():
                 if s.committed.get(tp) != off:
                     offsets[tp] = off
+        # 2. outputs + changelogs durable, then input offsets (one transaction under EOS)
         if self.config.exactly_once:
             await self._producer.commit_transaction(offsets, self.group_id)
             await self._producer.begin()
@@ -202,8 +304,18 @@ class Worker:
             await self._producer.flush()
             if offsets:
                 await self._consumer.commit(offsets)
-        for s in self.slots.values():
+        # 3. stores: the same entries, with the changelog offsets they correspond to
+        ends = await self._consumer.end_offsets(changelogs) if changelogs else {}
+        for s in ready:
+            s.task.finish_commit(
+                {tp.topic: e for tp, e in ends.items() if tp.partition == s.task.partition}
+            )
             s.committed.update(s.task.positions)
+
+    def _stores_full(self) -> bool:
+        return any(
+            s.task.stores is not None and s.task.stores.needs_flush for s in self.slots.values()
+        )
 
     async def _lag(self) -> int:
         assert self._consumer is not None
@@ -240,7 +352,7 @@ class Worker:
                     )
                     if slot is not None:
                         await slot.queue.put((tp, msgs))
-                if time.monotonic() >= next_commit:
+                if time.monotonic() >= next_commit or self._stores_full():
                     await self.commit()
                     next_commit = time.monotonic() + interval
                 if until_idle and not batches:
@@ -265,10 +377,7 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self.commit()
         for slot in self.slots.values():
-            if slot.runner is not None:
-                slot.runner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await slot.runner
+            await self._close_slot(slot)
         self.slots.clear()
         if self._producer is not None:
             if self._in_txn and self._failure is not None:

@@ -241,3 +241,11 @@ def test_pipe_many_and_advance_time():
     ]
     with pytest.raises(ValueError):
         d.advance_time(-1)
+
+
+def test_repartition_with_its_own_partition_count():
+    t = st.Topology("rp")
+    t.source("in").key_by("u").repartition("wide", partitions=3).to("out")
+    d = TopologyTestDriver(t, partitions=1)
+    d.pipe_many("in", [{"u": f"u{i}"} for i in range(30)])
+    assert len(d.read("out")) == 30

@@ -1,0 +1,122 @@
+"""Per-key aggregation over a micro-batch, through the task's key-value store.
+
+Each distinct key in a batch is read from the store once, folded over all its records, written
+back once and emitted once with the batch's latest result (the write-back cache then turns many
+batches into one changelog record per key per commit).
+
+>>> from state.task_state import StoreDef, TaskStores
+>>> from streams import agg, plan
+>>> from streams.serde import KEY, PICKLE
+>>> ts = TaskStores([StoreDef("n", "kv", "c", KEY, PICKLE)], 0)
+>>> node = plan.Aggregate(step="n", parents=("p",), aggs=(("", agg.count()),), single=True,
+...                       store=plan.StoreSpec("n"))
+>>> out = []
+>>> p = AggregateProcessor(node, ts.kv("n"), [Sink(out)])
+>>> p.process([("a", 1, 10, (), 0), ("b", 1, 11, (), 1), ("a", 1, 12, (), 2)])
+>>> out
+[('a', 2, 12, (), 2), ('b', 1, 11, (), 1)]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from operators.base import Processor, Rows
+from state.task_state import ObjectKV
+from streams import plan
+from streams.errors import ProcessingError
+
+log = logging.getLogger("streams.operators")
+_MISSING = object()
+
+
+class Sink:
+    """Collects batches into a list (for examples and tests)."""
+
+    def __init__(self, out: list[Any]) -> None:
+        self.out = out
+
+    def process(self, rows: Rows) -> None:
+        self.out.extend(rows)
+
+
+class AggregateProcessor:
+    """Folds records into per-key accumulators; emits ``(key, result)`` per key per batch."""
+
+    def __init__(self, node: plan.Aggregate, store: ObjectKV, children: list[Processor]) -> None:
+        self.step = node.step
+        self.store = store
+        self.children = children
+        self.skipped_null_keys = 0
+        self._init, self._add, self._result = self._functions(node)
+
+    @staticmethod
+    def presenter(node: plan.Aggregate) -> Callable[[Any], Any]:
+        """accumulator -> what readers of the store see (the aggregation's result)."""
+        return AggregateProcessor._functions(node)[2]
+
+    @staticmethod
+    def _functions(
+        node: plan.Aggregate,
+    ) -> tuple[Callable[[], Any], Callable[[Any, Any], Any], Callable[[Any], Any]]:
+        aggs = [a for _, a in node.aggs]
+        names = [n for n, _ in node.aggs]
+        if node.single:
+            return aggs[0].init, aggs[0].add, aggs[0].result
+        inits = [a.init for a in aggs]
+        adds = [a.add for a in aggs]
+        results = [a.result for a in aggs]
+
+        def init() -> list[Any]:
+            return [f() for f in inits]
+
+        def add(acc: list[Any], v: Any) -> list[Any]:
+            return [f(x, v) for f, x in zip(adds, acc, strict=True)]
+
+        def result(acc: list[Any]) -> dict[str, Any]:
+            return {n: f(x) for n, f, x in zip(names, results, acc, strict=True)}
+
+        return init, add, result
+
+    def process(self, rows: Rows) -> None:
+        accs: dict[Any, Any] = {}
+        last: dict[Any, tuple[int, Any, int]] = {}  # key -> (max timestamp, headers, offset)
+        get, init, add = self.store.get, self._init, self._add
+        k: Any = None
+        o = None
+        try:
+            for k, v, t, h, o in rows:
+                if k is None:
+                    # as Kafka Streams: a null key has no group; counted, never silently lost
+                    self.skipped_null_keys += 1
+                    continue
+                acc = accs.get(k, _MISSING)
+                if acc is _MISSING:
+                    acc = get(k, _MISSING)
+                    if acc is _MISSING:
+                        acc = init()
+                accs[k] = add(acc, v)
+                prev = last.get(k)
+                last[k] = (t if prev is None or t > prev[0] else prev[0], h, o)
+        except Exception as e:
+            raise ProcessingError(
+                f"{type(e).__name__}: {e} (key {k!r})", step=self.step, offset=o
+            ) from e
+        if self.skipped_null_keys and not accs:
+            log.debug(
+                "step '%s': %d records with a null key skipped", self.step, self.skipped_null_keys
+            )
+        put, result = self.store.put, self._result
+        out: Rows = []
+        for k, acc in accs.items():
+            put(k, acc)
+            t, h, o = last[k]
+            out.append((k, result(acc), t, h, o))
+        if out:
+            for c in self.children:
+                c.process(out)
+
+
+__all__ = ["AggregateProcessor", "Sink"]

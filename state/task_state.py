@@ -1,0 +1,251 @@
+"""The stores of one task: opening, typed access, the commit protocol and changelog restore.
+
+A task (sub-topology x partition) owns one store per declared name, backed by
+``{state_dir}/{store}/{partition}`` (RocksDB) or memory. The runtime drives it:
+
+* commit: ``prepare_commit()`` takes every store's dirty entries and returns the changelog
+  records to produce; after the producer has flushed and the input offsets are committed,
+  ``finish_commit(end_offsets, source_offsets)`` writes the same entries to the backend in one
+  batch per store together with the changelog offset reached, so data and offsets agree.
+* restore: ``restore_plan()`` says, per store, which changelog partition to read from which
+  offset (the stored one; 0 for a new, missing or corrupt DB); ``restore(name, records, end)``
+  replays them in write batches.
+
+>>> from streams.serde import KEY, PICKLE
+>>> ts = TaskStores([StoreDef("counts", "kv", "app-counts-changelog", KEY, PICKLE)], 0)
+>>> s = ts.kv("counts"); s.put("a", 1); s.get("a")
+1
+>>> [(t, p, len(recs)) for t, p, recs in ts.prepare_commit()]
+[('app-counts-changelog', 0, 1)]
+>>> ts.finish_commit({"app-counts-changelog": 1}, {"in": 5}); ts.restore_plan()
+[RestoreStep(store='counts', topic='app-counts-changelog', start=1)]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+import msgspec
+
+from state.backend import Backend, MemoryBackend, Op
+from state.cache import CachedStore, ChangelogRecord
+from state.kv import KeyValueStore
+from state.rocks import RocksDBBackend
+from state.session import SessionStore
+from state.window import WindowStore
+from streams.errors import StateError
+from streams.serde import Serde
+
+log = logging.getLogger("streams.state")
+
+CHANGELOG_OFFSET = "changelog-offset"
+SOURCE_OFFSETS = "source-offsets"
+
+
+@dataclass(frozen=True)
+class StoreDef:
+    """What a task needs to know about one of its stores."""
+
+    name: str
+    kind: Literal["kv", "window", "session"]
+    changelog: str
+    key_serde: Serde
+    value_serde: Serde
+
+
+class RestoreStep(NamedTuple):
+    store: str
+    topic: str
+    start: int
+
+
+class ObjectKV:
+    """A key-value store of Python objects over a bytes :class:`KeyValueStore`."""
+
+    __slots__ = ("_kd", "_ks", "_vd", "_vs", "raw")
+
+    def __init__(self, raw: KeyValueStore, key_serde: Serde, value_serde: Serde) -> None:
+        self.raw = raw
+        self._ks, self._kd = key_serde.serialize, key_serde.deserialize
+        self._vs, self._vd = value_serde.serialize, value_serde.deserialize
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        b = self.raw.get(self._ks(key))  # type: ignore[arg-type]
+        return default if b is None else self._vd(b)
+
+    def put(self, key: Any, value: Any) -> None:
+        if value is None:
+            self.delete(key)
+        else:
+            self.raw.put(self._ks(key), self._vs(value))  # type: ignore[arg-type]
+
+    def delete(self, key: Any) -> None:
+        self.raw.delete(self._ks(key))  # type: ignore[arg-type]
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """Every entry, in key-byte order (ordered for str, int and bytes keys)."""
+        for k, v in self.raw.all():
+            yield self._kd(k), self._vd(v)
+
+    def range(self, lo: Any = None, hi: Any = None) -> Iterator[tuple[Any, Any]]:
+        """Entries with ``lo <= key < hi`` (by encoded key order)."""
+        lob = None if lo is None else self._ks(lo)
+        hib = None if hi is None else self._ks(hi)
+        for k, v in self.raw.range(lob, hib):
+            yield self._kd(k), self._vd(v)
+
+    def __contains__(self, key: Any) -> bool:
+        return self.raw.get(self._ks(key)) is not None  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.raw.all())
+
+
+_STORE_TYPES: dict[str, type[CachedStore]] = {
+    "kv": KeyValueStore,
+    "window": WindowStore,
+    "session": SessionStore,
+}
+
+
+class TaskStores:
+    """All stores of one task partition. ``backend`` is ``"rocksdb"`` (needs ``state_dir``)
+    or ``"memory"``."""
+
+    def __init__(
+        self,
+        defs: Iterable[StoreDef],
+        partition: int,
+        *,
+        backend: Literal["rocksdb", "memory"] = "memory",
+        state_dir: str | None = None,
+        cache_max_entries: int = 10_000,
+    ) -> None:
+        if backend == "rocksdb" and state_dir is None:
+            raise StateError("the rocksdb state backend needs a state_dir")
+        self.partition = partition
+        self.defs = {d.name: d for d in defs}
+        self.backend_kind = backend
+        self.state_dir = state_dir
+        self.stores: dict[str, CachedStore] = {}
+        self.restored_records = 0
+        self._pending: dict[str, list[Op]] = {}
+        self._fresh: set[str] = set()
+        for d in self.defs.values():
+            self.stores[d.name] = _STORE_TYPES[d.kind](
+                self._open(d), cache_max_entries=cache_max_entries
+            )
+
+    def path(self, name: str) -> str | None:
+        if self.state_dir is None:
+            return None
+        return os.path.join(self.state_dir, name, str(self.partition))
+
+    def _open(self, d: StoreDef) -> Backend:
+        path = self.path(d.name)
+        if self.backend_kind == "memory" or path is None:
+            self._fresh.add(d.name)
+            return MemoryBackend()
+        if not os.path.isdir(path):
+            self._fresh.add(d.name)
+        try:
+            return RocksDBBackend(path)
+        except StateError as e:
+            # a corrupt local copy is only a cache of the changelog: drop it and rebuild
+            log.warning(
+                "store '%s' partition %d: %s; rebuilding from the changelog",
+                d.name,
+                self.partition,
+                e,
+            )
+            shutil.rmtree(path, ignore_errors=True)
+            self._fresh.add(d.name)
+            return RocksDBBackend(path)
+
+    # -- typed access ---------------------------------------------------------------------------
+    def kv(self, name: str) -> ObjectKV:
+        store = self.stores.get(name)
+        if not isinstance(store, KeyValueStore):
+            raise StateError(f"no key-value store '{name}' in this task")
+        d = self.defs[name]
+        return ObjectKV(store, d.key_serde, d.value_serde)
+
+    def raw(self, name: str) -> CachedStore:
+        try:
+            return self.stores[name]
+        except KeyError:
+            raise StateError(f"no store '{name}' in this task") from None
+
+    @property
+    def needs_flush(self) -> bool:
+        return any(s.needs_flush for s in self.stores.values())
+
+    # -- commit -----------------------------------------------------------------------------------
+    def prepare_commit(self) -> list[tuple[str, int, list[ChangelogRecord]]]:
+        """Take dirty entries; return ``(changelog topic, partition, records)`` to produce."""
+        out = []
+        for name, store in self.stores.items():
+            ops = store.take_dirty()
+            self._pending[name] = ops
+            recs = store.changelog_records(ops)
+            if recs:
+                out.append((self.defs[name].changelog, self.partition, recs))
+        return out
+
+    def finish_commit(
+        self, changelog_end: Mapping[str, int], source_offsets: Mapping[str, int]
+    ) -> None:
+        """Write the taken entries with the changelog end offsets (by topic) reached."""
+        src = msgspec.json.encode(dict(source_offsets))
+        for name, store in self.stores.items():
+            ops = self._pending.pop(name, [])
+            end = changelog_end.get(self.defs[name].changelog)
+            meta = {SOURCE_OFFSETS: src}
+            if end is not None:
+                meta[CHANGELOG_OFFSET] = str(end).encode()
+            store.write_back(ops, meta)
+            self._fresh.discard(name)
+
+    # -- restore ----------------
+    def stored_offset(self, name: str) -> int | None:
+        raw = self.stores[name].read_meta(CHANGELOG_OFFSET)
+        return None if raw is None else int(raw)
+
+    def restore_plan(self) -> list[RestoreStep]:
+        plan = []
+        for name, d in self.defs.items():
+            off = None if name in self._fresh else self.stored_offset(name)
+            plan.append(RestoreStep(name, d.changelog, off or 0))
+        return plan
+
+    def reset(self, name: str) -> None:
+        """Wipe a store's local copy (its stored offset is ahead of the changelog's end)."""
+        d = self.defs[name]
+        store = self.stores[name]
+        store.backend.destroy()
+        self.stores[name] = _STORE_TYPES[d.kind](
+            self._open(d), cache_max_entries=store.cache_max_entries
+        )
+        self._fresh.add(name)
+
+    def restore(self, name: str, records: Iterable[ChangelogRecord], end_offset: int) -> int:
+        """Replay changelog records into store ``name``; ``end_offset`` goes with the last batch."""
+        n = self.stores[name].restore(records, meta={CHANGELOG_OFFSET: str(end_offset).encode()})
+        self.restored_records += n
+        self._fresh.discard(name)
+        return n
+
+    def close(self) -> None:
+        """Close every store. Dirty entries not committed are dropped (the changelog has the
+        committed state)."""
+        for s in self.stores.values():
+            s.close()
+        self.stores.clear()
+
+
+__all__ = ["CHANGELOG_OFFSET", "ObjectKV", "RestoreStep", "StoreDef", "TaskStores"]

@@ -1,0 +1,194 @@
+"""Aggregations for ``aggregate(...)``: ``agg.count()``, ``agg.sum("amount")``, your own.
+
+An aggregation is an accumulator with four functions: ``init() -> acc``, ``add(acc, value) ->
+acc``, ``merge(a, b) -> acc`` (session windows merge) and ``result(acc) -> output``. The store
+keeps accumulators (so ``mean`` keeps sum and count); readers see ``result``. Accumulators must
+pickle (they go to the changelog). Nulls are skipped, as in SQL.
+
+>>> a = mean("x")
+>>> acc = a.init()
+>>> for v in ({"x": 1}, {"x": None}, {"x": 5}):
+...     acc = a.add(acc, v)
+>>> a.result(acc)
+3.0
+>>> c = custom(init=lambda: 0, add=lambda acc, v: acc + len(v), name="chars")
+>>> c.result(c.add(c.init(), "abc"))
+3
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.errors import TopologyError
+from streams.expr import Col, Expr
+
+Extract = Callable[[Any], Any]
+
+
+def _extractor(what: str | Expr | Callable[[Any], Any] | None) -> Extract | None:
+    if what is None:
+        return None
+    if isinstance(what, str):
+        what = Col(what)
+    if isinstance(what, Expr):
+        return what.compile()
+    if callable(what):
+        return what
+    raise TopologyError(
+        f"an aggregation takes a field name, an expression or a callable, not {what!r}"
+    )
+
+
+@dataclass(frozen=True)
+class Agg:
+    """An aggregation; build with the functions of this module."""
+
+    name: str
+    init: Callable[[], Any]
+    add: Callable[[Any, Any], Any]
+    merge: Callable[[Any, Any], Any] | None = None
+    result: Callable[[Any], Any] = field(default=lambda acc: acc)
+
+    def __repr__(self) -> str:
+        return f"agg.{self.name}"
+
+
+_NOTHING = None
+
+
+def count() -> Agg:
+    """Number of records."""
+    return Agg("count()", lambda: 0, lambda acc, v: acc + 1, lambda a, b: a + b)
+
+
+def _over(
+    name: str, what: Any, step: Callable[[Any, Any], Any], merge: Callable[[Any, Any], Any] | None
+) -> Agg:
+    ex = _extractor(what)
+    if ex is None:
+        raise TopologyError(f"agg.{name} needs a field, an expression or a callable")
+
+    def add(acc: Any, v: Any) -> Any:
+        x = ex(v)
+        if x is None:
+            return acc
+        return x if acc is None else step(acc, x)
+
+    return Agg(f"{name}({what!r})", lambda: None, add, merge)
+
+
+def _nullable(f: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def merge(a: Any, b: Any) -> Any:
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return f(a, b)
+
+    return merge
+
+
+def sum(what: str | Expr | Callable[[Any], Any]) -> Agg:
+    """Sum of non-null values (null when there are none, as SQL's SUM)."""
+    add = lambda a, b: a + b  # noqa: E731
+    return _over("sum", what, add, _nullable(add))
+
+
+def min(what: str | Expr | Callable[[Any], Any]) -> Agg:
+    """Smallest non-null value."""
+    lo = lambda a, b: b if b < a else a  # noqa: E731
+    return _over("min", what, lo, _nullable(lo))
+
+
+def max(what: str | Expr | Callable[[Any], Any]) -> Agg:
+    """Largest non-null value."""
+    hi = lambda a, b: b if b > a else a  # noqa: E731
+    return _over("max", what, hi, _nullable(hi))
+
+
+def mean(what: str | Expr | Callable[[Any], Any]) -> Agg:
+    """Arithmetic mean of non-null values; the accumulator is ``(sum, count)``."""
+    ex = _extractor(what)
+    assert ex is not None
+
+    def add(acc: tuple[Any, int], v: Any) -> tuple[Any, int]:
+        x = ex(v)
+        return acc if x is None else (acc[0] + x, acc[1] + 1)
+
+    return Agg(
+        f"mean({what!r})",
+        lambda: (0, 0),
+        add,
+        lambda a, b: (a[0] + b[0], a[1] + b[1]),
+        lambda acc: acc[0] / acc[1] if acc[1] else None,
+    )
+
+
+def first(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
+    """The first value seen (the whole record value when ``what`` is omitted)."""
+    ex = _extractor(what) or (lambda v: v)
+    return Agg(
+        "first()",
+        lambda: (False, None),
+        lambda acc, v: acc if acc[0] else (True, ex(v)),
+        lambda a, b: a if a[0] else b,
+        lambda acc: acc[1],
+    )
+
+
+def last(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
+    """The latest value seen."""
+    ex = _extractor(what) or (lambda v: v)
+    return Agg("last()", lambda: None, lambda acc, v: ex(v), lambda a, b: b)
+
+
+def collect(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
+    """All values in arrival order, as a list (mind the memory on hot keys)."""
+    ex = _extractor(what) or (lambda v: v)
+    return Agg("collect()", list, lambda acc, v: [*acc, ex(v)], lambda a, b: a + b)
+
+
+def reduce(fn: Callable[[Any, Any], Any]) -> Agg:
+    """``fn(accumulated, value)`` over record values; the first value starts it."""
+    if not callable(fn):
+        raise TopologyError(f"agg.reduce needs a callable, got {fn!r}")
+    return Agg(
+        f"reduce({getattr(fn, '__qualname__', fn)})",
+        lambda: (False, None),
+        lambda acc, v: (True, fn(acc[1], v) if acc[0] else v),
+        None,
+        lambda acc: acc[1],
+    )
+
+
+def custom(
+    *,
+    init: Callable[[], Any],
+    add: Callable[[Any, Any], Any],
+    merge: Callable[[Any, Any], Any] | None = None,
+    result: Callable[[Any], Any] | None = None,
+    name: str = "custom",
+) -> Agg:
+    """A user-defined aggregation (``merge`` is needed only for session windows)."""
+    for n, f in (("init", init), ("add", add), ("merge", merge), ("result", result)):
+        if f is not None and not callable(f):
+            raise TopologyError(f"agg.custom: {n} must be callable, got {f!r}")
+    return Agg(f"{name}()", init, add, merge, result or (lambda acc: acc))
+
+
+__all__ = [
+    "Agg",
+    "collect",
+    "count",
+    "custom",
+    "first",
+    "last",
+    "max",
+    "mean",
+    "min",
+    "reduce",
+    "sum",
+]

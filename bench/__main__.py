@@ -1,4 +1,4 @@
-"""``python -m bench <benchmark> [options]``: micro."""
+"""``python -m bench <benchmark> [options]``: micro, state."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import sys
 
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
-        print("usage: python -m bench {micro} [--help]")
+        print("usage: python -m bench {micro,state} [--help]")
         return 0 if len(sys.argv) >= 2 else 2
     name, rest = sys.argv[1], sys.argv[2:]
     if name == "micro":
         from bench.micro import main as run
+    elif name == "state":
+        from bench.state import main as run
     else:
         print(f"unknown benchmark {name!r}", file=sys.stderr)
         return 2

@@ -64,45 +64,76 @@ class RestoreStep(NamedTuple):
     start: int
 
 
-class ObjectKV:
-    """A key-value store of Python objects over a bytes :class:`KeyValueStore`."""
+_TOMBSTONE = object()
+_MISS = object()
 
-    __slots__ = ("_kd", "_ks", "_vd", "_vs", "raw")
+
+class ObjectKV:
+    """A key-value store of Python objects over a bytes :class:`KeyValueStore`.
+
+    Writes stay Python objects in a dirty map until :meth:`flush_objects` (called at commit):
+    a key updated in every micro-batch is pickled once per commit, not once per batch, and
+    reads of recently written keys skip the store and the unpickling.
+    """
+
+    __slots__ = ("_dirty", "_kd", "_ks", "_vd", "_vs", "raw")
 
     def __init__(self, raw: KeyValueStore, key_serde: Serde, value_serde: Serde) -> None:
         self.raw = raw
         self._ks, self._kd = key_serde.serialize, key_serde.deserialize
         self._vs, self._vd = value_serde.serialize, value_serde.deserialize
+        self._dirty: dict[Any, Any] = {}
 
     def get(self, key: Any, default: Any = None) -> Any:
+        v = self._dirty.get(key, _MISS)
+        if v is not _MISS:
+            return default if v is _TOMBSTONE else v
         b = self.raw.get(self._ks(key))  # type: ignore[arg-type]
         return default if b is None else self._vd(b)
 
     def put(self, key: Any, value: Any) -> None:
-        if value is None:
-            self.delete(key)
-        else:
-            self.raw.put(self._ks(key), self._vs(value))  # type: ignore[arg-type]
+        self._dirty[key] = _TOMBSTONE if value is None else value
 
     def delete(self, key: Any) -> None:
-        self.raw.delete(self._ks(key))  # type: ignore[arg-type]
+        self._dirty[key] = _TOMBSTONE
+
+    @property
+    def dirty_count(self) -> int:
+        return len(self._dirty)
+
+    def flush_objects(self) -> None:
+        """Serialize dirty objects into the bytes store's write-back cache."""
+        ks, vs, raw = self._ks, self._vs, self.raw
+        for k, v in self._dirty.items():
+            if v is _TOMBSTONE:
+                raw.delete(ks(k))  # type: ignore[arg-type]
+            else:
+                raw.put(ks(k), vs(v))  # type: ignore[arg-type]
+        self._dirty.clear()
+
+    def discard_objects(self) -> None:
+        """Drop uncommitted writes (a crash, a revoked task)."""
+        self._dirty.clear()
 
     def items(self) -> Iterator[tuple[Any, Any]]:
         """Every entry, in key-byte order (ordered for str, int and bytes keys)."""
+        self.flush_objects()
         for k, v in self.raw.all():
             yield self._kd(k), self._vd(v)
 
     def range(self, lo: Any = None, hi: Any = None) -> Iterator[tuple[Any, Any]]:
         """Entries with ``lo <= key < hi`` (by encoded key order)."""
+        self.flush_objects()
         lob = None if lo is None else self._ks(lo)
         hib = None if hi is None else self._ks(hi)
         for k, v in self.raw.range(lob, hib):
             yield self._kd(k), self._vd(v)
 
     def __contains__(self, key: Any) -> bool:
-        return self.raw.get(self._ks(key)) is not None  # type: ignore[arg-type]
+        return self.get(key, _TOMBSTONE) is not _TOMBSTONE
 
     def __len__(self) -> int:
+        self.flush_objects()
         return sum(1 for _ in self.raw.all())
 
 
@@ -133,6 +164,8 @@ class TaskStores:
         self.backend_kind = backend
         self.state_dir = state_dir
         self.stores: dict[str, CachedStore] = {}
+        self._views: dict[str, ObjectKV] = {}
+        self.cache_max_entries = cache_max_entries
         self.restored_records = 0
         self._pending: dict[str, list[Op]] = {}
         self._fresh: set[str] = set()
@@ -169,11 +202,14 @@ class TaskStores:
 
     # -- typed access ---------------------------------------------------------------------------
     def kv(self, name: str) -> ObjectKV:
-        store = self.stores.get(name)
-        if not isinstance(store, KeyValueStore):
-            raise StateError(f"no key-value store '{name}' in this task")
-        d = self.defs[name]
-        return ObjectKV(store, d.key_serde, d.value_serde)
+        view = self._views.get(name)
+        if view is None:
+            store = self.stores.get(name)
+            if not isinstance(store, KeyValueStore):
+                raise StateError(f"no key-value store '{name}' in this task")
+            d = self.defs[name]
+            view = self._views[name] = ObjectKV(store, d.key_serde, d.value_serde)
+        return view
 
     def raw(self, name: str) -> CachedStore:
         try:
@@ -183,12 +219,16 @@ class TaskStores:
 
     @property
     def needs_flush(self) -> bool:
-        return any(s.needs_flush for s in self.stores.values())
+        return any(s.needs_flush for s in self.stores.values()) or any(
+            v.dirty_count >= self.cache_max_entries for v in self._views.values()
+        )
 
     # -- commit -----------------------------------------------------------------------------------
     def prepare_commit(self) -> list[tuple[str, int, list[ChangelogRecord]]]:
         """Take dirty entries; return ``(changelog topic, partition, records)`` to produce."""
         out = []
+        for view in self._views.values():
+            view.flush_objects()
         for name, store in self.stores.items():
             ops = store.take_dirty()
             self._pending[name] = ops
@@ -228,9 +268,13 @@ class TaskStores:
         d = self.defs[name]
         store = self.stores[name]
         store.backend.destroy()
-        self.stores[name] = _STORE_TYPES[d.kind](
+        self.stores[name] = new = _STORE_TYPES[d.kind](
             self._open(d), cache_max_entries=store.cache_max_entries
         )
+        view = self._views.get(name)
+        if view is not None and isinstance(new, KeyValueStore):  # processors hold the view
+            view.raw = new
+            view.discard_objects()
         self._fresh.add(name)
 
     def restore(self, name: str, records: Iterable[ChangelogRecord], end_offset: int) -> int:
@@ -243,6 +287,9 @@ class TaskStores:
     def close(self) -> None:
         """Close every store. Dirty entries not committed are dropped (the changelog has the
         committed state)."""
+        for v in self._views.values():
+            v.discard_objects()
+        self._views.clear()
         for s in self.stores.values():
             s.close()
         self.stores.clear()

@@ -13,6 +13,9 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
+import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,9 +93,39 @@ def _print_topic(broker: EmbeddedBroker, topo: Topology, topic: str) -> None:
             )
 
 
+def _spawn_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``--workers N``: N worker processes in one consumer group (Kafka splits the partitions).
+
+    Each child runs this same command with ``--workers 1`` and its own state directory;
+    SIGINT/SIGTERM are passed on and the exit code is the first non-zero child's.
+    """
+    base = list(argv)
+    i = base.index("--workers")
+    del base[i : i + 2]
+    children = []
+    for n in range(args.workers):
+        state_dir = os.path.join(args.state_dir or ".streams-state", f"worker-{n}")
+        cmd = [sys.executable, "-m", "streams", *base, "--state-dir", state_dir]
+        children.append(subprocess.Popen(cmd))
+
+    def forward(signum: int, _frame: object) -> None:
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    codes = [c.wait() for c in children]
+    return next((c for c in codes if c != 0), 0)
+
+
 def _run(args: argparse.Namespace) -> int:
     topo = load_topology(args.topology)
-    config = Config(processing_guarantee=args.guarantee, default_partitions=args.partitions)
+    config = Config(
+        processing_guarantee=args.guarantee,
+        default_partitions=args.partitions,
+        state_dir=args.state_dir,
+    )
     broker: Broker
     if args.bootstrap:
         from streams.runtime.kafka import KafkaBroker
@@ -143,16 +176,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="embedded: print a sink topic's records at the end",
     )
     r.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --bootstrap: run N worker processes in one consumer group",
+    )
+    r.add_argument("--state-dir", help="local state directory (default ./.streams-state/APP_ID)")
+    r.add_argument(
         "--until-idle",
         action="store_true",
         help="stop once all input is processed (always on for the embedded broker)",
     )
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if args.cmd == "describe":
             print(load_topology(args.topology).describe(args.format))
             return 0
+        if args.workers > 1:
+            if not args.bootstrap:
+                raise StreamsError(
+                    "--workers needs --bootstrap (workers share partitions through "
+                    "a Kafka consumer group; the embedded broker lives in one process)"
+                )
+            return _spawn_workers(args, argv)
         return _run(args)
     except StreamsError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -31,8 +31,9 @@ def _seg_line(p: PhysicalPlan, seg: Segment) -> str:
             parts.append(f"{s} ({n.kind}{' ' + d if d else ''})")
         return f"chain [{seg.mode}] " + " > ".join(parts)
     n = topo.node(seg.steps[0])
-    out = f"  -> {getattr(n, 'topic', '')}"
-    return f"{seg.kind} {n.step} ({n.detail()}){out}"
+    if seg.kind == "stateful":
+        return f"{n.kind} {n.step} ({n.detail()})"
+    return f"{seg.kind} {n.step} ({n.detail()})  -> {getattr(n, 'topic', '')}"
 
 
 def _walk(
@@ -60,6 +61,9 @@ def describe_text(p: PhysicalPlan) -> str:
             lines.append(f"    {inp.step}  <- {topic}")
             for child in inp.children:
                 _walk(p, sub, child, 3, seen, lines)
+        for s in sub.stores:
+            lines.append(f"    store {s.spec.name} ({s.spec.kind}, step {s.step})  "
+                         f"changelog {s.changelog}")
     if p.internal_topics:
         lines.append("  Internal topics")
         for t in p.internal_topics:

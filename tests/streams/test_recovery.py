@@ -128,3 +128,18 @@ def test_corrupt_rocksdb_directory_is_rebuilt(tmp_path):
     assert d.restored_records == 7
     assert d.store("counts").get("u3") == 10
     d.close()
+
+
+def test_changelog_behind_local_copy_resets_the_store_processors_keep_working(tmp_path):
+    """A local copy *ahead* of the changelog (the topic was recreated) is wiped and rebuilt,
+    and the running aggregation uses the rebuilt store."""
+    d = TopologyTestDriver(topology(), state_backend="rocksdb", state_dir=str(tmp_path))
+    d.pipe_many("clicks", clicks(70))
+    d.crash()
+    d.broker.delete_topic(CHANGELOG.topic)
+    d.broker.create_topic(CHANGELOG.topic, 1, {"cleanup.policy": "compact"})
+    d.restart()  # stored offset 7 > end 0: reset, restore nothing
+    assert d.store("counts").get("u0") is None
+    d.pipe("clicks", {"i": 1}, key="u0")
+    assert d.store("counts").get("u0") == 1
+    d.close()

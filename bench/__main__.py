@@ -1,4 +1,4 @@
-"""``python -m bench <benchmark> [options]``: micro, state."""
+"""``python -m bench <benchmark> [options]``: micro, state, nexmark."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import sys
 
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
-        print("usage: python -m bench {micro,state} [--help]")
+        print("usage: python -m bench {micro,state,nexmark} [--help]")
         return 0 if len(sys.argv) >= 2 else 2
     name, rest = sys.argv[1], sys.argv[2:]
     if name == "micro":
         from bench.micro import main as run
     elif name == "state":
         from bench.state import main as run
+    elif name == "nexmark":
+        from bench.nexmark.cli import main as run
     else:
         print(f"unknown benchmark {name!r}", file=sys.stderr)
         return 2

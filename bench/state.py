@@ -37,11 +37,16 @@ def skewed_keys(n: int, keys: int, seed: int = 1) -> list[str]:
 
 
 def bench_aggregate(n: int, keys: int, state_dir: str) -> dict[str, Any]:
-    ts = TaskStores([StoreDef("agg", "kv", "c", KEY, PICKLE)], 0, backend="rocksdb",
-                    state_dir=state_dir)
-    node = plan.Aggregate(step="agg", parents=("p",), single=False,
-                          aggs=(("n", agg.count()), ("total", agg.sum("eur"))),
-                          store=plan.StoreSpec("agg"))
+    ts = TaskStores(
+        [StoreDef("agg", "kv", "c", KEY, PICKLE)], 0, backend="rocksdb", state_dir=state_dir
+    )
+    node = plan.Aggregate(
+        step="agg",
+        parents=("p",),
+        single=False,
+        aggs=(("n", agg.count()), ("total", agg.sum("eur"))),
+        store=plan.StoreSpec("agg"),
+    )
     sink: list[Any] = []
 
     class Drop:
@@ -65,13 +70,19 @@ def bench_aggregate(n: int, keys: int, state_dir: str) -> dict[str, Any]:
     ts.finish_commit({"c": changelog}, {"in": n})
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     ts.close()
-    return {"records": n, "keys": len(set(ks)), "updates_per_s": round(n / wall),
-            "updates_per_cpu_s": round(n / cpu), "changelog_records": changelog}
+    return {
+        "records": n,
+        "keys": len(set(ks)),
+        "updates_per_s": round(n / wall),
+        "updates_per_cpu_s": round(n / cpu),
+        "changelog_records": changelog,
+    }
 
 
 def bench_commit(state_dir: str, dirty: int = 10_000, rounds: int = 5) -> dict[str, Any]:
-    ts = TaskStores([StoreDef("c", "kv", "c", KEY, PICKLE)], 0, backend="rocksdb",
-                    state_dir=state_dir)
+    ts = TaskStores(
+        [StoreDef("c", "kv", "c", KEY, PICKLE)], 0, backend="rocksdb", state_dir=state_dir
+    )
     kv = ts.kv("c")
     times = []
     for r in range(rounds):
@@ -94,15 +105,21 @@ def bench_restore(n: int, state_dir: str) -> dict[str, Any]:
     b.create_topic("out", 1)
     b.create_topic("restore-bench-counts-changelog", 1, {"cleanup.policy": "compact"})
     enc_k, enc_v = KEY.serialize, PICKLE.serialize
-    b.append_batch("restore-bench-counts-changelog", 0,
-                   [(enc_k(f"user-{i}"), enc_v(i % 1000), 0, ()) for i in range(n)])
+    b.append_batch(
+        "restore-bench-counts-changelog",
+        0,
+        [(enc_k(f"user-{i}"), enc_v(i % 1000), 0, ()) for i in range(n)],
+    )
     w = st.Worker(topo, b, st.Config(state_dir=state_dir))
     t0 = time.perf_counter()
     asyncio.run(w.run(until_idle=True))
     wall = time.perf_counter() - t0
     assert w.restored_records == n, w.restored_records
-    return {"changelog_records": n, "restore_s": round(wall, 2),
-            "restore_records_per_s": round(n / wall)}
+    return {
+        "changelog_records": n,
+        "restore_s": round(wall, 2),
+        "restore_records_per_s": round(n / wall),
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -114,8 +131,11 @@ def main(argv: list[str]) -> int:
     import gc
 
     gc.set_threshold(*st.Config().gc_threshold)  # type: ignore[misc]
-    with tempfile.TemporaryDirectory() as d1, tempfile.TemporaryDirectory() as d2, \
-            tempfile.TemporaryDirectory() as d3:
+    with (
+        tempfile.TemporaryDirectory() as d1,
+        tempfile.TemporaryDirectory() as d2,
+        tempfile.TemporaryDirectory() as d3,
+    ):
         a = bench_aggregate(args.records, args.keys, d1)
         c = bench_commit(d2)
         r = bench_restore(args.records, d3)
@@ -134,7 +154,9 @@ def main(argv: list[str]) -> int:
             f"embedded broker, RocksDB) | {r['restore_records_per_s']:,} records/s "
             f"({r['restore_s']} s) |\n"
         )
-        record("state: aggregation, commit, restore",
-               f"python -m bench state --records {args.records} --keys {args.keys} --record",
-               body)
+        record(
+            "state: aggregation, commit, restore",
+            f"python -m bench state --records {args.records} --keys {args.keys} --record",
+            body,
+        )
     return 0

@@ -266,7 +266,9 @@ def _build_subtopology(
                     "repartition",
                     n.partitions,
                     tuple(inputs),
-                    {"cleanup.policy": "delete"},
+                    # time retention would delete records by their (event) timestamps, e.g.
+                    # during a backfill, before they are read: keep them (as Kafka Streams)
+                    {"cleanup.policy": "delete", "retention.ms": "-1"},
                 )
             )
     sub = SubTopology(sid, inputs, segments, tuple(dict.fromkeys(outputs)), tuple(stores))

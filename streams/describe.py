@@ -62,8 +62,9 @@ def describe_text(p: PhysicalPlan) -> str:
             for child in inp.children:
                 _walk(p, sub, child, 3, seen, lines)
         for s in sub.stores:
-            lines.append(f"    store {s.spec.name} ({s.spec.kind}, step {s.step})  "
-                         f"changelog {s.changelog}")
+            lines.append(
+                f"    store {s.spec.name} ({s.spec.kind}, step {s.step})  changelog {s.changelog}"
+            )
     if p.internal_topics:
         lines.append("  Internal topics")
         for t in p.internal_topics:

@@ -71,6 +71,7 @@ class _TaskSlot:
         self.queue: asyncio.Queue[tuple[TopicPartition, list[Message]]] = asyncio.Queue(maxsize)
         self.runner: asyncio.Task[None] | None = None
         self.restorer: asyncio.Task[None] | None = None
+        self.producer: Producer | None = None  # exactly-once: this task's transactional producer
         self.ready = asyncio.Event()
         self.inputs: set[TopicPartition] = set()
         self.committed: dict[TopicPartition, int] = {}
@@ -97,7 +98,7 @@ class Worker:
         self._collector: ProducerCollector | None = None
         self._stop = asyncio.Event()
         self._failure: BaseException | None = None
-        self._in_txn = False
+        self._counts: dict[str, int] = {}
         self.processed = 0
         self.restored_records = 0
         self.state_dir = self.config.state_dir or os.path.join(".streams-state", self.group_id)
@@ -142,13 +143,14 @@ class Worker:
         return counts
 
     async def start(self) -> None:
-        counts = await self._partition_counts()
-        tid = f"{self.group_id}-worker" if self.config.exactly_once else None
-        self._producer = self.broker.producer(transactional_id=tid)
-        self._collector = ProducerCollector(self._producer, counts)
-        if self.config.exactly_once:
-            await self._producer.begin()
-            self._in_txn = True
+        self._counts = await self._partition_counts()
+        # at-least-once: one producer for every task. Exactly-once: one transactional producer
+        # per task (created on assignment), with transactional id "{app_id}-{task}": the new
+        # owner of a task fences a zombie previous owner, and aiokafka's
+        # send_offsets_to_transaction carries only the group id (no KIP-447 generation fencing),
+        # so per-task ids are what keeps a migrated task from committing twice.
+        self._producer = self.broker.producer()
+        self._collector = ProducerCollector(self._producer, self._counts)
         self._consumer = self.broker.consumer(self.group_id, read_committed=True)
         await self._consumer.subscribe(list(self.plan.input_topics), self)
 
@@ -169,6 +171,9 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
         slot.task.close()
+        if slot.producer is not None:
+            with contextlib.suppress(Exception):
+                await slot.producer.close()  # aborts an open transaction
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         assert self._collector is not None and self._consumer is not None
@@ -178,17 +183,24 @@ class Worker:
             tid = TaskId(sub.id, tp.partition)
             slot = self.slots.get(tid)
             if slot is None:
+                producer = None
+                collector = self._collector
+                if self.config.exactly_once:
+                    producer = self.broker.producer(transactional_id=f"{self.group_id}-{tid}")
+                    collector = ProducerCollector(producer, self._counts)
                 task = Task(
                     self.plan,
                     sub,
                     tp.partition,
-                    self._collector,
+                    collector,
                     state_backend=self.config.state_backend,
                     state_dir=self.state_dir,
                 )
                 slot = self.slots[tid] = _TaskSlot(task, self.config.task_queue_batches)
+                slot.producer = producer
                 new.append(slot)
             slot.inputs.add(tp)
+        await asyncio.gather(*(s.producer.begin() for s in new if s.producer is not None))
         for slot in new:
             slot.runner = asyncio.create_task(self._run_task(slot), name=f"task-{slot.task.id}")
             if slot.task.stores is None:
@@ -198,7 +210,11 @@ class Worker:
                 slot.restorer = asyncio.create_task(
                     self._restore(slot), name=f"restore-{slot.task.id}"
                 )
-        log.info("assigned %d partition(s); %d task(s)", len(assigned), len(self.slots))
+        log.info(
+            "assigned %d partition(s); tasks: %s",
+            len(assigned),
+            ",".join(sorted(str(t) for t in self.slots)),
+        )
 
     async def _restore(self, slot: _TaskSlot) -> None:
         """Replay each store's changelog delta, then let the task's input flow."""
@@ -296,10 +312,11 @@ class Worker:
             for tp, off in s.task.positions.items():
                 if s.committed.get(tp) != off:
                     offsets[tp] = off
-        # 2. outputs + changelogs durable, then input offsets (one transaction under EOS)
+        # 2. outputs + changelogs durable, then input offsets (one transaction per task
+        #    under EOS)
         if self.config.exactly_once:
-            await self._producer.commit_transaction(offsets, self.group_id)
-            await self._producer.begin()
+            await asyncio.gather(*(self._commit_task_txn(s) for s in ready))
+            ready = [s for s in ready if s.task.id in self.slots]  # fenced ones are gone
         else:
             await self._producer.flush()
             if offsets:
@@ -311,6 +328,22 @@ class Worker:
                 {tp.topic: e for tp, e in ends.items() if tp.partition == s.task.partition}
             )
             s.committed.update(s.task.positions)
+
+    async def _commit_task_txn(self, slot: _TaskSlot) -> None:
+        assert slot.producer is not None
+        offsets = {
+            tp: off for tp, off in slot.task.positions.items() if slot.committed.get(tp) != off
+        }
+        try:
+            await slot.producer.commit_transaction(offsets, self.group_id)
+            await slot.producer.begin()
+        except BrokerError as e:
+            if "fenced" not in str(e):
+                raise
+            # another worker owns this task now: drop it, its uncommitted work is aborted
+            log.warning("task %s migrated (%s); closing it here", slot.task.id, e)
+            self.slots.pop(slot.task.id, None)
+            await self._close_slot(slot)
 
     def _stores_full(self) -> bool:
         return any(
@@ -380,8 +413,6 @@ class Worker:
             await self._close_slot(slot)
         self.slots.clear()
         if self._producer is not None:
-            if self._in_txn and self._failure is not None:
-                await self._producer.abort()
             await self._producer.close()
             self._producer = None
         if self._consumer is not None:

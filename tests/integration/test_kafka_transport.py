@@ -447,8 +447,10 @@ async def _measure(
     now = int(time.time() * 1000)
     chunk = 1000
     recs: list[list[OutRecord]] = [
-        [(b"key-%07d" % i, b'{"n":%d,"name":"x%d"}' % (i, i), now + i, ())
-         for i in range(j, j + chunk)]
+        [
+            (b"key-%07d" % i, b'{"n":%d,"name":"x%d"}' % (i, i), now + i, ())
+            for i in range(j, j + chunk)
+        ]
         for j in range(0, n, chunk)
     ]
     producer = broker.producer()
@@ -490,7 +492,10 @@ if __name__ == "__main__":
     _reps = int(_args[3]) if len(_args) > 3 else 5
     for _bb, _eager in [(16384, 4096), (131072, 4096), (524288, 4096), (524288, 1 << 62)]:
         _res = [asyncio.run(_measure(_args[0], _n, _parts, _bb, _eager)) for _ in range(_reps)]
-        print(f"n={_n} partitions={_parts} batch_bytes={_bb} eager_records={_eager}: "
-              f"produce median {statistics.median(r[0] for r in _res):,.0f} rec/s, "
-              f"consume median {statistics.median(r[1] for r in _res):,.0f} rec/s "
-              f"({_reps} runs)", flush=True)
+        print(
+            f"n={_n} partitions={_parts} batch_bytes={_bb} eager_records={_eager}: "
+            f"produce median {statistics.median(r[0] for r in _res):,.0f} rec/s, "
+            f"consume median {statistics.median(r[1] for r in _res):,.0f} rec/s "
+            f"({_reps} runs)",
+            flush=True,
+        )

@@ -58,6 +58,14 @@ class Config:
             "memory: stores in RAM, rebuilt from the changelog on every start."
         ),
     )
+    num_standby_replicas: int = field(
+        default=0,
+        metadata=_doc(
+            "Warm copies of each stateful task kept by other workers (tailing its "
+            "changelog), so a failover replays only a small delta. Needs the rocksdb "
+            "state backend."
+        ),
+    )
     restore_batch_records: int = field(
         default=50_000, metadata=_doc("Changelog records fetched per restore batch.")
     )

@@ -12,6 +12,7 @@ was dealt. It is the same rule as ``EmbeddedBroker._rebalance``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -50,35 +51,91 @@ def copartitioned_assignment(
     return out
 
 
+def standby_assignment(
+    members: Sequence[str], numbers: Sequence[int], replicas: int
+) -> dict[str, list[int]]:
+    """``{member: [partition numbers]}`` to keep warm copies of: the ``replicas`` members after
+    each number's owner (in sorted member order), never the owner itself.
+
+    >>> standby_assignment(["a", "b", "c"], [0, 1, 2, 3], 1)
+    {'a': [2], 'b': [0, 3], 'c': [1]}
+    """
+    ms = sorted(members)
+    out: dict[str, list[int]] = {m: [] for m in ms}
+    if not ms:
+        return out
+    for i, p in enumerate(sorted(numbers)):
+        owner = i % len(ms)
+        for j in range(1, min(replicas, len(ms) - 1) + 1):
+            out[ms[(owner + j) % len(ms)]].append(p)
+    return out
+
+
 class CopartitionedAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
-    """aiokafka assignor: every topic's partition ``p`` goes to the same group member."""
+    """aiokafka assignor: every topic's partition ``p`` goes to the same group member.
+
+    Members ask for standby replicas in their metadata (``{"standby_replicas": k}``, the
+    largest request wins); the leader deals standby partition numbers with
+    :func:`standby_assignment` and sends each member its list in the assignment's user data.
+    aiokafka calls these as class methods, so each consumer uses its own subclass
+    (:meth:`for_consumer`) to keep what it was given.
+    """
 
     name = "streams-copartitioned"
     version = 0
+    standby_replicas = 0
+    standby: frozenset[int] = frozenset()
+
+    @classmethod
+    def for_consumer(cls, standby_replicas: int) -> type[CopartitionedAssignor]:
+        return type(
+            "CopartitionedAssignorOfConsumer",
+            (cls,),
+            {"standby_replicas": standby_replicas, "standby": frozenset()},
+        )
 
     @classmethod
     def assign(cls, cluster: Any, members: Mapping[str, Any]) -> dict[str, Any]:
         counts: dict[str, int] = {}
+        replicas = 0
         for meta in members.values():
             for topic in meta.subscription:
                 parts = cluster.partitions_for_topic(topic)
                 if parts:
                     counts[topic] = max(parts) + 1
+            replicas = max(replicas, _requested_replicas(meta.user_data))
         plan = copartitioned_assignment(
             counts, {m: list(meta.subscription) for m, meta in members.items()}
         )
+        numbers = sorted({p for n in counts.values() for p in range(n)})
+        standby = standby_assignment(list(members), numbers, replicas)
         return {
-            member: ConsumerProtocolMemberAssignment(cls.version, sorted(per_topic.items()), b"")
+            member: ConsumerProtocolMemberAssignment(
+                cls.version,
+                sorted(per_topic.items()),
+                json.dumps({"standby": standby.get(member, [])}).encode(),
+            )
             for member, per_topic in plan.items()
         }
 
     @classmethod
     def metadata(cls, topics: Iterable[str]) -> Any:
-        return ConsumerProtocolMemberMetadata(cls.version, list(topics), b"")
+        data = json.dumps({"standby_replicas": cls.standby_replicas}).encode()
+        return ConsumerProtocolMemberMetadata(cls.version, list(topics), data)
 
     @classmethod
     def on_assignment(cls, assignment: Any) -> None:
-        return None
+        try:
+            cls.standby = frozenset(json.loads(assignment.user_data or b"{}").get("standby", []))
+        except ValueError:
+            cls.standby = frozenset()
 
 
-__all__ = ["CopartitionedAssignor", "copartitioned_assignment"]
+def _requested_replicas(user_data: bytes | None) -> int:
+    try:
+        return int(json.loads(user_data or b"{}").get("standby_replicas", 0))
+    except (ValueError, TypeError, AttributeError):
+        return 0  # a member of an older version, or another client
+
+
+__all__ = ["CopartitionedAssignor", "copartitioned_assignment", "standby_assignment"]

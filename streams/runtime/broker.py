@@ -86,6 +86,10 @@ class Consumer(Protocol):
 
     async def close(self) -> None: ...
 
+    def standby_partitions(self) -> set[int]:
+        """Partition numbers to keep standby copies of (from the last group assignment)."""
+        ...
+
 
 class Producer(Protocol):
     """Buffered producer: ``send`` never awaits; ``flush`` makes everything sent durable."""
@@ -114,7 +118,9 @@ class Broker(Protocol):
 
     async def partitions(self, topic: str) -> int | None: ...
 
-    def consumer(self, group_id: str | None, *, read_committed: bool = True) -> Consumer: ...
+    def consumer(
+        self, group_id: str | None, *, read_committed: bool = True, standby_replicas: int = 0
+    ) -> Consumer: ...
 
     def producer(self, *, transactional_id: str | None = None) -> Producer: ...
 

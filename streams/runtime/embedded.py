@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from streams.errors import BrokerError
+from streams.runtime.assignor import standby_assignment
 from streams.runtime.broker import (
     Message,
     OutRecord,
@@ -170,8 +171,10 @@ class EmbeddedBroker:
             self.create_topic(topic, self.default_partitions)
         return self.partition_count(topic)
 
-    def consumer(self, group_id: str | None, *, read_committed: bool = True) -> EmbeddedConsumer:
-        return EmbeddedConsumer(self, group_id)
+    def consumer(
+        self, group_id: str | None, *, read_committed: bool = True, standby_replicas: int = 0
+    ) -> EmbeddedConsumer:
+        return EmbeddedConsumer(self, group_id, standby_replicas)
 
     def producer(self, *, transactional_id: str | None = None) -> EmbeddedProducer:
         return EmbeddedProducer(self, transactional_id)
@@ -195,6 +198,10 @@ class EmbeddedBroker:
         members = self._groups.get(group, [])
         topics = sorted({t for m in members for t in m.subscription})
         numbers = sorted({p for t in topics for p in range(len(self._topic(t).logs))})
+        replicas = max((m.standby_replicas for m in members), default=0)
+        by_id = {str(m.member_id).zfill(12): m for m in members}
+        for mid, nums in standby_assignment(list(by_id), numbers, replicas).items():
+            by_id[mid]._pending_standby = set(nums)
         for i, m in enumerate(members):
             mine = set(numbers[i :: len(members)])
             m._pending_assignment = {
@@ -214,9 +221,14 @@ class EmbeddedBroker:
 class EmbeddedConsumer:
     """A consumer of the embedded broker; group members rebalance on join and leave."""
 
-    def __init__(self, broker: EmbeddedBroker, group_id: str | None) -> None:
+    def __init__(
+        self, broker: EmbeddedBroker, group_id: str | None, standby_replicas: int = 0
+    ) -> None:
         self._broker = broker
         self.group_id = group_id
+        self.standby_replicas = standby_replicas
+        self._standby: set[int] = set()
+        self._pending_standby: set[int] = set()
         self.member_id = next(broker._member_ids)
         self.subscription: list[str] = []
         self._listener: RebalanceListener | None = None
@@ -263,7 +275,8 @@ class EmbeddedConsumer:
         for tp in added:
             committed = self._broker.committed_offset(self.group_id or "", tp)
             self._positions[tp] = committed if committed is not None else 0
-        if added and self._listener is not None:
+        self._standby = self._pending_standby
+        if self._listener is not None:  # also when nothing was added: standbys may have moved
             await self._listener.on_partitions_assigned(added)
 
     async def getmany(
@@ -298,6 +311,9 @@ class EmbeddedConsumer:
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self._positions[tp] = offset
+
+    def standby_partitions(self) -> set[int]:
+        return set(self._standby)
 
     def position(self, tp: TopicPartition) -> int:
         return self._positions[tp]

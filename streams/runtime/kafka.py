@@ -223,8 +223,12 @@ class KafkaBroker:
             await asyncio.sleep(0.05)
 
     # -- clients ----------------------------------------------------------------------------
-    def consumer(self, group_id: str | None, *, read_committed: bool = True) -> KafkaConsumer:
-        return KafkaConsumer(self, group_id, read_committed=read_committed)
+    def consumer(
+        self, group_id: str | None, *, read_committed: bool = True, standby_replicas: int = 0
+    ) -> KafkaConsumer:
+        return KafkaConsumer(
+            self, group_id, read_committed=read_committed, standby_replicas=standby_replicas
+        )
 
     def producer(self, *, transactional_id: str | None = None) -> KafkaProducer:
         return KafkaProducer(self, transactional_id)

@@ -47,8 +47,8 @@ class _ListenerBridge(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         tps = {TopicPartition(tp.topic, tp.partition) for tp in assigned}
-        if tps:
-            await self._call(self._listener.on_partitions_assigned, tps)
+        # called even when empty: the listener also learns its standby partitions here
+        await self._call(self._listener.on_partitions_assigned, tps)
 
     async def _call(
         self, fn: Callable[[set[TopicPartition]], Awaitable[None]], tps: set[TopicPartition]
@@ -67,7 +67,15 @@ class KafkaConsumer:
     The aiokafka consumer is made and started on first use, inside the running event loop.
     """
 
-    def __init__(self, broker: KafkaBroker, group_id: str | None, *, read_committed: bool) -> None:
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        group_id: str | None,
+        *,
+        read_committed: bool,
+        standby_replicas: int = 0,
+    ) -> None:
+        self._assignor = CopartitionedAssignor.for_consumer(standby_replicas)
         self._broker = broker
         self.group_id = group_id
         self.read_committed = read_committed
@@ -77,6 +85,10 @@ class KafkaConsumer:
         self._positions: dict[TopicPartition, int] = {}
         self._pending_seeks: dict[TopicPartition, int] = {}
         self._listener_error: BaseException | None = None
+
+    def standby_partitions(self) -> set[int]:
+        """Partition numbers the group leader asked this member to keep standby copies of."""
+        return set(self._assignor.standby)
 
     def __repr__(self) -> str:
         return f"KafkaConsumer({self._broker.address!r}, group_id={self.group_id!r})"
@@ -90,7 +102,7 @@ class KafkaConsumer:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 isolation_level="read_committed" if self.read_committed else "read_uncommitted",
-                partition_assignment_strategy=(CopartitionedAssignor,),
+                partition_assignment_strategy=(self._assignor,),
                 **self._broker.client_options(),
             )
         return self._consumer

@@ -31,7 +31,7 @@ import signal
 import time
 from typing import Any
 
-from state.task_state import TaskStores
+from state.task_state import StoreDef, TaskStores
 from streams.compile import PhysicalPlan
 from streams.config import Config
 from streams.errors import BrokerError
@@ -101,6 +101,10 @@ class Worker:
         self._counts: dict[str, int] = {}
         self.processed = 0
         self.restored_records = 0
+        self.standby_records = 0
+        self.first_batch_at: float | None = None  # monotonic time of the first processed batch
+        self.standbys: dict[TaskId, TaskStores] = {}
+        self._standby_runner: asyncio.Task[None] | None = None
         self.state_dir = self.config.state_dir or os.path.join(".streams-state", self.group_id)
 
     # -- setup ------------------------------------------------------------------------------
@@ -151,7 +155,11 @@ class Worker:
         # so per-task ids are what keeps a migrated task from committing twice.
         self._producer = self.broker.producer()
         self._collector = ProducerCollector(self._producer, self._counts)
-        self._consumer = self.broker.consumer(self.group_id, read_committed=True)
+        self._consumer = self.broker.consumer(
+            self.group_id,
+            read_committed=True,
+            standby_replicas=self.config.num_standby_replicas,
+        )
         await self._consumer.subscribe(list(self.plan.input_topics), self)
 
     # -- rebalance listener -------------------------------------------------------------------
@@ -177,6 +185,10 @@ class Worker:
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         assert self._collector is not None and self._consumer is not None
+        # a standby promoted to active hands its (warm) directory over: close it first
+        promoted = {TaskId(self.plan.subtopology_of(tp.topic).id, tp.partition) for tp in assigned}
+        if promoted & set(self.standbys):
+            await self._stop_standbys(promoted & set(self.standbys))
         new: list[_TaskSlot] = []
         for tp in sorted(assigned):
             sub = self.plan.subtopology_of(tp.topic)
@@ -201,6 +213,7 @@ class Worker:
                 new.append(slot)
             slot.inputs.add(tp)
         await asyncio.gather(*(s.producer.begin() for s in new if s.producer is not None))
+        await self._sync_standbys()
         for slot in new:
             slot.runner = asyncio.create_task(self._run_task(slot), name=f"task-{slot.task.id}")
             if slot.task.stores is None:
@@ -215,6 +228,74 @@ class Worker:
             len(assigned),
             ",".join(sorted(str(t) for t in self.slots)),
         )
+
+    # -- standby replicas -----------------------------------------------------------------------
+    async def _stop_standbys(self, ids: set[TaskId]) -> None:
+        if self._standby_runner is not None:
+            self._standby_runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._standby_runner
+            self._standby_runner = None
+        for tid in ids:
+            stores = self.standbys.pop(tid, None)
+            if stores is not None:
+                stores.close()
+
+    async def _sync_standbys(self) -> None:
+        """Keep warm copies of the stateful tasks the group leader assigned us as standbys."""
+        if self.config.num_standby_replicas < 1 or self._consumer is None:
+            return
+        if self.config.state_backend != "rocksdb":
+            log.warning("standby replicas need the rocksdb state backend; none kept")
+            return
+        numbers = self._consumer.standby_partitions()
+        want: set[TaskId] = set()
+        for sub in self.plan.subtopologies:
+            if sub.stores:
+                n = max(self._counts.get(t, 0) for t in sub.inputs)
+                want |= {TaskId(sub.id, p) for p in numbers if p < n}
+        want -= set(self.slots)
+        if want == set(self.standbys) and self._standby_runner is not None:
+            return
+        await self._stop_standbys(set(self.standbys) - want)
+        for tid in want - set(self.standbys):
+            sub = self.plan.subtopologies[tid.subtopology]
+            defs = [
+                StoreDef(
+                    s.spec.name, s.spec.kind, s.changelog, s.spec.key_serde, s.spec.value_serde
+                )
+                for s in sub.stores
+            ]
+            self.standbys[tid] = TaskStores(
+                defs, tid.partition, backend="rocksdb", state_dir=self.state_dir
+            )
+        if self.standbys:
+            self._standby_runner = asyncio.create_task(self._tail_standbys(), name="standbys")
+        log.info("standby tasks: %s", ",".join(sorted(str(t) for t in self.standbys)) or "none")
+
+    async def _tail_standbys(self) -> None:
+        reader = self.broker.consumer(None, read_committed=True)
+        targets: dict[TopicPartition, tuple[TaskStores, str]] = {}
+        try:
+            for stores in self.standbys.values():
+                for step in stores.restore_plan():
+                    targets[TopicPartition(step.topic, stores.partition)] = (stores, step.store)
+            reader.assign(list(targets))
+            for tp, (stores, name) in targets.items():
+                reader.seek(tp, stores.stored_offset(name) or 0)
+            while True:
+                batches = await reader.getmany(
+                    timeout_ms=500, max_records=self.config.restore_batch_records
+                )
+                for tp, msgs in batches.items():
+                    stores, name = targets[tp]
+                    recs: list[Any] = [
+                        (m[0], m[1]) if isinstance(m, tuple) else (m.key, m.value) for m in msgs
+                    ]
+                    stores.restore(name, recs, reader.position(tp))
+                    self.standby_records += len(recs)
+        finally:
+            await reader.close()
 
     async def _restore(self, slot: _TaskSlot) -> None:
         """Replay each store's changelog delta, then let the task's input flow."""
@@ -289,6 +370,8 @@ class Worker:
             tp, msgs = await q.get()
             try:
                 slot.task.process(tp, msgs)
+                if not self.processed:
+                    self.first_batch_at = time.monotonic()
                 self.processed += len(msgs)
             except Exception as e:
                 self._failure = e
@@ -412,6 +495,7 @@ class Worker:
         for slot in self.slots.values():
             await self._close_slot(slot)
         self.slots.clear()
+        await self._stop_standbys(set(self.standbys))
         if self._producer is not None:
             await self._producer.close()
             self._producer = None

@@ -74,6 +74,8 @@ class SubTopology:
     segments: Mapping[str, Segment]  # in topological order
     outputs: tuple[str, ...]  # topics written (sinks and repartition topics)
     stores: tuple[StoreInfo, ...] = ()
+    #: (stateful step, the input topics it reads): these must have equal partition counts
+    copartitioned: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -271,8 +273,39 @@ def _build_subtopology(
                     {"cleanup.policy": "delete", "retention.ms": "-1"},
                 )
             )
-    sub = SubTopology(sid, inputs, segments, tuple(dict.fromkeys(outputs)), tuple(stores))
+    copart = []
+    for n in members:
+        if n.stores:
+            reads = _input_topics(n.step, by_step, member_steps)
+            if len(reads) > 1:
+                copart.append((n.step, reads))
+    sub = SubTopology(
+        sid, inputs, segments, tuple(dict.fromkeys(outputs)), tuple(stores), tuple(copart)
+    )
     return sub, topics
+
+
+def _input_topics(
+    step: str, by_step: Mapping[str, plan.Node], members: set[str]
+) -> tuple[str, ...]:
+    """The topics (sources, repartition topics) whose records reach ``step`` in its sub-topology."""
+    out: list[str] = []
+    todo, seen = [step], set()
+    while todo:
+        s = todo.pop()
+        if s in seen:
+            continue
+        seen.add(s)
+        n = by_step[s]
+        if isinstance(n, plan.Source):
+            out.append(n.topic)
+        for parent in n.parents:
+            pn = by_step[parent]
+            if isinstance(pn, plan.Repartition) and parent not in members:
+                out.append(pn.topic)
+            else:
+                todo.append(parent)
+    return tuple(sorted(set(out)))
 
 
 def _changelog_config(spec: plan.StoreSpec) -> dict[str, str]:

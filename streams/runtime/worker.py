@@ -135,6 +135,15 @@ class Worker:
                 progressed = True
             if not progressed:  # pragma: no cover - the compiler orders sub-topologies
                 raise BrokerError(f"cannot derive partition counts for {[t.name for t in pending]}")
+        for sub in self.plan.subtopologies:
+            for step, topics in sub.copartitioned:
+                if len({counts[t] for t in topics}) > 1:
+                    found = ", ".join(f"{t} ({counts[t]} partitions)" for t in topics)
+                    raise BrokerError(
+                        f"step '{step}' reads {found}: the inputs of a stateful step must have "
+                        "equal partition counts (co-partitioned); repartition one side with "
+                        ".repartition(name, partitions=N)"
+                    )
         await self.broker.create_topics(
             [TopicSpec(t.name, counts[t.name], t.config) for t in self.plan.internal_topics]
         )

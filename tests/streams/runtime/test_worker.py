@@ -142,3 +142,16 @@ async def test_two_workers_share_partitions_and_stop():
     w2.stop()
     await asyncio.gather(r1, r2)
     assert sorted(v for _, _, v, _ in collect(b, "out")) == list(range(400))
+
+
+def test_stateful_step_over_inputs_with_different_partition_counts_is_rejected():
+    t = st.Topology("copart")
+    t.source("a").merge(t.source("b")).count("n").to("out", value=st.serde.INT)
+    assert t.compile().subtopologies[0].copartitioned == (("n", ("a", "b")),)
+    b = EmbeddedBroker()
+    b.create_topic("a", 2)
+    b.create_topic("b", 3)
+    with pytest.raises(
+        st.BrokerError, match=r"step 'n' reads a \(2 partitions\), b \(3 partitions\)"
+    ):
+        asyncio.run(st.Worker(t, b, st.Config(state_backend="memory")).run(until_idle=True))

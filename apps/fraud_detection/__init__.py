@@ -1,0 +1,1 @@
+"""Fraud-detection demo: synthetic card transactions with labelled fraud (see ``generator``)."""

@@ -1,0 +1,1 @@
+"""Personalization demo: a synthetic clickstream and product catalog (see ``generator``)."""

@@ -219,3 +219,34 @@ def test_exactly_once_across_repeated_sigkills(kafka_bootstrap, tmp_path):
     for k, v in read_all(kafka_bootstrap, counts, 2):
         final[k] = v
     assert final == {f"k{k}": total // 40 for k in range(40)}  # state exact, no double count
+
+
+def test_streams_run_workers_spawns_a_consumer_group(kafka_bootstrap, tmp_path):
+    """`streams run --workers 2` starts two processes that split the partitions; SIGTERM to
+    the parent stops both cleanly."""
+    run = uuid.uuid4().hex[:8]
+    app, src, out = f"cli-{run}", f"in-{run}", f"out-{run}"
+    create_topics(kafka_bootstrap, [TopicSpec(src, 4), TopicSpec(out, 4)])
+    produce(kafka_bootstrap, src, 4, 0, 2000)
+    env = {"STREAMS_TEST_APP": app, "STREAMS_TEST_IN": src, "STREAMS_TEST_OUT": out}
+    log = tmp_path / "cli.log"
+    parent = WorkerProc(
+        "tests.integration.kafka_apps:distinct_ids",
+        kafka_bootstrap,
+        env,
+        tmp_path / "state",
+        log,
+        "--workers",
+        "2",
+    )
+    try:
+        expected = {f"k{k}": 2000 // 40 for k in range(40)}
+        wait_for(
+            lambda: dict(read_all(kafka_bootstrap, out, 4)) == expected, 90, "all keys counted"
+        )
+        lines = [ln.split("tasks: ")[1] for ln in log.read_text().splitlines() if "tasks: " in ln]
+        assert any(len(t.split(",")) == 2 for t in lines), lines  # some member held 2 of 4
+    finally:
+        assert parent.stop() == 0
+    dirs = sorted(p.name for p in (tmp_path / "state").iterdir())
+    assert dirs == ["worker-0", "worker-1"]

@@ -79,7 +79,7 @@ def _node_lines(node: plan.Node, g: CodeGen) -> tuple[list[str], bool]:
         return [f"v = {{**v, {_dict_literal(node.columns, g)}}}"], False
     if isinstance(node, plan.Select):
         return [f"v = {{{_dict_literal(node.columns, g)}}}"], False
-    if isinstance(node, plan.Merge | plan.BranchOutput):
+    if isinstance(node, plan.Merge | plan.BranchOutput | plan.LateOutput):
         return [], False
     raise TypeError(f"step '{node.step}': {node.kind} cannot be fused")  # pragma: no cover
 

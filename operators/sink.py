@@ -20,6 +20,7 @@ from operators.base import Collector, Rows
 from streams.errors import SerializationError
 from streams.partitioner import Partitioner
 from streams.runtime.broker import OutRecord
+from streams.runtime.watermarks import CONTROL_HEADER, encode_control
 from streams.serde import FnSerde, Serde
 
 _LONG = struct.Struct(">q")
@@ -58,6 +59,7 @@ class SinkProcessor:
         self._partitioner = Partitioner()
         self._n: int | None = None
         self._encode = _batch_encoder(key_serde, value_serde)
+        self.task_count = 1  # tasks of this sub-topology (set by the task: control records)
 
     def process(self, rows: Rows) -> None:
         n = self._n
@@ -86,6 +88,14 @@ class SinkProcessor:
             raise self._error(rows, e) from e
         for p, batch in buckets.items():
             self.collector.send_batch(self.topic, p, batch)
+
+    def on_watermark(self, wm: int) -> None:
+        """Announce this task's watermark to every partition of the (repartition) topic."""
+        n = self._n if self._n is not None else self.collector.partitions(self.topic)
+        self._n = n
+        ctrl = ((CONTROL_HEADER, encode_control(self.task_partition, self.task_count, wm)),)
+        for p in range(n):
+            self.collector.send_batch(self.topic, p, [(None, None, wm, ctrl)])
 
     def _error(self, rows: Rows, exc: Exception) -> SerializationError:
         """Find the first row that does not serialize (the slow path, only on failure)."""

@@ -125,10 +125,16 @@ class Decoder:
         except Exception as e:
             raise self._locate(e) from e
 
-    def process_messages(self, msgs: Sequence[MessageLike]) -> None:
+    def process_messages(
+        self, msgs: Sequence[MessageLike], *, track_time: bool = False
+    ) -> int | None:
+        """Decode and push downstream; with ``track_time``, return the batch's max event time."""
         rows = self.decode(msgs)
         for c in self.children:
             c.process(rows)
+        if track_time and rows:
+            return max(r[2] for r in rows)
+        return None
 
     def _locate(self, exc: Exception) -> Exception:
         tb: types.TracebackType | None = exc.__traceback__

@@ -97,6 +97,9 @@ class PhysicalPlan:
     internal_topics: tuple[InternalTopic, ...]
     source_topics: tuple[str, ...]
     sink_topics: Mapping[str, tuple[Serde, Serde]]
+    #: repartition topics whose readers need event time (windows downstream): their writers
+    #: send watermark control records
+    timed_topics: frozenset[str] = frozenset()
 
     def subtopology_of(self, topic: str) -> SubTopology:
         for s in self.subtopologies:
@@ -159,7 +162,23 @@ def compile_topology(topo: Topology, *, fuse: bool = True) -> PhysicalPlan:
                 )
             sinks[n.topic] = (n.key_serde, n.value_serde)
     sources = tuple(n.topic for n in nodes if isinstance(n, plan.Source))
-    return PhysicalPlan(topo.app_id, topo, tuple(subs), tuple(internal), sources, sinks)
+    timed = frozenset(
+        n.topic for n in nodes if isinstance(n, plan.Repartition) and _feeds_windows(topo, n.step)
+    )
+    return PhysicalPlan(topo.app_id, topo, tuple(subs), tuple(internal), sources, sinks, timed)
+
+
+def _feeds_windows(topo: Topology, step: str) -> bool:
+    todo, seen = [step], set()
+    while todo:
+        s = todo.pop()
+        if s in seen:
+            continue
+        seen.add(s)
+        if isinstance(topo.node(s), plan.WindowedAggregate):
+            return True
+        todo.extend(topo.children(s))
+    return False
 
 
 def _build_subtopology(
@@ -199,7 +218,7 @@ def _build_subtopology(
             kinds[n.step] = "sink"
         elif isinstance(n, plan.Repartition):
             kinds[n.step] = "repartition"
-        elif isinstance(n, plan.Aggregate | plan.Process):
+        elif isinstance(n, plan.Aggregate | plan.Process | plan.WindowedAggregate):
             kinds[n.step] = "stateful"
         else:  # pragma: no cover - every node kind is handled above
             raise TopologyError(f"step '{n.step}': the compiler does not know {n.kind}")
@@ -213,6 +232,12 @@ def _build_subtopology(
         if isinstance(last, plan.Branch):
             outs = {by_step[c].index: c for c in topo.children(last.step)}  # type: ignore[attr-defined]
             exits = tuple((segment_of[outs[i]],) for i in range(len(last.predicates)))
+        elif isinstance(last, plan.WindowedAggregate):  # exit 0: results, exit 1: late records
+            below = children(last.step)
+            exits = (
+                tuple(segment_of[c] for c in below if not isinstance(by_step[c], plan.LateOutput)),
+                tuple(segment_of[c] for c in below if isinstance(by_step[c], plan.LateOutput)),
+            )
         elif isinstance(last, plan.Repartition):
             exits = ((),)  # its readers live in another sub-topology
         else:

@@ -24,6 +24,7 @@ from streams.serde import KEY, PICKLE, Serde
 
 if TYPE_CHECKING:
     from streams.agg import Agg
+    from streams.windows import WindowSpec
 
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -128,10 +129,16 @@ class Source(Node):
     key_serde: Serde | None = None
     value_serde: Serde | None = None
     timestamp: Fn | None = None
+    max_out_of_orderness_ms: int = 0
+    idle_timeout_ms: int | None = None
     kind: ClassVar[str] = "source"
 
     def detail(self) -> str:
         ts = f", timestamp={self.timestamp.label}" if self.timestamp else ""
+        if self.max_out_of_orderness_ms:
+            ts += f", out-of-orderness={self.max_out_of_orderness_ms} ms"
+        if self.idle_timeout_ms is not None:
+            ts += f", idle-timeout={self.idle_timeout_ms} ms"
         return f"topic={self.topic}{ts}"
 
 
@@ -321,6 +328,34 @@ class Process(Node):
         return f"{self.fn.label}; stores={names or 'none'}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class WindowedAggregate(Node):
+    """Per-(key, window) aggregation; exit 0: results, exit 1: late records."""
+
+    window: WindowSpec
+    aggs: tuple[tuple[str, Agg], ...]
+    single: bool
+    emit: Literal["update", "final"]
+    store: StoreSpec
+    kind: ClassVar[str] = "window_aggregate"
+
+    @property
+    def stores(self) -> tuple[StoreSpec, ...]:
+        return (self.store,)
+
+    def detail(self) -> str:
+        aggs = ", ".join(repr(a) if self.single else f"{n}={a!r}" for n, a in self.aggs)
+        return f"{self.window}, emit={self.emit}: {aggs}; store={self.store.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LateOutput(Node):
+    """The records a windowed step found too late (behind the watermark beyond grace)."""
+
+    kind: ClassVar[str] = "late"
+    fusable: ClassVar[bool] = True
+
+
 __all__ = [
     "STEP_ID",
     "Aggregate",
@@ -331,6 +366,7 @@ __all__ = [
     "FlatMapValues",
     "Fn",
     "KeyBy",
+    "LateOutput",
     "Map",
     "MapValues",
     "Merge",
@@ -342,6 +378,7 @@ __all__ = [
     "Sink",
     "Source",
     "StoreSpec",
+    "WindowedAggregate",
     "WithColumns",
     "as_fn",
     "check_step_id",

@@ -21,7 +21,7 @@ Topology demo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from streams import plan
 from streams.agg import Agg
@@ -31,6 +31,8 @@ from streams.serde import Serde
 
 if TYPE_CHECKING:
     from streams.topology import Topology
+    from streams.windowed import WindowedStream
+    from streams.windows import WindowSpec
 
 ValueFn = Callable[[Any], Any] | Expr | str
 
@@ -310,6 +312,20 @@ class Stream:
         return self._then_stateful(
             plan.Process(step=step, parents=(parent,), fn=f, store_specs=specs)
         )
+
+    def window(
+        self, step: str, spec: WindowSpec, *, emit: Literal["update", "final"] = "final"
+    ) -> WindowedStream:
+        """Cut the stream into event-time windows for an aggregation in the store ``step``.
+
+        ``spec`` is ``windows.tumbling(...)``, ``windows.hopping(...)`` or
+        ``windows.session(...)``; see :class:`~streams.windowed.WindowedStream`.
+        """
+        from streams.windowed import WindowedStream
+
+        plan.check_step_id(step)
+        self._topology._check_new_step(step)
+        return WindowedStream(self, step, spec, emit)
 
     def _then_stateful(self, node: plan.Node) -> Stream:
         for s in node.stores:

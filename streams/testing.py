@@ -113,6 +113,7 @@ class TopologyTestDriver:
                     self._collector,
                     state_backend=self.state_backend,
                     state_dir=self.state_dir,
+                    clock=lambda: self.wall_clock_ms,
                 )
                 self.tasks[TaskId(sub.id, p)] = task
                 if task.stores is not None:
@@ -236,6 +237,9 @@ class TopologyTestDriver:
         if ms < 0:
             raise ValueError("time only moves forward")
         self.wall_clock_ms += ms
+        for task in list(self.tasks.values()):  # idle inputs may now let windows close
+            task.punctuate()
+        self._run()
 
     # -- output ----------------------------------------------------------------------------------
     def read(

@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from streams import plan
 from streams.errors import TopologyError
 from streams.serde import JSON, STR, Serde
 from streams.stream import Stream
+from streams.windows import to_ms
 
 if TYPE_CHECKING:
     from streams.compile import PhysicalPlan
@@ -55,6 +57,8 @@ class Topology:
         key: Serde | None = None,
         value: Serde | None = None,
         timestamp: Any = None,
+        max_out_of_orderness: int | timedelta = 0,
+        idle_timeout: int | timedelta | None = None,
         name: str | None = None,
     ) -> Stream:
         """A stream read from ``topic``.
@@ -72,6 +76,12 @@ class Topology:
                 )
         step = self._step_name("source", name if name is not None else f"source-{_slug(topic)}")
         ts = plan.as_fn(step, "timestamp", timestamp) if timestamp is not None else None
+        ooo = to_ms(max_out_of_orderness, f"step '{step}': max_out_of_orderness")
+        idle = None if idle_timeout is None else to_ms(idle_timeout, f"step '{step}': idle_timeout")
+        if ooo < 0 or (idle is not None and idle <= 0):
+            raise TopologyError(
+                f"step '{step}': max_out_of_orderness must be >= 0 and idle_timeout > 0"
+            )
         self._add(
             plan.Source(
                 step=step,
@@ -80,6 +90,8 @@ class Topology:
                 key_serde=key or self.default_key,
                 value_serde=value or self.default_value,
                 timestamp=ts,
+                max_out_of_orderness_ms=ooo,
+                idle_timeout_ms=idle,
             )
         )
         return Stream(self, step)

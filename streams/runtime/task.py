@@ -15,7 +15,8 @@ b'4'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
 from operators.aggregate import AggregateProcessor
@@ -24,11 +25,15 @@ from operators.fused import ChainProcessor
 from operators.process import ProcessProcessor
 from operators.sink import SinkProcessor
 from operators.source import Decoder
+from operators.windowed import WindowedAggregateProcessor
+from state.session import SessionStore
 from state.task_state import StoreDef, TaskStores
+from state.window import WindowStore
 from streams import plan
 from streams.compile import PhysicalPlan, SubTopology
 from streams.runtime.broker import Message, OutRecord, TopicPartition, last_offset
 from streams.runtime.embedded import EmbeddedBroker
+from streams.runtime.watermarks import MIN_WATERMARK, WatermarkTracker, control_of, decode_control
 from streams.serde import PICKLE
 
 
@@ -69,6 +74,7 @@ class Task:
         *,
         state_backend: Literal["rocksdb", "memory"] = "memory",
         state_dir: str | None = None,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self.id = TaskId(sub.id, partition)
         self.sub = sub
@@ -85,6 +91,9 @@ class Task:
             ]
             self.stores = TaskStores(defs, partition, backend=state_backend, state_dir=state_dir)
         procs: dict[str, Processor] = {}
+        timed: list[Any] = []  # processors that react to the watermark, in reverse topo order
+        self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
+        task_count = max((collector.partitions(t) for t in sub.inputs), default=1)
         for seg in reversed(list(sub.segments.values())):
             children = [procs[c] for c in seg.exits[0]] if seg.exits else []
             if seg.kind == "chain":
@@ -95,7 +104,19 @@ class Task:
             elif seg.kind == "stateful":
                 node = topo.node(seg.steps[0])
                 assert self.stores is not None or isinstance(node, plan.Process)
-                if isinstance(node, plan.Aggregate):
+                if isinstance(node, plan.WindowedAggregate):
+                    assert self.stores is not None
+                    store = self.stores.raw(node.store.name)
+                    assert isinstance(store, WindowStore | SessionStore)
+                    wp = WindowedAggregateProcessor(
+                        node,
+                        store,
+                        [procs[c] for c in seg.exits[0]],
+                        [procs[c] for c in seg.exits[1]],
+                    )
+                    procs[seg.id] = wp
+                    timed.append(wp)
+                elif isinstance(node, plan.Aggregate):
                     assert self.stores is not None
                     procs[seg.id] = AggregateProcessor(
                         node, self.stores.kv(node.store.name), children
@@ -108,7 +129,7 @@ class Task:
                 node = topo.node(seg.steps[0])
                 assert isinstance(node, plan.Sink | plan.Repartition)
                 internal = isinstance(node, plan.Repartition)
-                procs[seg.id] = SinkProcessor(
+                sink = SinkProcessor(
                     node.step,
                     node.topic,
                     node.key_serde or PICKLE,
@@ -117,6 +138,20 @@ class Task:
                     partition,
                     by_canonical_key=internal,
                 )
+                sink.task_count = task_count
+                procs[seg.id] = sink
+                if internal and node.topic in physical.timed_topics:
+                    timed.append(sink)
+        self.timed = list(reversed(timed))  # topological order: upstream windows close first
+        sources = {}
+        for topic, inp in sub.inputs.items():
+            if not inp.internal:
+                src = topo.node(inp.step)
+                assert isinstance(src, plan.Source)
+                sources[topic] = (src.max_out_of_orderness_ms, src.idle_timeout_ms)
+        self.internal_inputs = {t for t, inp in sub.inputs.items() if inp.internal}
+        self.watermarks = WatermarkTracker(sources)
+        self.watermark = MIN_WATERMARK
         self.decoders: dict[str, Decoder] = {
             topic: Decoder(
                 inp.step,
@@ -140,9 +175,42 @@ class Task:
         """
         if not msgs:
             return
-        self.decoders[tp.topic].process_messages(msgs)
-        self.positions[tp] = last_offset(msgs) + 1
+        end = last_offset(msgs) + 1
+        if tp.topic in self.internal_inputs:
+            msgs = self._take_control(tp, msgs)
+        if msgs:
+            max_ts = self.decoders[tp.topic].process_messages(msgs, track_time=bool(self.timed))
+            if max_ts is not None and tp.topic not in self.internal_inputs:
+                # (a repartition partition's watermark comes from its control records only)
+                self.watermarks.observe(tp.topic, tp.partition, max_ts, self.clock())
+        self.positions[tp] = end
         self.processed += len(msgs)
+        if self.timed:
+            self.punctuate()
+
+    def _take_control(self, tp: TopicPartition, msgs: Sequence[Any]) -> Sequence[Any]:
+        """Apply watermark control records of a repartition partition; return the data."""
+        data = []
+        for m in msgs:
+            h = m[3] if isinstance(m, tuple) else m.headers
+            ctrl = control_of(h)
+            if ctrl is None:
+                data.append(m)
+            else:
+                upstream, _count, wm = decode_control(ctrl)
+                self.watermarks.observe_control(tp.topic, tp.partition, upstream, wm)
+        return data
+
+    def punctuate(self) -> None:
+        """Advance the watermark (new records, or idle inputs as the wall clock moves) and let
+        windowed steps close what it passed."""
+        if not self.timed:
+            return
+        wm = self.watermarks.current(self.clock())
+        if wm > self.watermark:
+            self.watermark = wm
+            for p in self.timed:
+                p.on_watermark(wm)
 
     # -- checkpoints --------------------------------------------------------------------------
     def prepare_commit(self, timestamp_ms: int) -> list[TopicPartition]:

@@ -477,6 +477,9 @@ class Worker:
                     )
                     if slot is not None:
                         await slot.queue.put((tp, msgs))
+                for slot in self.slots.values():  # idle timeouts move watermarks on
+                    if slot.ready.is_set() and slot.queue.empty():
+                        slot.task.punctuate()
                 if time.monotonic() >= next_commit or self._stores_full():
                     await self.commit()
                     next_commit = time.monotonic() + interval

@@ -1,0 +1,213 @@
+"""Windowed aggregation: per (key, window) accumulators in a window or session store.
+
+Time semantics (see docs/time-and-windows.md):
+
+* a record belongs to the windows ``[start, end)`` that contain its event time;
+* the watermark this operator knows (updated by the task between batches) decides lateness: a
+  window whose ``end + grace <= watermark`` is closed; a record whose windows are all closed goes
+  to the late output (exit 1) and changes nothing;
+* ``emit="final"``: a closed window is emitted exactly once, when the watermark passes it;
+  ``emit="update"``: each changed window is emitted once per micro-batch;
+* closed windows are deleted from the store (tombstones go to the changelog).
+
+Sessions: a record at ``t`` merges every session of its key with ``end >= t - gap`` and
+``start <= t + gap``; a session ``[start, end]`` (both inclusive, ``end`` = its last event) closes
+when the watermark reaches ``end + gap + grace``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+from operators.base import Processor, Rows
+from state.session import SessionStore
+from state.window import WindowStore
+from streams import plan
+from streams.errors import ProcessingError
+from streams.serde import KEY
+from streams.windows import Session
+
+_MIN = -(1 << 63)
+_dumps = pickle.dumps
+_loads = pickle.loads
+
+
+def _functions(
+    node: plan.WindowedAggregate,
+) -> tuple[
+    Callable[[], list[Any]],
+    Callable[[list[Any], Any], list[Any]],
+    Callable[[list[Any], list[Any]], list[Any]],
+    Callable[[list[Any], int, int], dict[str, Any]],
+]:
+    names = [n for n, _ in node.aggs]
+    aggs = [a for _, a in node.aggs]
+    inits, adds, results = [a.init for a in aggs], [a.add for a in aggs], [a.result for a in aggs]
+    merges = [a.merge for a in aggs]
+
+    def init() -> list[Any]:
+        return [f() for f in inits]
+
+    def add(acc: list[Any], v: Any) -> list[Any]:
+        return [f(x, v) for f, x in zip(adds, acc, strict=True)]
+
+    def merge(a: list[Any], b: list[Any]) -> list[Any]:
+        return [m(x, y) for m, x, y in zip(merges, a, b, strict=True)]  # type: ignore[misc]
+
+    def result(acc: list[Any], start: int, end: int) -> dict[str, Any]:
+        out = {n: f(x) for n, f, x in zip(names, results, acc, strict=True)}
+        out["window_start"] = start
+        out["window_end"] = end
+        return out
+
+    return init, add, merge, result
+
+
+class WindowedAggregateProcessor:
+    """Tumbling and hopping windows over a :class:`WindowStore`, sessions over a
+    :class:`SessionStore`. ``results`` get window results, ``late`` gets late records."""
+
+    def __init__(
+        self,
+        node: plan.WindowedAggregate,
+        store: WindowStore | SessionStore,
+        results: list[Processor],
+        late: list[Processor],
+    ) -> None:
+        self.step = node.step
+        self.spec = node.window
+        self.emit = node.emit
+        self.store = store
+        self.results, self.late = results, late
+        self.watermark = _MIN
+        self.late_records = 0
+        self._init, self._add, self._merge, self._result = _functions(node)
+
+    # -- records ----------------------------------------------------------------------------
+    def process(self, rows: Rows) -> None:
+        try:
+            if isinstance(self.spec, Session):
+                out, late = self._sessions(rows)
+            else:
+                out, late = self._windows(rows)
+        except ProcessingError:
+            raise
+        except Exception as e:
+            raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step) from e
+        if late:
+            self.late_records += len(late)
+            for c in self.late:
+                c.process(late)
+        if out:
+            for c in self.results:
+                c.process(out)
+
+    def _windows(self, rows: Rows) -> tuple[Rows, Rows]:
+        spec, wm = self.spec, self.watermark
+        assert not isinstance(spec, Session)
+        grace = spec.grace_ms
+        store = self.store
+        assert isinstance(store, WindowStore)
+        accs: dict[tuple[bytes, int], list[Any]] = {}
+        meta: dict[tuple[bytes, int], tuple[Any, int, Any, int]] = {}
+        late: Rows = []
+        enc = KEY.serialize
+        for row in rows:
+            k, v, t, h, o = row
+            if k is None:
+                continue
+            wins = [w for w in spec.windows_for(t) if w[1] + grace > wm]
+            if not wins:
+                late.append(row)
+                continue
+            kb = enc(k)
+            assert kb is not None
+            for start, end in wins:
+                acc = accs.get((kb, start))
+                if acc is None:
+                    raw = store.get(kb, start)
+                    acc = self._init() if raw is None else _loads(raw)
+                accs[(kb, start)] = self._add(acc, v)
+                meta[(kb, start)] = (k, end - 1, h, o)
+        out: Rows = []
+        for (kb, start), acc in accs.items():
+            store.put(kb, start, _dumps(acc, protocol=5))
+            if self.emit == "update":
+                end = start + spec.size_ms
+                k, t, h, o = meta[(kb, start)]
+                out.append((k, self._result(acc, start, end), t, h, o))
+        return out, late
+
+    def _sessions(self, rows: Rows) -> tuple[Rows, Rows]:
+        spec, wm = self.spec, self.watermark
+        assert isinstance(spec, Session)
+        store = self.store
+        assert isinstance(store, SessionStore)
+        gap, grace = spec.gap_ms, spec.grace_ms
+        enc = KEY.serialize
+        changed: dict[tuple[bytes, int, int], list[Any]] = {}
+        keys: dict[bytes, Any] = {}
+        late: Rows = []
+        last_meta: tuple[Any, int] = ((), 0)
+        for row in rows:
+            k, v, t, h, o = row
+            if k is None:
+                continue
+            kb = enc(k)
+            assert kb is not None
+            keys[kb] = k
+            start, end, acc = t, t, self._add(self._init(), v)
+            merged = []
+            for s, e, raw in list(store.find_sessions(kb, t - gap, t + gap)):
+                merged.append((s, e))
+                other = changed.pop((kb, s, e), None)
+                acc = self._merge(other if other is not None else _loads(raw), acc)
+                start, end = min(start, s), max(end, e)
+            if end + gap + grace <= wm:
+                late.append(row)
+                continue
+            for s, e in merged:
+                store.remove(kb, s, e)
+            store.put(kb, start, end, _dumps(acc, protocol=5))
+            changed[(kb, start, end)] = acc
+            last_meta = (h, o)
+        out: Rows = []
+        if self.emit == "update":
+            h, o = last_meta
+            for (kb, s, e), acc in changed.items():
+                out.append((keys[kb], self._result(acc, s, e), e, h, o))
+        return out, late
+
+    # -- time -------------------------------------------------------------------------------
+    def on_watermark(self, wm: int) -> None:
+        """The watermark advanced: emit (``final``) and delete the windows it closed."""
+        if wm <= self.watermark:
+            return
+        self.watermark = wm
+        out: Rows = []
+        dec = KEY.deserialize
+        if isinstance(self.spec, Session):
+            store = self.store
+            assert isinstance(store, SessionStore)
+            before = wm - self.spec.gap_ms - self.spec.grace_ms + 1
+            if self.emit == "final":
+                for kb, s, e, raw in list(store.fetch_all_ending_before(before)):
+                    out.append((dec(kb), self._result(_loads(raw), s, e), e, (), -1))
+            store.expire(before)
+        else:
+            store = self.store
+            assert isinstance(store, WindowStore)
+            last_start = wm - self.spec.grace_ms - self.spec.size_ms
+            if self.emit == "final":
+                for kb, s, raw in list(store.fetch_all(_MIN, last_start)):
+                    end = s + self.spec.size_ms
+                    out.append((dec(kb), self._result(_loads(raw), s, end), end - 1, (), -1))
+            store.expire(last_start + 1)
+        if out:
+            for c in self.results:
+                c.process(out)
+
+
+__all__ = ["WindowedAggregateProcessor"]

@@ -1,0 +1,178 @@
+"""Window specifications: tumbling, hopping and session windows over event time.
+
+Windows are epoch-aligned and half-open, ``[start, end)``, as in Kafka Streams: a record at
+exactly ``end`` belongs to the next window. A window *closes* once the watermark reaches
+``end + grace``; a record for a closed window is late (it goes to the late side output).
+
+>>> tumbling(seconds=10).windows_for(25_000)
+[(20000, 30000)]
+>>> hopping(seconds=10, advance=5_000).windows_for(12_000)
+[(5000, 15000), (10000, 20000)]
+>>> tumbling(ms=10).windows_for(-1)  # negative times align the same way
+[(-10, 0)]
+>>> session(minutes=30).gap_ms
+1800000
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from streams.errors import TopologyError
+
+Duration = int | timedelta
+
+
+def to_ms(d: Duration, what: str = "duration") -> int:
+    """Milliseconds from an int (ms) or a ``timedelta``."""
+    if isinstance(d, timedelta):
+        return int(d.total_seconds() * 1000)
+    if isinstance(d, bool) or not isinstance(d, int):
+        raise TopologyError(f"{what} must be milliseconds (int) or a timedelta, got {d!r}")
+    return d
+
+
+def _size(
+    size: Duration | None, ms: int, seconds: float, minutes: float, hours: float, what: str
+) -> int:
+    total = int(ms + seconds * 1000 + minutes * 60_000 + hours * 3_600_000)
+    if size is not None:
+        total += to_ms(size, what)
+    if total <= 0:
+        raise TopologyError(f"{what} must be positive, got {total} ms")
+    return total
+
+
+def seconds(n: float) -> int:
+    """``n`` seconds in milliseconds: ``grace=st.seconds(30)``."""
+    return int(n * 1000)
+
+
+def minutes(n: float) -> int:
+    return int(n * 60_000)
+
+
+@dataclass(frozen=True)
+class Tumbling:
+    size_ms: int
+    grace_ms: int = 0
+    kind = "tumbling"
+
+    def windows_for(self, ts: int) -> list[tuple[int, int]]:
+        start = ts - ts % self.size_ms
+        return [(start, start + self.size_ms)]
+
+    @property
+    def retention_ms(self) -> int:
+        return self.size_ms + self.grace_ms
+
+    def __str__(self) -> str:
+        return f"tumbling({self.size_ms} ms, grace {self.grace_ms} ms)"
+
+
+@dataclass(frozen=True)
+class Hopping:
+    size_ms: int
+    advance_ms: int
+    grace_ms: int = 0
+    kind = "hopping"
+
+    def windows_for(self, ts: int) -> list[tuple[int, int]]:
+        last = ts - ts % self.advance_ms
+        first = last - (self.size_ms - 1) // self.advance_ms * self.advance_ms
+        return [
+            (s, s + self.size_ms)
+            for s in range(first, last + 1, self.advance_ms)
+            if s <= ts < s + self.size_ms
+        ]
+
+    @property
+    def retention_ms(self) -> int:
+        return self.size_ms + self.grace_ms
+
+    def __str__(self) -> str:
+        return f"hopping({self.size_ms} ms every {self.advance_ms} ms, grace {self.grace_ms} ms)"
+
+
+@dataclass(frozen=True)
+class Session:
+    gap_ms: int
+    grace_ms: int = 0
+    kind = "session"
+
+    @property
+    def retention_ms(self) -> int:
+        return self.gap_ms + self.grace_ms
+
+    def __str__(self) -> str:
+        return f"session(gap {self.gap_ms} ms, grace {self.grace_ms} ms)"
+
+
+WindowSpec = Tumbling | Hopping | Session
+
+
+def tumbling(
+    size: Duration | None = None,
+    *,
+    ms: int = 0,
+    seconds: float = 0,
+    minutes: float = 0,
+    hours: float = 0,
+    grace: Duration = 0,
+) -> Tumbling:
+    """Fixed, non-overlapping windows of ``size``."""
+    return Tumbling(_size(size, ms, seconds, minutes, hours, "window size"), _grace(grace))
+
+
+def hopping(
+    size: Duration | None = None,
+    *,
+    advance: Duration,
+    ms: int = 0,
+    seconds: float = 0,
+    minutes: float = 0,
+    hours: float = 0,
+    grace: Duration = 0,
+) -> Hopping:
+    """Windows of ``size`` starting every ``advance`` (a record is in ``size/advance`` of them)."""
+    s = _size(size, ms, seconds, minutes, hours, "window size")
+    a = to_ms(advance, "advance")
+    if not 0 < a <= s:
+        raise TopologyError(f"advance must be in (0, size={s}] ms, got {a}")
+    return Hopping(s, a, _grace(grace))
+
+
+def session(
+    gap: Duration | None = None,
+    *,
+    ms: int = 0,
+    seconds: float = 0,
+    minutes: float = 0,
+    hours: float = 0,
+    grace: Duration = 0,
+) -> Session:
+    """Per-key activity sessions: records closer than ``gap`` share a session; a record that
+    bridges two sessions merges them."""
+    return Session(_size(gap, ms, seconds, minutes, hours, "session gap"), _grace(grace))
+
+
+def _grace(grace: Duration) -> int:
+    g = to_ms(grace, "grace")
+    if g < 0:
+        raise TopologyError(f"grace must be >= 0, got {g} ms")
+    return g
+
+
+__all__ = [
+    "Hopping",
+    "Session",
+    "Tumbling",
+    "WindowSpec",
+    "hopping",
+    "minutes",
+    "seconds",
+    "session",
+    "to_ms",
+    "tumbling",
+]

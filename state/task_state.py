@@ -45,6 +45,7 @@ log = logging.getLogger("streams.state")
 
 CHANGELOG_OFFSET = "changelog-offset"
 SOURCE_OFFSETS = "source-offsets"
+WATERMARK = "watermark"
 
 
 @dataclass(frozen=True)
@@ -238,20 +239,35 @@ class TaskStores:
         return out
 
     def finish_commit(
-        self, changelog_end: Mapping[str, int], source_offsets: Mapping[str, int]
+        self,
+        changelog_end: Mapping[str, int],
+        source_offsets: Mapping[str, int],
+        watermark: int | None = None,
     ) -> None:
-        """Write the taken entries with the changelog end offsets (by topic) reached."""
+        """Write the taken entries with the changelog end offsets (by topic) reached (and the
+        task's watermark, so closed windows stay closed after a restart)."""
         src = msgspec.json.encode(dict(source_offsets))
         for name, store in self.stores.items():
             ops = self._pending.pop(name, [])
             end = changelog_end.get(self.defs[name].changelog)
             meta = {SOURCE_OFFSETS: src}
+            if watermark is not None:
+                meta[WATERMARK] = str(watermark).encode()
             if end is not None:
                 meta[CHANGELOG_OFFSET] = str(end).encode()
             store.write_back(ops, meta)
             self._fresh.discard(name)
 
     # -- restore ----------------
+    def stored_watermark(self) -> int | None:
+        """The task watermark written with the last commit (local copies only)."""
+        marks = []
+        for name, store in self.stores.items():
+            raw = None if name in self._fresh else store.read_meta(WATERMARK)
+            if raw is not None:
+                marks.append(int(raw))
+        return max(marks) if marks else None
+
     def stored_offset(self, name: str) -> int | None:
         raw = self.stores[name].read_meta(CHANGELOG_OFFSET)
         return None if raw is None else int(raw)

@@ -118,6 +118,7 @@ class TopologyTestDriver:
                 self.tasks[TaskId(sub.id, p)] = task
                 if task.stores is not None:
                     self.restored_records += restore_from_embedded(self.broker, task.stores)
+                    task.resume_time()
         self._positions = dict(self._committed)
 
     # -- input ---------------------------------------------------------------------------------

@@ -150,8 +150,10 @@ class Task:
                 assert isinstance(src, plan.Source)
                 sources[topic] = (src.max_out_of_orderness_ms, src.idle_timeout_ms)
         self.internal_inputs = {t for t, inp in sub.inputs.items() if inp.internal}
-        self.watermarks = WatermarkTracker(sources)
+        expected = [(t, partition) for t in sub.inputs if partition < collector.partitions(t)]
+        self.watermarks = WatermarkTracker(sources, expected, self.clock())
         self.watermark = MIN_WATERMARK
+        self._announced: int | None = None
         self.decoders: dict[str, Decoder] = {
             topic: Decoder(
                 inp.step,
@@ -197,8 +199,8 @@ class Task:
             if ctrl is None:
                 data.append(m)
             else:
-                upstream, _count, wm = decode_control(ctrl)
-                self.watermarks.observe_control(tp.topic, tp.partition, upstream, wm)
+                upstream, count, wm = decode_control(ctrl)
+                self.watermarks.observe_control(tp.topic, tp.partition, upstream, count, wm)
         return data
 
     def punctuate(self) -> None:
@@ -206,11 +208,21 @@ class Task:
         windowed steps close what it passed."""
         if not self.timed:
             return
-        wm = self.watermarks.current(self.clock())
+        now = self.clock()
+        wm = self.watermarks.current(now)
         if wm > self.watermark:
             self.watermark = wm
             for p in self.timed:
-                p.on_watermark(wm)
+                if isinstance(p, WindowedAggregateProcessor):
+                    p.on_watermark(wm)
+        # downstream tasks wait for every writer of a repartition topic: tell them where we
+        # are (or that we are idle) whenever that changes
+        announce = self.watermarks.announcement(now)
+        if announce != self._announced:
+            self._announced = announce
+            for p in self.timed:
+                if isinstance(p, SinkProcessor):
+                    p.on_watermark(announce)
 
     # -- checkpoints --------------------------------------------------------------------------
     def prepare_commit(self, timestamp_ms: int) -> list[TopicPartition]:
@@ -227,7 +239,21 @@ class Task:
         """After the changelog and offsets are durable: write stores with the offsets reached."""
         if self.stores is not None:
             src = {f"{tp.topic}:{tp.partition}": off for tp, off in self.positions.items()}
-            self.stores.finish_commit(changelog_end, src)
+            wm = self.watermark if self.timed and self.watermark > MIN_WATERMARK else None
+            self.stores.finish_commit(changelog_end, src, wm)
+
+    def resume_time(self) -> None:
+        """After a restore: continue from the watermark of the last commit (if the local copy
+        kept it), so windows closed before a restart are never reopened."""
+        if self.stores is None or not self.timed:
+            return
+        wm = self.stores.stored_watermark()
+        if wm is not None and wm > self.watermark:
+            self.watermark = wm
+            self.watermarks.floor = wm
+            for p in self.timed:
+                if isinstance(p, WindowedAggregateProcessor):
+                    p.watermark = wm
 
     def changelog_partitions(self) -> list[TopicPartition]:
         if self.stores is None:

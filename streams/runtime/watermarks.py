@@ -1,29 +1,31 @@
 """Per-task watermarks: from source partitions, through repartition topics, with idleness.
 
 * A **source partition**'s watermark is the largest event time seen minus the source's
-  ``max_out_of_orderness``.
-* A **repartition partition**'s watermark is the smallest watermark announced by the upstream
-  tasks that wrote to it (each upstream task sends a control record to every partition of the
-  topic when its own watermark advances), so a key change does not lose event time.
-* The **task**'s watermark is the minimum over its input partitions that have shown data (a
-  partition that never had a record does not hold the task back) and that are not idle: a source
-  partition with no record for ``idle_timeout`` (wall clock) stops holding it back. When every
-  input is idle, the watermark moves on with the wall clock past the idle timeout, so windows
-  close without needing a new record.
+  ``max_out_of_orderness``. Until its first record it holds the task back at the minimum, as in
+  Flink; with an ``idle_timeout`` it stops holding the task back after that long without records
+  (wall clock; for a partition that never had one, counted from the task's start).
+* A **repartition partition**'s watermark is the smallest one announced by *all* the upstream
+  tasks that write to it: each upstream task sends a control record to every partition of the
+  topic when its watermark advances (or when it becomes idle). So a key change keeps event time
+  exact, and a fast upstream task cannot close windows a slower one still feeds.
+* The **task**'s watermark is the minimum over its non-idle input partitions. When every input
+  is idle, it moves on with the wall clock past the idle timeout (from the largest event time
+  seen), so windows close without a new record.
 
->>> w = WatermarkTracker({"in": (1000, None)})
->>> w.observe("in", 0, 5_000, now_ms=0); w.current()
-4000
->>> w.observe("in", 1, 2_000, now_ms=0); w.current()  # the slower partition holds it back
+>>> w = WatermarkTracker({"in": (1000, None)}, [("in", 0), ("in", 1)], start_ms=0)
+>>> w.observe("in", 0, 5_000, now_ms=0); w.current(0)  # partition 1 has not spoken yet
+-9223372036854775808
+>>> w.observe("in", 1, 2_000, now_ms=0); w.current(0)  # the slower partition holds it back
 1000
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 MIN_WATERMARK = -(1 << 63)
+IDLE = (1 << 63) - 1  # announced by an upstream task whose inputs are all idle
 CONTROL_HEADER = "__streams_wm"
 _CTRL = struct.Struct(">iiq")
 
@@ -47,14 +49,23 @@ def control_of(headers: Sequence[tuple[str, bytes]] | None) -> bytes | None:
 
 
 class WatermarkTracker:
-    """``sources``: topic -> (max_out_of_orderness_ms, idle_timeout_ms or None); topics not in it
-    are repartition topics (watermarks come from control records)."""
+    """``sources``: topic -> (max_out_of_orderness_ms, idle_timeout_ms or None) for the user
+    source topics; ``expected``: every (topic, partition) the task reads (repartition topics
+    included); ``start_ms``: wall clock at task start."""
 
-    def __init__(self, sources: Mapping[str, tuple[int, int | None]]) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, tuple[int, int | None]],
+        expected: Iterable[tuple[str, int]],
+        start_ms: int,
+    ) -> None:
         self.sources = dict(sources)
+        self.expected = list(expected)
+        self.start_ms = start_ms
         self._max_ts: dict[tuple[str, int], int] = {}
         self._last_seen: dict[tuple[str, int], int] = {}  # wall clock of the last record
         self._upstream: dict[tuple[str, int], dict[int, int]] = {}
+        self._upstream_count: dict[tuple[str, int], int] = {}
         self.floor = MIN_WATERMARK  # never go below (e.g. restored after a restart)
 
     def observe(self, topic: str, partition: int, max_ts: int, now_ms: int) -> None:
@@ -63,34 +74,61 @@ class WatermarkTracker:
             self._max_ts[key] = max_ts
         self._last_seen[key] = now_ms
 
-    def observe_control(self, topic: str, partition: int, upstream: int, watermark: int) -> None:
-        self._upstream.setdefault((topic, partition), {})[upstream] = watermark
+    def observe_control(
+        self, topic: str, partition: int, upstream: int, count: int, watermark: int
+    ) -> None:
+        key = (topic, partition)
+        self._upstream.setdefault(key, {})[upstream] = watermark
+        self._upstream_count[key] = count
 
-    def current(self, now_ms: int | None = None) -> int:
+    def state(self, now_ms: int) -> tuple[int, bool]:
+        """``(watermark, all_idle)``: ``all_idle`` with no event time seen means "idle"."""
         marks: list[int] = []
         idle_marks: list[int] = []
-        for (topic, p), ts in self._max_ts.items():
-            ooo, idle = self.sources.get(topic, (0, None))
-            wm = ts - ooo
-            seen = self._last_seen.get((topic, p), 0)
-            if idle is not None and now_ms is not None and now_ms - seen >= idle:
-                idle_marks.append(wm + (now_ms - seen - idle))
+        for key in self.expected:
+            topic, _ = key
+            if topic in self.sources:
+                ooo, idle = self.sources[topic]
+                seen = self._last_seen.get(key, self.start_ms)
+                is_idle = idle is not None and now_ms - seen >= idle
+                if key in self._max_ts:
+                    wm = self._max_ts[key] - ooo
+                    if is_idle:
+                        assert idle is not None
+                        idle_marks.append(wm + (now_ms - seen - idle))
+                    else:
+                        marks.append(wm)
+                elif not is_idle:
+                    marks.append(MIN_WATERMARK)
             else:
-                marks.append(wm)
-        for ups in self._upstream.values():
-            if ups:
-                marks.append(min(ups.values()))
+                ups = self._upstream.get(key, {})
+                if len(ups) < self._upstream_count.get(key, 1 << 30):
+                    marks.append(MIN_WATERMARK)  # not every writer has spoken yet
+                    continue
+                live = [w for w in ups.values() if w != IDLE]
+                if live:
+                    marks.append(min(live))
         if marks:
-            wm = min(marks)
-        elif idle_marks:
-            wm = min(idle_marks)
-        else:
-            wm = MIN_WATERMARK
-        return max(wm, self.floor)
+            return max(min(marks), self.floor), False
+        if idle_marks:
+            return max(min(idle_marks), self.floor), True
+        return self.floor, True
+
+    def current(self, now_ms: int) -> int:
+        return self.state(now_ms)[0]
+
+    def announcement(self, now_ms: int) -> int:
+        """What this task tells downstream tasks: its watermark, or :data:`IDLE` when every
+        input is idle and it has never seen event time."""
+        wm, all_idle = self.state(now_ms)
+        if all_idle and not self._max_ts:
+            return IDLE
+        return wm
 
 
 __all__ = [
     "CONTROL_HEADER",
+    "IDLE",
     "MIN_WATERMARK",
     "WatermarkTracker",
     "control_of",

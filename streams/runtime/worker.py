@@ -326,6 +326,7 @@ class Worker:
         finally:
             await reader.close()
         self.restored_records += stores.restored_records
+        slot.task.resume_time()
         self._consumer.resume(sorted(slot.inputs))
         slot.ready.set()
 

@@ -226,3 +226,17 @@ def test_shuffled_within_bound_equals_batch_counts(events, rnd):
         want[(f"k{k}", ts - ts % 1_000)] = want.get((f"k{k}", ts - ts % 1_000), 0) + 1
     assert got == want
     assert d.read("late") == []
+
+
+def test_closed_windows_stay_closed_after_a_restart(tmp_path):
+    t = build(windows.tumbling(ms=10))
+    d = TopologyTestDriver(t, state_backend="rocksdb", state_dir=str(tmp_path))
+    pipe(d, 1)
+    pipe(d, 25)  # closes [0,10)
+    assert rows(d) == [("k", 0, 10, 1)]
+    d.crash()
+    d.restart()
+    pipe(d, 5)  # would reopen [0,10) if the watermark were forgotten
+    assert rows(d) == []
+    assert [r.value["ts"] for r in d.read("late")] == [5]
+    d.close()

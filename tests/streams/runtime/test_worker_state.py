@@ -79,3 +79,42 @@ def test_exactly_once_with_state_on_embedded(tmp_path):
     run(topology(), b, processing_guarantee="exactly_once", state_dir=str(tmp_path))
     totals = final_per_key(b)
     assert sum(v["n"] for v in totals.values()) == 500
+
+
+def test_windowed_aggregation_on_the_worker_matches_the_driver(tmp_path):
+    from streams import windows
+
+    def topo():
+        t = st.Topology("wwin")
+        (
+            t.source("ev", timestamp="ts")
+            .key_by("user")
+            .window("per-10s", windows.hopping(ms=10_000, advance=5_000))
+            .aggregate(n=agg.count(), total=agg.sum("x"))
+            .to("out")
+        )
+        return t
+
+    events = [{"user": f"u{i % 5}", "x": i, "ts": i * 137} for i in range(3000)]
+    b = EmbeddedBroker(default_partitions=3)
+    b.create_topic("ev", 3)
+    b.create_topic("out", 3)
+    for i, e in enumerate(events):  # in event-time order: nothing is late
+        b.append("ev", i % 3, None, st.serde.JSON.serialize(e), e["ts"])
+    run(topo(), b, state_dir=str(tmp_path), max_poll_records=200)
+    got = sorted(
+        (
+            m.key.decode(),
+            st.serde.JSON.deserialize(m.value)["window_start"],
+            st.serde.JSON.deserialize(m.value)["n"],
+        )
+        for p in range(3)
+        for m in b.fetch(TopicPartition("out", p), 0)
+    )
+
+    d = TopologyTestDriver(topo(), partitions=3)
+    for i, e in enumerate(events):
+        d.broker.append("ev", i % 3, None, st.serde.JSON.serialize(e), e["ts"])
+    d._run()
+    want = sorted((r.key, r.value["window_start"], r.value["n"]) for r in d.read("out"))
+    assert got == want and len(want) > 100

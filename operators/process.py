@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,49 @@ from state.task_state import ObjectKV, TaskStores
 from streams import plan
 from streams.errors import ProcessingError, StreamsError
 
+_CURRENT: Any = object()
+
+
+class Timers:
+    """Timers of one task's step: a heap in memory, mirrored in a key-value store."""
+
+    def __init__(self, store: ObjectKV) -> None:
+        self.store = store
+        self._heap: list[tuple[int, int, str, Any]] | None = None
+        self._seq = 0
+
+    def _load(self) -> list[tuple[int, int, str, Any]]:
+        if self._heap is None:
+            self._heap = []
+            for (kind, at, key), _ in self.store.items():
+                self._seq += 1
+                heapq.heappush(self._heap, (at, self._seq, kind, key))
+        return self._heap
+
+    def add(self, kind: str, at: int, key: Any) -> None:
+        if (kind, at, key) in self.store:
+            return
+        self.store.put((kind, at, key), True)
+        self._seq += 1
+        heapq.heappush(self._load(), (at, self._seq, kind, key))
+
+    def remove(self, kind: str, at: int, key: Any) -> None:
+        self.store.delete((kind, at, key))  # the heap entry is skipped when it comes up
+
+    def due(self, kind: str, now: int) -> list[tuple[int, Any]]:
+        """Pop every live timer of ``kind`` with time <= ``now``, in time order."""
+        heap, out, keep = self._load(), [], []
+        while heap and heap[0][0] <= now:
+            at, seq, k, key = heapq.heappop(heap)
+            if k != kind:
+                keep.append((at, seq, k, key))
+            elif (k, at, key) in self.store:
+                self.store.delete((k, at, key))
+                out.append((at, key))
+        for item in keep:
+            heapq.heappush(heap, item)
+        return out
+
 
 class ProcessorContext:
     """What a processor function sees: the current record, its stores, and ``forward``."""
@@ -34,11 +78,13 @@ class ProcessorContext:
     __slots__ = (
         "_out",
         "_stores",
+        "_timers",
         "_views",
         "headers",
         "key",
         "offset",
         "partition",
+        "timer",
         "timestamp",
         "value",
     )
@@ -53,6 +99,8 @@ class ProcessorContext:
         self.timestamp = 0
         self.headers: Sequence[tuple[str, bytes]] = ()
         self.offset = 0
+        self.timer: str | None = None  # "event" or "wall" while on_timer runs
+        self._timers: Timers | None = None
 
     def store(self, name: str) -> ObjectKV:
         """A store declared in ``process(..., stores=[...])``."""
@@ -63,6 +111,23 @@ class ProcessorContext:
                 f"store '{name}' is not declared by this step (declared: "
                 f"{', '.join(self._views) or 'none'})"
             ) from None
+
+    def schedule(self, at_ms: int, *, wall_clock: bool = False, key: Any = _CURRENT) -> None:
+        """Call the step's ``on_timer`` once event time (the watermark) — or, with
+        ``wall_clock``, the wall clock — reaches ``at_ms``, for ``key`` (default: the current
+        record's). Timers are kept in the step's store and survive restarts."""
+        if self._timers is None:
+            raise StreamsError("schedule() needs process(..., on_timer=fn)")
+        self._timers.add(
+            "wall" if wall_clock else "event", at_ms, self.key if key is _CURRENT else key
+        )
+
+    def cancel(self, at_ms: int, *, wall_clock: bool = False, key: Any = _CURRENT) -> None:
+        """Drop a timer set with :meth:`schedule`."""
+        if self._timers is not None:
+            self._timers.remove(
+                "wall" if wall_clock else "event", at_ms, self.key if key is _CURRENT else key
+            )
 
     def forward(
         self,
@@ -89,8 +154,13 @@ class ProcessProcessor:
     ) -> None:
         self.step = node.step
         self.fn = node.fn.obj
-        self.ctx = ProcessorContext(stores, partition, [s.name for s in node.stores])
+        self.on_timer = node.on_timer.obj if node.on_timer is not None else None
+        names = [s.name for s in node.stores if s.name != node.timer_store]
+        self.ctx = ProcessorContext(stores, partition, names)
+        if node.timer_store is not None:
+            self.ctx._timers = Timers(stores.kv(node.timer_store))
         self.children = children
+        self.watermark = -(1 << 63)
 
     def process(self, rows: Rows) -> None:
         ctx, fn = self.ctx, self.fn
@@ -105,6 +175,37 @@ class ProcessProcessor:
             raise ProcessingError(
                 f"{type(e).__name__}: {e}", step=self.step, offset=ctx.offset
             ) from e
+        if out:
+            for c in self.children:
+                c.process(out)
+
+    # -- timers -----------------------------------------------------------------------------
+    def on_watermark(self, wm: int) -> None:
+        """Fire the event-time timers the watermark has reached."""
+        self.watermark = max(self.watermark, wm)
+        self._fire("event", wm)
+
+    def on_wall_clock(self, now: int) -> None:
+        self._fire("wall", now)
+
+    def _fire(self, kind: str, now: int) -> None:
+        timers = self.ctx._timers
+        if timers is None or self.on_timer is None:
+            return
+        ctx = self.ctx
+        out: Rows = []
+        ctx._out = out
+        try:
+            for at, key in timers.due(kind, now):
+                ctx.key, ctx.value, ctx.timestamp, ctx.headers, ctx.offset = key, None, at, (), -1
+                ctx.timer = kind
+                self.on_timer(ctx)  # type: ignore[operator]
+        except StreamsError:
+            raise
+        except Exception as e:
+            raise ProcessingError(f"{type(e).__name__} in on_timer: {e}", step=self.step) from e
+        finally:
+            ctx.timer = None
         if out:
             for c in self.children:
                 c.process(out)

@@ -317,6 +317,8 @@ class Process(Node):
 
     fn: Fn
     store_specs: tuple[StoreSpec, ...] = ()
+    on_timer: Fn | None = None
+    timer_store: str | None = None  # "{step}-timers" when on_timer is given
     kind: ClassVar[str] = "process"
 
     @property

@@ -292,7 +292,12 @@ class Stream:
         return self.aggregate(step, aggs.reduce(fn))
 
     def process(
-        self, step: str, fn: Callable[[Any], Any], *, stores: Iterable[str | plan.StoreSpec] = ()
+        self,
+        step: str,
+        fn: Callable[[Any], Any],
+        *,
+        stores: Iterable[str | plan.StoreSpec] = (),
+        on_timer: Callable[[Any], Any] | None = None,
     ) -> Stream:
         """A low-level processor: ``fn(ctx)`` per record (Kafka Streams' Processor API).
 
@@ -308,9 +313,21 @@ class Stream:
             s if isinstance(s, plan.StoreSpec) else plan.StoreSpec(plan.check_step_id(s))
             for s in stores
         )
+        timer_fn, timer_store = None, None
+        if on_timer is not None:
+            timer_fn = plan.as_fn(step, "on_timer", on_timer, 1, allow_expr=False)
+            timer_store = f"{step}-timers"
+            specs = (*specs, plan.StoreSpec(timer_store))
         parent = self._stateful_parent(step) if specs else self._step
         return self._then_stateful(
-            plan.Process(step=step, parents=(parent,), fn=f, store_specs=specs)
+            plan.Process(
+                step=step,
+                parents=(parent,),
+                fn=f,
+                store_specs=specs,
+                on_timer=timer_fn,
+                timer_store=timer_store,
+            )
         )
 
     def window(

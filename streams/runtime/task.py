@@ -124,7 +124,10 @@ class Task:
                 else:
                     assert isinstance(node, plan.Process)
                     stores = self.stores or TaskStores([], partition)
-                    procs[seg.id] = ProcessProcessor(node, stores, partition, children)
+                    pp = ProcessProcessor(node, stores, partition, children)
+                    procs[seg.id] = pp
+                    if node.on_timer is not None:
+                        timed.append(pp)
             else:
                 node = topo.node(seg.steps[0])
                 assert isinstance(node, plan.Sink | plan.Repartition)
@@ -213,8 +216,11 @@ class Task:
         if wm > self.watermark:
             self.watermark = wm
             for p in self.timed:
-                if isinstance(p, WindowedAggregateProcessor):
+                if isinstance(p, WindowedAggregateProcessor | ProcessProcessor):
                     p.on_watermark(wm)
+        for p in self.timed:
+            if isinstance(p, ProcessProcessor):
+                p.on_wall_clock(now)
         # downstream tasks wait for every writer of a repartition topic: tell them where we
         # are (or that we are idle) whenever that changes
         announce = self.watermarks.announcement(now)
@@ -252,7 +258,7 @@ class Task:
             self.watermark = wm
             self.watermarks.floor = wm
             for p in self.timed:
-                if isinstance(p, WindowedAggregateProcessor):
+                if isinstance(p, WindowedAggregateProcessor | ProcessProcessor):
                     p.watermark = wm
 
     def changelog_partitions(self) -> list[TopicPartition]:

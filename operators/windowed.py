@@ -27,7 +27,7 @@ from state.window import WindowStore
 from streams import plan
 from streams.errors import ProcessingError
 from streams.serde import KEY
-from streams.windows import Session
+from streams.windows import Hopping, Session, Sliding, Tumbling
 
 _MIN = -(1 << 63)
 _dumps = pickle.dumps
@@ -90,6 +90,8 @@ class WindowedAggregateProcessor:
         try:
             if isinstance(self.spec, Session):
                 out, late = self._sessions(rows)
+            elif isinstance(self.spec, Sliding):
+                out, late = self._sliding(rows)
             else:
                 out, late = self._windows(rows)
         except ProcessingError:
@@ -106,7 +108,7 @@ class WindowedAggregateProcessor:
 
     def _windows(self, rows: Rows) -> tuple[Rows, Rows]:
         spec, wm = self.spec, self.watermark
-        assert not isinstance(spec, Session)
+        assert isinstance(spec, Tumbling | Hopping)
         grace = spec.grace_ms
         store = self.store
         assert isinstance(store, WindowStore)
@@ -180,15 +182,86 @@ class WindowedAggregateProcessor:
                 out.append((keys[kb], self._result(acc, s, e), e, h, o))
         return out, late
 
+    # -- sliding windows: a buffer of records per (key, time); windows computed at close -----
+    def _sliding(self, rows: Rows) -> tuple[Rows, Rows]:
+        spec, wm = self.spec, self.watermark
+        assert isinstance(spec, Sliding)
+        store = self.store
+        assert isinstance(store, WindowStore)
+        d, grace = spec.time_difference_ms, spec.grace_ms
+        enc = KEY.serialize
+        late: Rows = []
+        touched: list[tuple[Any, bytes, int, Any, int]] = []
+        for row in rows:
+            k, v, t, h, o = row
+            if k is None:
+                continue
+            if t + d + 1 + grace <= wm:  # every window that could hold it has closed
+                late.append(row)
+                continue
+            kb = enc(k)
+            assert kb is not None
+            raw = store.get(kb, t)
+            vals = [] if raw is None else _loads(raw)
+            vals.append(v)
+            store.put(kb, t, _dumps(vals, protocol=5))
+            touched.append((k, kb, t, h, o))
+        out: Rows = []
+        if self.emit == "update":  # the window ending at each record: "as of this record"
+            for k, kb, t, h, o in touched:
+                acc = self._init()
+                for _, raw in store.fetch(kb, t - d, t):
+                    for v in _loads(raw):
+                        acc = self._add(acc, v)
+                out.append((k, self._result(acc, t - d, t), t, h, o))
+        return out, late
+
+    def _close_sliding(self, old: int, wm: int) -> Rows:
+        """Emit (``final``) the windows whose ``end + 1 + grace`` the watermark just passed,
+        then drop records no open window can contain."""
+        spec = self.spec
+        assert isinstance(spec, Sliding)
+        store = self.store
+        assert isinstance(store, WindowStore)
+        d, grace = spec.time_difference_ms, spec.grace_ms
+        lo_end = max(old - grace, _MIN + 2 * d + 2)  # windows ending in [lo_end, hi_end] close
+        hi_end = wm - grace - 1
+        out: Rows = []
+        if self.emit == "final" and hi_end >= lo_end:
+            by_key: dict[bytes, list[tuple[int, list[Any]]]] = {}
+            for kb, t, raw in store.fetch_all(lo_end - 2 * d - 1, hi_end):
+                by_key.setdefault(kb, []).append((t, _loads(raw)))
+            dec = KEY.deserialize
+            closing: list[tuple[int, bytes, int]] = []
+            for kb, recs in by_key.items():
+                times = [t for t, _ in recs]
+                wins = {(t - d, t) for t in times if lo_end <= t <= hi_end}
+                for t in times:
+                    e = t + 1 + d
+                    if lo_end <= e <= hi_end and any(t < r <= e for r in times):
+                        wins.add((t + 1, e))
+                closing.extend((e, kb, s) for s, e in wins)
+            for e, kb, s in sorted(closing):
+                acc = self._init()
+                for t, vals in by_key[kb]:
+                    if s <= t <= e:
+                        for v in vals:
+                            acc = self._add(acc, v)
+                out.append((dec(kb), self._result(acc, s, e), e, (), -1))
+        store.expire(wm - d - grace)
+        return out
+
     # -- time -------------------------------------------------------------------------------
     def on_watermark(self, wm: int) -> None:
         """The watermark advanced: emit (``final``) and delete the windows it closed."""
         if wm <= self.watermark:
             return
-        self.watermark = wm
+        old, self.watermark = self.watermark, wm
         out: Rows = []
         dec = KEY.deserialize
-        if isinstance(self.spec, Session):
+        if isinstance(self.spec, Sliding):
+            out = self._close_sliding(old, wm)
+        elif isinstance(self.spec, Session):
             store = self.store
             assert isinstance(store, SessionStore)
             before = wm - self.spec.gap_ms - self.spec.grace_ms + 1

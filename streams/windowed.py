@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from streams import plan
 from streams.agg import Agg
 from streams.errors import TopologyError
-from streams.windows import Hopping, Session, Tumbling
+from streams.windows import Hopping, Session, Sliding, Tumbling
 
 if TYPE_CHECKING:
     from streams.stream import Stream
@@ -40,7 +40,7 @@ class WindowedStream:
     def __init__(
         self, stream: Stream, step: str, spec: WindowSpec, emit: Literal["update", "final"]
     ) -> None:
-        if not isinstance(spec, Tumbling | Hopping | Session):
+        if not isinstance(spec, Tumbling | Hopping | Session | Sliding):
             raise TopologyError(f"step '{step}': window() needs a windows.* spec, got {spec!r}")
         if emit not in ("update", "final"):
             raise TopologyError(f"step '{step}': emit must be 'update' or 'final', not {emit!r}")

@@ -109,7 +109,26 @@ class Session:
         return f"session(gap {self.gap_ms} ms, grace {self.grace_ms} ms)"
 
 
-WindowSpec = Tumbling | Hopping | Session
+@dataclass(frozen=True)
+class Sliding:
+    """Kafka Streams' sliding windows: ``[start, end]``, both inclusive, ``end - start`` =
+    ``time_difference``; one window ends at each record (its "left" window) and one starts just
+    after each record that has a later record within reach (its "right" window), so every
+    distinct set of records within ``time_difference`` is a window."""
+
+    time_difference_ms: int
+    grace_ms: int = 0
+    kind = "sliding"
+
+    @property
+    def retention_ms(self) -> int:
+        return 2 * self.time_difference_ms + self.grace_ms + 1
+
+    def __str__(self) -> str:
+        return f"sliding({self.time_difference_ms} ms, grace {self.grace_ms} ms)"
+
+
+WindowSpec = Tumbling | Hopping | Session | Sliding
 
 
 def tumbling(
@@ -157,6 +176,21 @@ def session(
     return Session(_size(gap, ms, seconds, minutes, hours, "session gap"), _grace(grace))
 
 
+def sliding(
+    time_difference: Duration | None = None,
+    *,
+    ms: int = 0,
+    seconds: float = 0,
+    minutes: float = 0,
+    hours: float = 0,
+    grace: Duration = 0,
+) -> Sliding:
+    """Windows of every distinct set of records at most ``time_difference`` apart."""
+    return Sliding(
+        _size(time_difference, ms, seconds, minutes, hours, "time difference"), _grace(grace)
+    )
+
+
 def _grace(grace: Duration) -> int:
     g = to_ms(grace, "grace")
     if g < 0:
@@ -167,12 +201,14 @@ def _grace(grace: Duration) -> int:
 __all__ = [
     "Hopping",
     "Session",
+    "Sliding",
     "Tumbling",
     "WindowSpec",
     "hopping",
     "minutes",
     "seconds",
     "session",
+    "sliding",
     "to_ms",
     "tumbling",
 ]

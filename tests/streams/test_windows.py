@@ -240,3 +240,50 @@ def test_closed_windows_stay_closed_after_a_restart(tmp_path):
     assert rows(d) == []
     assert [r.value["ts"] for r in d.read("late")] == [5]
     d.close()
+
+
+def test_sliding_windows_reproduce_the_kafka_streams_example():
+    """SlidingWindows javadoc: time difference 5000 ms, records at 8000, 9200, 12400 give
+    [3000;8000]={1}, [4200;9200]={1,2}, [7400;12400]={1,2,3}, [8001;13001]={2,3},
+    [9201;14201]={3}."""
+    t = st.Topology("sl")
+    (
+        t.source("ev", timestamp="ts")
+        .window("w", windows.sliding(ms=5_000))
+        .aggregate(vals=agg.collect("v"))
+        .to("out")
+    )
+    d = TopologyTestDriver(t)
+    for v, ts in ((1, 8_000), (2, 9_200), (3, 12_400)):
+        d.pipe("ev", {"ts": ts, "v": v}, key="A")
+    d.pipe("ev", {"ts": 100_000, "v": 0}, key="other")  # the watermark passes them all
+    got = [
+        (r.value["window_start"], r.value["window_end"], r.value["vals"])
+        for r in d.read("out")
+        if r.key == "A"
+    ]
+    assert got == [
+        (3_000, 8_000, [1]),
+        (4_200, 9_200, [1, 2]),
+        (7_400, 12_400, [1, 2, 3]),
+        (8_001, 13_001, [2, 3]),
+        (9_201, 14_201, [3]),
+    ]
+
+
+def test_sliding_update_emits_the_window_ending_at_each_record_and_drops_late_ones():
+    t = st.Topology("sl2")
+    w = t.source("ev", timestamp="ts").window("w", windows.sliding(ms=10), emit="update")
+    w.aggregate(n=agg.count()).to("out")
+    w.late().to("late")
+    d = TopologyTestDriver(t)
+    for ts in (0, 5, 12, 30):
+        d.pipe("ev", {"ts": ts}, key="k")
+    assert [(r.value["window_start"], r.value["n"]) for r in d.read("out")] == [
+        (-10, 1),
+        (-5, 2),
+        (2, 2),
+        (20, 1),
+    ]
+    d.pipe("ev", {"ts": 12}, key="k")  # 12 + 10 + 1 <= 30: every window holding it closed
+    assert d.read("out") == [] and len(d.read("late")) == 1

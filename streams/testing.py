@@ -232,6 +232,15 @@ class TopologyTestDriver:
         present = AggregateProcessor.presenter(owner) if isinstance(owner, plan.Aggregate) else None
         return StoreView(views, present)
 
+    def end_of_input(self) -> None:
+        """The input is complete: advance event time to the end, upstream sub-topologies first,
+        so every window closes and is emitted (a bounded run, a backfill's last step)."""
+        for sub in self.plan.subtopologies:  # topological order
+            for tid, task in self.tasks.items():
+                if tid.subtopology == sub.id:
+                    task.end_of_input()
+            self._run()
+
     # -- time ------------------------------------------------------------------------------------
     def advance_time(self, ms: int) -> None:
         """Advance the driver's wall clock (the default timestamp of piped records)."""

@@ -33,7 +33,13 @@ from streams import plan
 from streams.compile import PhysicalPlan, SubTopology
 from streams.runtime.broker import Message, OutRecord, TopicPartition, last_offset
 from streams.runtime.embedded import EmbeddedBroker
-from streams.runtime.watermarks import MIN_WATERMARK, WatermarkTracker, control_of, decode_control
+from streams.runtime.watermarks import (
+    END_OF_TIME,
+    MIN_WATERMARK,
+    WatermarkTracker,
+    control_of,
+    decode_control,
+)
 from streams.serde import PICKLE
 
 
@@ -206,6 +212,15 @@ class Task:
                 self.watermarks.observe_control(tp.topic, tp.partition, upstream, count, wm)
         return data
 
+    def end_of_input(self) -> bool:
+        """Bounded input is exhausted: move the watermark to the end of time so every window
+        closes and every event-time timer fires. Returns whether anything changed."""
+        if not self.timed or self.watermarks.floor == END_OF_TIME:
+            return False
+        self.watermarks.floor = END_OF_TIME
+        self.punctuate()
+        return True
+
     def punctuate(self) -> None:
         """Advance the watermark (new records, or idle inputs as the wall clock moves) and let
         windowed steps close what it passed."""
@@ -245,7 +260,12 @@ class Task:
         """After the changelog and offsets are durable: write stores with the offsets reached."""
         if self.stores is not None:
             src = {f"{tp.topic}:{tp.partition}": off for tp, off in self.positions.items()}
-            wm = self.watermark if self.timed and self.watermark > MIN_WATERMARK else None
+            # (the end of a bounded run is not remembered: the next run starts from real time)
+            wm = (
+                self.watermark
+                if self.timed and MIN_WATERMARK < self.watermark < END_OF_TIME
+                else None
+            )
             self.stores.finish_commit(changelog_end, src, wm)
 
     def resume_time(self) -> None:

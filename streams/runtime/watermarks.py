@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 MIN_WATERMARK = -(1 << 63)
 IDLE = (1 << 63) - 1  # announced by an upstream task whose inputs are all idle
+END_OF_TIME = (1 << 63) - 2  # the watermark after end_of_input(): every window closes
 CONTROL_HEADER = "__streams_wm"
 _CTRL = struct.Struct(">iiq")
 
@@ -128,6 +129,7 @@ class WatermarkTracker:
 
 __all__ = [
     "CONTROL_HEADER",
+    "END_OF_TIME",
     "IDLE",
     "MIN_WATERMARK",
     "WatermarkTracker",

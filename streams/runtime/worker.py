@@ -438,6 +438,18 @@ class Worker:
             self.slots.pop(slot.task.id, None)
             await self._close_slot(slot)
 
+    def _end_next_subtopology(self) -> bool:
+        """Bounded runs: end event time for the first sub-topology not ended yet (upstream ones
+        first, so their last windows reach downstream before it ends)."""
+        for sub in self.plan.subtopologies:
+            ended = False
+            for tid, slot in self.slots.items():
+                if tid.subtopology == sub.id and slot.ready.is_set():
+                    ended |= slot.task.end_of_input()
+            if ended:
+                return True
+        return False
+
     def _stores_full(self) -> bool:
         return any(
             s.task.stores is not None and s.task.stores.needs_flush for s in self.slots.values()
@@ -449,11 +461,18 @@ class Worker:
         ends = await self._consumer.end_offsets(tps)
         return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in tps)
 
-    async def run(self, *, until_idle: bool = False, handle_signals: bool = False) -> None:
+    async def run(
+        self,
+        *,
+        until_idle: bool = False,
+        handle_signals: bool = False,
+        end_of_input: bool = False,
+    ) -> None:
         """Run until :meth:`stop` (or SIGINT/SIGTERM with ``handle_signals``).
 
         ``until_idle`` stops once every assigned partition is consumed and processed: a bounded
-        run over what the topics hold now (tests, benchmarks, backfills).
+        run over what the topics hold now (tests, benchmarks, backfills). With ``end_of_input``
+        it then advances event time to the end, so every window closes and is emitted.
         """
         loop = asyncio.get_running_loop()
         old_gc = gc.get_threshold()
@@ -487,6 +506,8 @@ class Worker:
                 if until_idle and not batches:
                     await self.commit()
                     if self._failure is None and self.slots and await self._lag() == 0:
+                        if end_of_input and self._end_next_subtopology():
+                            continue  # closing windows produced output: go on until quiet
                         break
         finally:
             await self.close()

@@ -287,3 +287,58 @@ def test_sliding_update_emits_the_window_ending_at_each_record_and_drops_late_on
     ]
     d.pipe("ev", {"ts": 12}, key="k")  # 12 + 10 + 1 <= 30: every window holding it closed
     assert d.read("out") == [] and len(d.read("late")) == 1
+
+
+def test_end_of_input_closes_every_window_through_repartitions():
+    t = st.Topology("eoi")
+    (
+        t.source("ev", timestamp="ts")
+        .key_by("user")
+        .window("w", windows.tumbling(ms=10))
+        .count()
+        .to("out")
+    )
+    d = TopologyTestDriver(t, partitions=2)
+    d.pipe("ev", {"ts": 3, "user": "a"}, key="x")
+    assert d.read("out") == []
+    d.end_of_input()
+    assert [(r.key, r.value["n"]) for r in d.read("out")] == [("a", 1)]
+
+
+def test_worker_end_of_input_emits_the_last_windows(tmp_path):
+    import asyncio
+
+    from streams.runtime.embedded import EmbeddedBroker
+
+    t = st.Topology("eoiw")
+    (
+        t.source("ev", timestamp="ts")
+        .key_by("user")
+        .window("w", windows.tumbling(ms=10))
+        .count()
+        .to("out")
+    )
+    b = EmbeddedBroker(default_partitions=2)
+    b.create_topic("ev", 2)
+    b.create_topic("out", 2)
+    for i in range(20):
+        b.append("ev", i % 2, None, st.serde.JSON.serialize({"ts": i, "user": f"u{i % 3}"}), i)
+    w = st.Worker(t, b, st.Config(state_dir=str(tmp_path)))
+    asyncio.run(w.run(until_idle=True, end_of_input=True))
+    got = sorted(
+        (
+            m.key.decode(),
+            st.serde.JSON.deserialize(m.value)["window_start"],
+            st.serde.JSON.deserialize(m.value)["n"],
+        )
+        for p in range(2)
+        for m in b.fetch(TopicPartition("out", p), 0)
+    )
+    want = sorted(
+        {
+            (f"u{u}", s, sum(1 for i in range(20) if i % 3 == u and s <= i < s + 10))
+            for u in range(3)
+            for s in (0, 10)
+        }
+    )
+    assert got == want

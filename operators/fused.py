@@ -79,6 +79,14 @@ def _node_lines(node: plan.Node, g: CodeGen) -> tuple[list[str], bool]:
         return [f"v = {{**v, {_dict_literal(node.columns, g)}}}"], False
     if isinstance(node, plan.Select):
         return [f"v = {{{_dict_literal(node.columns, g)}}}"], False
+    if isinstance(node, plan.TableMapValues):  # a table's change stream: deletions stay None
+        return [f"if v is not None: v = {_call(node.fn, g)}"], False
+    if isinstance(node, plan.TableFilter):
+        p = _call(node.predicate, g)
+        if node.negate:
+            t = g.tmp()
+            return [f"if v is not None and (({t} := {p}) is None or {t}): v = None"], False
+        return [f"if v is not None and not {p}: v = None"], False
     if isinstance(node, plan.Merge | plan.BranchOutput | plan.LateOutput):
         return [], False
     raise TypeError(f"step '{node.step}': {node.kind} cannot be fused")  # pragma: no cover

@@ -57,6 +57,8 @@ class StoreDef:
     changelog: str
     key_serde: Serde
     value_serde: Serde
+    #: False when the changelog is the table's own source topic: nothing is produced to it
+    logged: bool = True
 
 
 class RestoreStep(NamedTuple):
@@ -233,7 +235,7 @@ class TaskStores:
         for name, store in self.stores.items():
             ops = store.take_dirty()
             self._pending[name] = ops
-            recs = store.changelog_records(ops)
+            recs = store.changelog_records(ops) if self.defs[name].logged else []
             if recs:
                 out.append((self.defs[name].changelog, self.partition, recs))
         return out

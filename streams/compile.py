@@ -100,6 +100,8 @@ class PhysicalPlan:
     #: repartition topics whose readers need event time (windows downstream): their writers
     #: send watermark control records
     timed_topics: frozenset[str] = frozenset()
+    #: global tables: every worker reads all partitions of their topics into one store
+    global_tables: tuple[plan.GlobalTableSource, ...] = ()
 
     def subtopology_of(self, topic: str) -> SubTopology:
         for s in self.subtopologies:
@@ -143,7 +145,8 @@ def compile_topology(topo: Topology, *, fuse: bool = True) -> PhysicalPlan:
                 uf.union(n.step, p)
     groups: dict[str, list[plan.Node]] = {}
     for n in nodes:
-        groups.setdefault(uf.find(n.step), []).append(n)
+        if not isinstance(n, plan.GlobalTableSource):  # global tables live outside tasks
+            groups.setdefault(uf.find(n.step), []).append(n)
 
     subs: list[SubTopology] = []
     internal: list[InternalTopic] = []
@@ -162,10 +165,13 @@ def compile_topology(topo: Topology, *, fuse: bool = True) -> PhysicalPlan:
                 )
             sinks[n.topic] = (n.key_serde, n.value_serde)
     sources = tuple(n.topic for n in nodes if isinstance(n, plan.Source))
+    globals_ = tuple(n for n in nodes if isinstance(n, plan.GlobalTableSource))
     timed = frozenset(
         n.topic for n in nodes if isinstance(n, plan.Repartition) and _feeds_windows(topo, n.step)
     )
-    return PhysicalPlan(topo.app_id, topo, tuple(subs), tuple(internal), sources, sinks, timed)
+    return PhysicalPlan(
+        topo.app_id, topo, tuple(subs), tuple(internal), sources, sinks, timed, globals_
+    )
 
 
 def _feeds_windows(topo: Topology, step: str) -> bool:
@@ -194,7 +200,14 @@ def _build_subtopology(
     kinds: dict[str, SegmentKind] = {}
 
     def children(step: str) -> list[str]:
-        return [c for c in topo.children(step) if c in member_steps]
+        """Data children (a join's edge from its table is a lookup, not a flow of records)."""
+        out = []
+        for c in topo.children(step):
+            cn = by_step[c]
+            lookup = isinstance(cn, plan.StreamTableJoin) and cn.table_step == step
+            if c in member_steps and not lookup:
+                out.append(c)
+        return out
 
     for n in members:
         if isinstance(n, plan.Source):
@@ -218,7 +231,15 @@ def _build_subtopology(
             kinds[n.step] = "sink"
         elif isinstance(n, plan.Repartition):
             kinds[n.step] = "repartition"
-        elif isinstance(n, plan.Aggregate | plan.Process | plan.WindowedAggregate):
+        elif isinstance(
+            n,
+            plan.Aggregate
+            | plan.Process
+            | plan.WindowedAggregate
+            | plan.ToTable
+            | plan.StreamTableJoin
+            | plan.StreamGlobalJoin,
+        ):
             kinds[n.step] = "stateful"
         else:  # pragma: no cover - every node kind is handled above
             raise TopologyError(f"step '{n.step}': the compiler does not know {n.kind}")
@@ -277,6 +298,9 @@ def _build_subtopology(
     stores: list[StoreInfo] = []
     for n in members:
         for spec in n.stores:
+            if spec.source_topic is not None:  # the table's own topic is its changelog
+                stores.append(StoreInfo(spec, spec.source_topic, n.step))
+                continue
             changelog = topo.internal_topic(spec.name, "changelog")
             stores.append(StoreInfo(spec, changelog, n.step))
             topics.append(
@@ -300,7 +324,7 @@ def _build_subtopology(
             )
     copart = []
     for n in members:
-        if n.stores:
+        if n.stores or isinstance(n, plan.StreamTableJoin):
             reads = _input_topics(n.step, by_step, member_steps)
             if len(reads) > 1:
                 copart.append((n.step, reads))

@@ -49,6 +49,10 @@ class Fn:
     def is_expr(self) -> bool:
         return isinstance(self.obj, Expr)
 
+    def as_callable(self) -> Callable[..., Any]:
+        """A plain function: the compiled expression (``value -> result``) or the callable."""
+        return self.obj.compile() if isinstance(self.obj, Expr) else self.obj
+
     @property
     def label(self) -> str:
         if isinstance(self.obj, Expr):
@@ -98,6 +102,8 @@ class StoreSpec:
     key_serde: Serde = KEY
     value_serde: Serde = PICKLE
     retention_ms: int | None = None
+    #: a table read from a (compacted) topic uses that topic as its changelog: no second copy
+    source_topic: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -351,6 +357,89 @@ class WindowedAggregate(Node):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ToTable(Node):
+    """Materializes a stream of upserts (``None`` value = delete) into a key-value store; its
+    output is the table's change stream."""
+
+    store: StoreSpec
+    kind: ClassVar[str] = "table"
+
+    @property
+    def stores(self) -> tuple[StoreSpec, ...]:
+        return (self.store,)
+
+    def detail(self) -> str:
+        src = self.store.source_topic
+        return f"store={self.store.name}" + (f", changelog=source topic {src}" if src else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableFilter(Node):
+    """A derived table: rows failing the predicate become deletions (tombstones propagate)."""
+
+    predicate: Fn
+    negate: bool = False
+    kind: ClassVar[str] = "table_filter"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return ("not " if self.negate else "") + self.predicate.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableMapValues(Node):
+    """A derived table: values mapped, deletions kept."""
+
+    fn: Fn
+    kind: ClassVar[str] = "table_map_values"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.fn.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamTableJoin(Node):
+    """Each stream record joins the table's current value for its key (parents: stream, table;
+    the table edge is a lookup, not a data flow)."""
+
+    table_step: str
+    joiner: Fn
+    how: Literal["inner", "left"]
+    kind: ClassVar[str] = "stream_table_join"
+
+    def detail(self) -> str:
+        return f"{self.how} join table {self.table_step}: {self.joiner.label}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GlobalTableSource(Node):
+    """A table every worker holds whole (all partitions); no co-partitioning needed."""
+
+    topic: str
+    key_serde: Serde
+    value_serde: Serde
+    kind: ClassVar[str] = "global_table"
+
+    def detail(self) -> str:
+        return f"topic={self.topic}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamGlobalJoin(Node):
+    """Each stream record looks up a global table by a key extracted from it."""
+
+    global_step: str
+    key: Fn
+    joiner: Fn
+    how: Literal["inner", "left"]
+    kind: ClassVar[str] = "stream_global_join"
+
+    def detail(self) -> str:
+        return f"{self.how} join global table {self.global_step} on {self.key.label}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class LateOutput(Node):
     """The records a windowed step found too late (behind the watermark beyond grace)."""
 
@@ -367,6 +456,7 @@ __all__ = [
     "FlatMap",
     "FlatMapValues",
     "Fn",
+    "GlobalTableSource",
     "KeyBy",
     "LateOutput",
     "Map",
@@ -380,6 +470,11 @@ __all__ = [
     "Sink",
     "Source",
     "StoreSpec",
+    "StreamGlobalJoin",
+    "StreamTableJoin",
+    "TableFilter",
+    "TableMapValues",
+    "ToTable",
     "WindowedAggregate",
     "WithColumns",
     "as_fn",

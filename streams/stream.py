@@ -30,6 +30,7 @@ from streams.expr import Col, Expr
 from streams.serde import Serde
 
 if TYPE_CHECKING:
+    from streams.table import GlobalTable, Table
     from streams.topology import Topology
     from streams.windowed import WindowedStream
     from streams.windows import WindowSpec
@@ -343,6 +344,83 @@ class Stream:
         plan.check_step_id(step)
         self._topology._check_new_step(step)
         return WindowedStream(self, step, spec, emit)
+
+    # -- tables and joins ----------------------------------------------------------------------
+    def to_table(self, step: str) -> Table:
+        """Materialize this stream of upserts (``None`` value = delete) as a table in store
+        ``step``."""
+        from streams.table import Table
+
+        plan.check_step_id(step)
+        self._topology._check_new_step(step)
+        parent = self._stateful_parent(step)
+        self._then_stateful(plan.ToTable(step=step, parents=(parent,), store=plan.StoreSpec(step)))
+        return Table(self._topology, step)
+
+    def join(
+        self,
+        table: Table | GlobalTable,
+        joiner: Callable[[Any, Any], Any],
+        *,
+        how: Literal["inner", "left"] = "inner",
+        key: ValueFn | None = None,
+        name: str | None = None,
+    ) -> Stream:
+        """Join each record with a table's current value: ``joiner(value, table_value)``.
+
+        A :class:`~streams.table.Table` joins by the record's key (re-keyed streams go through a
+        repartition topic first, which needs ``name``); a
+        :class:`~streams.table.GlobalTable` joins by ``key`` extracted from the value. With
+        ``how="left"`` a record without a match is joined with ``None``; ``"inner"`` drops it.
+        """
+        from streams.table import GlobalTable, Table
+
+        t = self._topology
+        step = t._step_name("join", name)
+        f = plan.as_fn(step, "joiner", joiner, 2, allow_expr=False)
+        if how not in ("inner", "left"):
+            raise TopologyError(f"step '{step}': how must be 'inner' or 'left', not {how!r}")
+        if isinstance(table, GlobalTable):
+            if key is None:
+                raise TopologyError(f"step '{step}': a global table join needs key=")
+            if table._topology is not t:
+                raise TopologyError(
+                    f"step '{step}': global table '{table.step}' belongs to another topology"
+                )
+            return self._then(
+                plan.StreamGlobalJoin(
+                    step=step,
+                    parents=(self._step,),
+                    global_step=table.step,
+                    key=plan.as_fn(step, "key", key),
+                    joiner=f,
+                    how=how,
+                )
+            )
+        if not isinstance(table, Table):
+            raise TopologyError(
+                f"step '{step}': join() takes a Table or GlobalTable, got {type(table).__name__}"
+            )
+        if table.topology is not t:
+            raise TopologyError(f"step '{step}': table '{table.step}' belongs to another topology")
+        if key is not None:
+            raise TopologyError(
+                f"step '{step}': a table joins by the record key; "
+                f"use key_by() first (key= is for global tables)"
+            )
+        parent = self._step
+        if t.key_changed(self._step):
+            if name is None:
+                raise TopologyError(
+                    f"step '{step}': the stream was re-keyed, so the join reads it through a "
+                    f"repartition topic; give the join a name= (it names that topic)"
+                )
+            parent = self._stateful_parent(step)
+        return self._then(
+            plan.StreamTableJoin(
+                step=step, parents=(parent, table.step), table_step=table.step, joiner=f, how=how
+            )
+        )
 
     def _then_stateful(self, node: plan.Node) -> Stream:
         for s in node.stores:

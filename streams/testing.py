@@ -35,6 +35,7 @@ from streams.errors import TopologyError
 from streams.partitioner import Partitioner
 from streams.runtime.broker import TopicPartition
 from streams.runtime.embedded import EmbeddedBroker
+from streams.runtime.global_tables import GlobalStore
 from streams.runtime.task import BrokerCollector, Task, TaskId
 from streams.serde import Serde
 from streams.topology import Topology
@@ -99,6 +100,11 @@ class TopologyTestDriver:
         }
         self.tasks: dict[TaskId, Task] = {}
         self.restored_records = 0
+        self.global_stores: dict[str, GlobalStore] = {}
+        for g in self.plan.global_tables:
+            if self.broker.partition_count(g.topic) is None:
+                self.broker.create_topic(g.topic, partitions)
+            self.global_stores[g.step] = GlobalStore(g)
         self._start_tasks()
 
     def _start_tasks(self) -> None:
@@ -114,6 +120,7 @@ class TopologyTestDriver:
                     state_backend=self.state_backend,
                     state_dir=self.state_dir,
                     clock=lambda: self.wall_clock_ms,
+                    global_stores=self.global_stores,
                 )
                 self.tasks[TaskId(sub.id, p)] = task
                 if task.stores is not None:
@@ -123,6 +130,9 @@ class TopologyTestDriver:
 
     # -- input ---------------------------------------------------------------------------------
     def _source_serdes(self, topic: str) -> tuple[Serde, Serde]:
+        for g in self.plan.global_tables:
+            if g.topic == topic:
+                return g.key_serde, g.value_serde
         for sub in self.plan.subtopologies:
             inp = sub.inputs.get(topic)
             if inp is not None and not inp.internal:
@@ -175,6 +185,7 @@ class TopologyTestDriver:
 
     def _pump(self) -> None:
         """Process until no task has unread input (repartition round trips included)."""
+        self._load_globals()
         progressed = True
         while progressed:
             progressed = False
@@ -185,6 +196,14 @@ class TopologyTestDriver:
                     self.tasks[TaskId(sub.id, tp.partition)].process(tp, msgs)
                     self._positions[tp] = msgs[-1][4] + 1
                     progressed = True
+
+    def _load_globals(self) -> None:
+        for g in self.global_stores.values():
+            topic = g.node.topic
+            for p in range(self.broker.partition_count(topic) or 0):
+                msgs = self.broker.fetch_raw(TopicPartition(topic, p), g.positions.get(p, 0))
+                if msgs:
+                    g.apply(p, msgs)
 
     # -- checkpoints and failures -------------------------------------------------------------
     def commit(self) -> None:

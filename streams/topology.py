@@ -18,6 +18,7 @@ from streams import plan
 from streams.errors import TopologyError
 from streams.serde import JSON, STR, Serde
 from streams.stream import Stream
+from streams.table import GlobalTable, Table
 from streams.windows import to_ms
 
 if TYPE_CHECKING:
@@ -95,6 +96,54 @@ class Topology:
             )
         )
         return Stream(self, step)
+
+    def table(
+        self,
+        topic: str,
+        *,
+        key: Serde | None = None,
+        value: Serde | None = None,
+        name: str | None = None,
+    ) -> Table:
+        """A table read from ``topic`` (compacted: the latest value per key; ``None`` deletes).
+
+        The topic itself is the store's changelog: restoring reads it, nothing is copied.
+        """
+        slug = _slug(topic)
+        src = self.source(topic, key=key, value=value, name=f"source-{slug}")
+        step = self._step_name("table", name if name is not None else f"table-{slug}")
+        store = plan.StoreSpec(
+            step,
+            key_serde=key or self.default_key,
+            value_serde=value or self.default_value,
+            source_topic=topic,
+        )
+        self._claim_store(step, step)
+        self._add(plan.ToTable(step=step, parents=(src.step,), store=store))
+        return Table(self, step)
+
+    def global_table(
+        self,
+        topic: str,
+        *,
+        key: Serde | None = None,
+        value: Serde | None = None,
+        name: str | None = None,
+    ) -> GlobalTable:
+        """A table every worker holds entirely (all partitions of ``topic``)."""
+        if not isinstance(topic, str) or not _TOPIC.match(topic):
+            raise TopologyError(f"global table topic {topic!r} is not a valid Kafka topic name")
+        step = self._step_name("global", name if name is not None else f"global-{_slug(topic)}")
+        self._add(
+            plan.GlobalTableSource(
+                step=step,
+                parents=(),
+                topic=topic,
+                key_serde=key or self.default_key,
+                value_serde=value or self.default_value,
+            )
+        )
+        return GlobalTable(self, step)
 
     def stream(self, step: str) -> Stream:
         """The stream produced by an existing step (for building from a stored id)."""

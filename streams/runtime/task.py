@@ -16,7 +16,7 @@ b'4'
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 from operators.aggregate import AggregateProcessor
@@ -25,12 +25,14 @@ from operators.fused import ChainProcessor
 from operators.process import ProcessProcessor
 from operators.sink import SinkProcessor
 from operators.source import Decoder
+from operators.table import LookupJoinProcessor, TableMaterializer, make_getter
 from operators.windowed import WindowedAggregateProcessor
 from state.session import SessionStore
 from state.task_state import StoreDef, TaskStores
 from state.window import WindowStore
 from streams import plan
 from streams.compile import PhysicalPlan, SubTopology
+from streams.errors import StreamsError
 from streams.runtime.broker import Message, OutRecord, TopicPartition, last_offset
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.watermarks import (
@@ -41,6 +43,7 @@ from streams.runtime.watermarks import (
     decode_control,
 )
 from streams.serde import PICKLE
+from streams.table import table_store
 
 
 class TaskId(NamedTuple):
@@ -81,6 +84,7 @@ class Task:
         state_backend: Literal["rocksdb", "memory"] = "memory",
         state_dir: str | None = None,
         clock: Callable[[], int] | None = None,
+        global_stores: Mapping[str, Any] | None = None,
     ) -> None:
         self.id = TaskId(sub.id, partition)
         self.sub = sub
@@ -91,7 +95,12 @@ class Task:
         if sub.stores:
             defs = [
                 StoreDef(
-                    s.spec.name, s.spec.kind, s.changelog, s.spec.key_serde, s.spec.value_serde
+                    s.spec.name,
+                    s.spec.kind,
+                    s.changelog,
+                    s.spec.key_serde,
+                    s.spec.value_serde,
+                    logged=s.spec.source_topic is None,
                 )
                 for s in sub.stores
             ]
@@ -109,8 +118,31 @@ class Task:
                 )
             elif seg.kind == "stateful":
                 node = topo.node(seg.steps[0])
-                assert self.stores is not None or isinstance(node, plan.Process)
-                if isinstance(node, plan.WindowedAggregate):
+                assert self.stores is not None or isinstance(
+                    node, plan.Process | plan.StreamGlobalJoin
+                )
+                if isinstance(node, plan.ToTable):
+                    assert self.stores is not None
+                    procs[seg.id] = TableMaterializer(self.stores.kv(node.store.name), children)
+                elif isinstance(node, plan.StreamTableJoin):
+                    assert self.stores is not None
+                    tstore, chain = table_store(topo, node.table_step)
+                    owner = topo.node(self._store_owner(topo, tstore))
+                    present = (
+                        AggregateProcessor.presenter(owner)
+                        if isinstance(owner, plan.Aggregate)
+                        else None
+                    )
+                    getter = make_getter(self.stores.kv(tstore), chain, present)
+                    procs[seg.id] = LookupJoinProcessor(node, getter, children)
+                elif isinstance(node, plan.StreamGlobalJoin):
+                    gstore = (global_stores or {}).get(node.global_step)
+                    if gstore is None:
+                        raise StreamsError(
+                            f"step '{node.step}': global table '{node.global_step}' is not loaded"
+                        )
+                    procs[seg.id] = LookupJoinProcessor(node, gstore.get, children)
+                elif isinstance(node, plan.WindowedAggregate):
                     assert self.stores is not None
                     store = self.stores.raw(node.store.name)
                     assert isinstance(store, WindowStore | SessionStore)
@@ -159,6 +191,7 @@ class Task:
                 assert isinstance(src, plan.Source)
                 sources[topic] = (src.max_out_of_orderness_ms, src.idle_timeout_ms)
         self.internal_inputs = {t for t, inp in sub.inputs.items() if inp.internal}
+        self._source_backed = {s.spec.source_topic for s in sub.stores if s.spec.source_topic}
         expected = [(t, partition) for t in sub.inputs if partition < collector.partitions(t)]
         self.watermarks = WatermarkTracker(sources, expected, self.clock())
         self.watermark = MIN_WATERMARK
@@ -260,6 +293,11 @@ class Task:
         """After the changelog and offsets are durable: write stores with the offsets reached."""
         if self.stores is not None:
             src = {f"{tp.topic}:{tp.partition}": off for tp, off in self.positions.items()}
+            # a table whose changelog is its source topic is as far as that topic is processed
+            changelog_end = dict(changelog_end)
+            for tp, off in self.positions.items():
+                if tp.topic in self._source_backed:
+                    changelog_end[tp.topic] = off
             # (the end of a bounded run is not remembered: the next run starts from real time)
             wm = (
                 self.watermark
@@ -280,6 +318,13 @@ class Task:
             for p in self.timed:
                 if isinstance(p, WindowedAggregateProcessor | ProcessProcessor):
                     p.watermark = wm
+
+    @staticmethod
+    def _store_owner(topo: Any, store: str) -> str:
+        for n in topo.nodes:
+            if any(s.name == store for s in n.stores):
+                return str(n.step)
+        raise StreamsError(f"no step owns store '{store}'")
 
     def changelog_partitions(self) -> list[TopicPartition]:
         if self.stores is None:

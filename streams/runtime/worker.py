@@ -45,6 +45,7 @@ from streams.runtime.broker import (
     TopicSpec,
 )
 from streams.runtime.embedded import EmbeddedBroker
+from streams.runtime.global_tables import GlobalStore
 from streams.runtime.task import Task, TaskId
 from streams.topology import Topology
 
@@ -104,6 +105,8 @@ class Worker:
         self.standby_records = 0
         self.first_batch_at: float | None = None  # monotonic time of the first processed batch
         self.standbys: dict[TaskId, TaskStores] = {}
+        self.global_stores: dict[str, GlobalStore] = {}
+        self._global_runner: asyncio.Task[None] | None = None
         self._standby_runner: asyncio.Task[None] | None = None
         self.state_dir = self.config.state_dir or os.path.join(".streams-state", self.group_id)
 
@@ -157,6 +160,7 @@ class Worker:
 
     async def start(self) -> None:
         self._counts = await self._partition_counts()
+        await self._load_global_tables()
         # at-least-once: one producer for every task. Exactly-once: one transactional producer
         # per task (created on assignment), with transactional id "{app_id}-{task}": the new
         # owner of a task fences a zombie previous owner, and aiokafka's
@@ -170,6 +174,48 @@ class Worker:
             standby_replicas=self.config.num_standby_replicas,
         )
         await self._consumer.subscribe(list(self.plan.input_topics), self)
+
+    # -- global tables ---------------------------------------------------------------------------
+    async def _load_global_tables(self) -> None:
+        """Load every global table whole before processing starts, then keep tailing them."""
+        if not self.plan.global_tables:
+            return
+        reader = self.broker.consumer(None, read_committed=True)
+        targets: dict[TopicPartition, GlobalStore] = {}
+        for node in self.plan.global_tables:
+            n = await self.broker.partitions(node.topic)
+            if n is None:
+                raise BrokerError(f"global table topic '{node.topic}' does not exist")
+            state_dir = self.state_dir if self.config.state_backend == "rocksdb" else None
+            store = self.global_stores[node.step] = GlobalStore(node, state_dir=state_dir)
+            for p in range(n):
+                targets[TopicPartition(node.topic, p)] = store
+        reader.assign(list(targets))
+        for tp, store in targets.items():
+            reader.seek(tp, store.positions.get(tp.partition, 0))
+        ends = await reader.end_offsets(list(targets))
+        while any(reader.position(tp) < ends[tp] for tp in targets):
+            for tp, msgs in (await reader.getmany(timeout_ms=200, max_records=50_000)).items():
+                targets[tp].apply(tp.partition, msgs)
+        for store in self.global_stores.values():
+            store.flush()
+        log.info(
+            "global tables loaded: %s",
+            ", ".join(f"{s}={g.loaded} records" for s, g in self.global_stores.items()),
+        )
+        self._global_runner = asyncio.create_task(
+            self._tail_globals(reader, targets), name="global-tables"
+        )
+
+    async def _tail_globals(
+        self, reader: Consumer, targets: dict[TopicPartition, GlobalStore]
+    ) -> None:
+        try:
+            while True:
+                for tp, msgs in (await reader.getmany(timeout_ms=500)).items():
+                    targets[tp].apply(tp.partition, msgs)
+        finally:
+            await reader.close()
 
     # -- rebalance listener -------------------------------------------------------------------
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -216,6 +262,7 @@ class Worker:
                     collector,
                     state_backend=self.config.state_backend,
                     state_dir=self.state_dir,
+                    global_stores=self.global_stores,
                 )
                 slot = self.slots[tid] = _TaskSlot(task, self.config.task_queue_batches)
                 slot.producer = producer
@@ -530,6 +577,14 @@ class Worker:
             await self._close_slot(slot)
         self.slots.clear()
         await self._stop_standbys(set(self.standbys))
+        if self._global_runner is not None:
+            self._global_runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._global_runner
+            self._global_runner = None
+        for g in self.global_stores.values():
+            g.close()
+        self.global_stores.clear()
         if self._producer is not None:
             await self._producer.close()
             self._producer = None

@@ -1,0 +1,125 @@
+"""Tables and stream-table joins.
+
+A :class:`TableMaterializer` upserts each record into the table's store (``None`` deletes; a
+null key is skipped, as in Kafka Streams) and forwards the change. A join looks the key up
+through a *getter*: the store read plus the table's derivations (filter, map_values) applied on
+read, so derived tables need no store of their own.
+
+>>> from state.task_state import StoreDef, TaskStores
+>>> from streams.serde import KEY, PICKLE
+>>> ts = TaskStores([StoreDef("t", "kv", "c", KEY, PICKLE)], 0)
+>>> out = []
+>>> from operators.aggregate import Sink
+>>> TableMaterializer(ts.kv("t"), [Sink(out)]).process([("k", 1, 0, (), 0), ("k", None, 1, (), 1)])
+>>> ts.kv("t").get("k"), [r[1] for r in out]
+(None, [1, None])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from operators.base import Processor, Rows
+from state.task_state import ObjectKV
+from streams import plan
+from streams.errors import ProcessingError
+
+Getter = Callable[[Any], Any]
+
+
+class TableMaterializer:
+    """Upserts rows into the table's store and forwards them as the change stream."""
+
+    def __init__(self, store: ObjectKV, children: list[Processor]) -> None:
+        self.store = store
+        self.children = children
+
+    def process(self, rows: Rows) -> None:
+        put, delete = self.store.put, self.store.delete
+        changes: Rows = []
+        for row in rows:
+            k, v = row[0], row[1]
+            if k is None:
+                continue
+            if v is None:
+                delete(k)
+            else:
+                put(k, v)
+            changes.append(row)
+        if changes:
+            for c in self.children:
+                c.process(changes)
+
+
+def make_getter(
+    store: ObjectKV, derivations: Sequence[Any], present: Callable[[Any], Any] | None = None
+) -> Getter:
+    """``key -> value or None`` through the store and derived-table steps (innermost last)."""
+    steps: list[Callable[[Any], Any]] = []
+    for node in reversed(derivations):  # apply from the store outwards
+        if isinstance(node, plan.TableMapValues):
+            steps.append(node.fn.as_callable())
+        elif isinstance(node, plan.TableFilter):
+            steps.append(_filter_step(node.predicate.as_callable(), node.negate))
+    get = store.get
+
+    def getter(k: Any) -> Any:
+        v = get(k)
+        if v is not None and present is not None:
+            v = present(v)
+        for f in steps:
+            if v is None:
+                return None
+            v = f(v)
+        return v
+
+    return getter
+
+
+def _filter_step(pred: Callable[[Any], Any], negate: bool) -> Callable[[Any], Any]:
+    def keep_if(v: Any) -> Any:
+        r = pred(v)
+        if negate:
+            return None if r is None or r else v
+        return v if r else None
+
+    return keep_if
+
+
+class LookupJoinProcessor:
+    """Stream-table and stream-global-table joins: one lookup per record."""
+
+    def __init__(
+        self,
+        node: plan.StreamTableJoin | plan.StreamGlobalJoin,
+        getter: Getter,
+        children: list[Processor],
+    ) -> None:
+        self.step = node.step
+        self.getter = getter
+        self.joiner = node.joiner.obj
+        self.inner = node.how == "inner"
+        self.key: Callable[[Any], Any] | None = None
+        if isinstance(node, plan.StreamGlobalJoin):
+            self.key = node.key.as_callable()
+        self.children = children
+
+    def process(self, rows: Rows) -> None:
+        get, joiner, inner, key = self.getter, self.joiner, self.inner, self.key
+        out: Rows = []
+        o = None
+        try:
+            for k, v, t, h, o in rows:
+                other = get(k if key is None else key(v))
+                if other is None and inner:
+                    continue
+                out.append((k, joiner(v, other), t, h, o))  # type: ignore[operator]
+        except Exception as e:
+            raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
+        if out:
+            for c in self.children:
+                c.process(out)
+
+
+__all__ = ["Getter", "LookupJoinProcessor", "TableMaterializer", "make_getter"]

@@ -238,7 +238,9 @@ def _build_subtopology(
             | plan.WindowedAggregate
             | plan.ToTable
             | plan.StreamTableJoin
-            | plan.StreamGlobalJoin,
+            | plan.StreamGlobalJoin
+            | plan.StreamStreamJoin
+            | plan.TableTableJoin,
         ):
             kinds[n.step] = "stateful"
         else:  # pragma: no cover - every node kind is handled above
@@ -324,7 +326,7 @@ def _build_subtopology(
             )
     copart = []
     for n in members:
-        if n.stores or isinstance(n, plan.StreamTableJoin):
+        if n.stores or isinstance(n, plan.StreamTableJoin | plan.TableTableJoin):
             reads = _input_topics(n.step, by_step, member_steps)
             if len(reads) > 1:
                 copart.append((n.step, reads))

@@ -24,7 +24,7 @@ from streams.serde import KEY, PICKLE, Serde
 
 if TYPE_CHECKING:
     from streams.agg import Agg
-    from streams.windows import WindowSpec
+    from streams.windows import JoinWindows, WindowSpec
 
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -413,6 +413,40 @@ class StreamTableJoin(Node):
 
 
 @dataclass(frozen=True, kw_only=True)
+class StreamStreamJoin(Node):
+    """Records of two co-partitioned streams meeting within a join window (parents: left,
+    right). Both sides are buffered in window stores; unmatched records of an outer side are
+    emitted only once their window has closed."""
+
+    window: JoinWindows
+    joiner: Fn
+    how: Literal["inner", "left", "outer"]
+    left_store: StoreSpec
+    right_store: StoreSpec
+    kind: ClassVar[str] = "stream_stream_join"
+
+    @property
+    def stores(self) -> tuple[StoreSpec, ...]:
+        return (self.left_store, self.right_store)
+
+    def detail(self) -> str:
+        return f"{self.how} join within {self.window}: {self.joiner.label}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableTableJoin(Node):
+    """Two tables joined on their key (parents: left, right); the result is a table whose
+    change stream carries deletions when a row stops matching."""
+
+    joiner: Fn
+    how: Literal["inner", "left", "outer"]
+    kind: ClassVar[str] = "table_table_join"
+
+    def detail(self) -> str:
+        return f"{self.how} join tables: {self.joiner.label}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class GlobalTableSource(Node):
     """A table every worker holds whole (all partitions); no co-partitioning needed."""
 
@@ -471,9 +505,11 @@ __all__ = [
     "Source",
     "StoreSpec",
     "StreamGlobalJoin",
+    "StreamStreamJoin",
     "StreamTableJoin",
     "TableFilter",
     "TableMapValues",
+    "TableTableJoin",
     "ToTable",
     "WindowedAggregate",
     "WithColumns",

@@ -19,9 +19,11 @@ the table's update stream. Streams join tables by key (``stream.join(table, join
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 from streams import plan
+from streams.errors import TopologyError
 from streams.stream import Stream, ValueFn
 
 if TYPE_CHECKING:
@@ -81,6 +83,27 @@ class Table:
             )
         )
 
+    def join(
+        self,
+        other: Table,
+        joiner: Callable[[Any, Any], Any],
+        *,
+        how: Literal["inner", "left", "outer"] = "inner",
+        name: str | None = None,
+    ) -> Table:
+        """A table joined on the key: ``joiner(left, right)`` (``None`` for a missing side under
+        left/outer). When a key stops matching, the result deletes it (a tombstone)."""
+        t = self._topology
+        step = t._step_name("table-join", name)
+        if not isinstance(other, Table) or other.topology is not t:
+            raise TopologyError(f"step '{step}': join() takes a Table of this topology")
+        if how not in ("inner", "left", "outer"):
+            raise TopologyError(f"step '{step}': how must be 'inner', 'left' or 'outer'")
+        f = plan.as_fn(step, "joiner", joiner, 2, allow_expr=False)
+        return self._derive(
+            plan.TableTableJoin(step=step, parents=(self._step, other.step), joiner=f, how=how)
+        )
+
     def changes(self) -> Stream:
         """The table's updates as a stream: ``(key, new value)``, ``None`` for a deletion."""
         return Stream(self._topology, self._step)
@@ -110,7 +133,11 @@ def table_store(topology: Topology, step: str) -> tuple[str, list[Any]]:
     while isinstance(node, plan.TableFilter | plan.TableMapValues):
         chain.append(node)
         node = topology.node(node.parents[0])
-    assert isinstance(node, plan.ToTable | plan.Aggregate), node
+    if not isinstance(node, plan.ToTable | plan.Aggregate):
+        raise TopologyError(
+            f"table '{step}' has no store to look up (it is derived from '{node.step}'); "
+            f'materialize it first: .changes().to_table("id")'
+        )
     return node.store.name, chain
 
 

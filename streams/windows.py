@@ -131,6 +131,30 @@ class Sliding:
 WindowSpec = Tumbling | Hopping | Session | Sliding
 
 
+@dataclass(frozen=True)
+class JoinWindows:
+    """A stream-stream join matches a left record at ``t`` with right records in
+    ``[t - before, t + after]`` (both ends inclusive, as in Kafka Streams)."""
+
+    before_ms: int
+    after_ms: int
+    grace_ms: int = 0
+
+    def __str__(self) -> str:
+        return f"join window (-{self.before_ms}, +{self.after_ms} ms, grace {self.grace_ms} ms)"
+
+
+def join_window(
+    before: Duration = 0, after: Duration | None = None, *, grace: Duration = 0
+) -> JoinWindows:
+    """``join_window(seconds(10))``: within 10 s either way; ``after`` defaults to ``before``."""
+    b = to_ms(before, "before")
+    a = b if after is None else to_ms(after, "after")
+    if b < 0 or a < 0 or a + b == 0:
+        raise TopologyError("a join window needs before >= 0, after >= 0, and a positive span")
+    return JoinWindows(b, a, _grace(grace))
+
+
 def tumbling(
     size: Duration | None = None,
     *,
@@ -200,11 +224,13 @@ def _grace(grace: Duration) -> int:
 
 __all__ = [
     "Hopping",
+    "JoinWindows",
     "Session",
     "Sliding",
     "Tumbling",
     "WindowSpec",
     "hopping",
+    "join_window",
     "minutes",
     "seconds",
     "session",

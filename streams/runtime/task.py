@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple
 from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
 from operators.fused import ChainProcessor
+from operators.join import StreamStreamJoinProcessor, TableTableJoinProcessor
 from operators.process import ProcessProcessor
 from operators.sink import SinkProcessor
 from operators.source import Decoder
@@ -106,22 +107,47 @@ class Task:
             ]
             self.stores = TaskStores(defs, partition, backend=state_backend, state_dir=state_dir)
         procs: dict[str, Processor] = {}
+
+        def wire(child: str, parent_step: str) -> Processor:
+            """The processor (or, for a two-input join, the port) a parent feeds."""
+            p = procs[child]
+            if isinstance(p, StreamStreamJoinProcessor | TableTableJoinProcessor):
+                return p.left if topo.node(child).parents[0] == parent_step else p.right
+            return p
+
         timed: list[Any] = []  # processors that react to the watermark, in reverse topo order
         self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
         task_count = max((collector.partitions(t) for t in sub.inputs), default=1)
         for seg in reversed(list(sub.segments.values())):
-            children = [procs[c] for c in seg.exits[0]] if seg.exits else []
+            last = seg.steps[-1]
+            children = [wire(c, last) for c in seg.exits[0]] if seg.exits else []
             if seg.kind == "chain":
                 assert seg.chain is not None
                 procs[seg.id] = ChainProcessor(
-                    seg.chain, [[procs[c] for c in e] for e in seg.exits]
+                    seg.chain, [[wire(c, last) for c in e] for e in seg.exits]
                 )
             elif seg.kind == "stateful":
                 node = topo.node(seg.steps[0])
                 assert self.stores is not None or isinstance(
                     node, plan.Process | plan.StreamGlobalJoin
                 )
-                if isinstance(node, plan.ToTable):
+                if isinstance(node, plan.StreamStreamJoin):
+                    assert self.stores is not None
+                    ls, rs = (
+                        self.stores.raw(node.left_store.name),
+                        self.stores.raw(node.right_store.name),
+                    )
+                    assert isinstance(ls, WindowStore) and isinstance(rs, WindowStore)
+                    sj = StreamStreamJoinProcessor(node, ls, rs, children)
+                    procs[seg.id] = sj  # type: ignore[assignment]
+                    timed.append(sj)
+                elif isinstance(node, plan.TableTableJoin):
+                    assert self.stores is not None
+                    getters = [self._getter(topo, p) for p in node.parents]
+                    procs[seg.id] = TableTableJoinProcessor(  # type: ignore[assignment]
+                        node, getters[0], getters[1], children
+                    )
+                elif isinstance(node, plan.ToTable):
                     assert self.stores is not None
                     procs[seg.id] = TableMaterializer(self.stores.kv(node.store.name), children)
                 elif isinstance(node, plan.StreamTableJoin):
@@ -149,8 +175,8 @@ class Task:
                     wp = WindowedAggregateProcessor(
                         node,
                         store,
-                        [procs[c] for c in seg.exits[0]],
-                        [procs[c] for c in seg.exits[1]],
+                        [wire(c, last) for c in seg.exits[0]],
+                        [wire(c, last) for c in seg.exits[1]],
                     )
                     procs[seg.id] = wp
                     timed.append(wp)
@@ -204,7 +230,7 @@ class Task:
                 inp.key_serde,
                 inp.value_serde,
                 inp.timestamp,
-                [procs[c] for c in inp.children],
+                [wire(c, inp.step) for c in inp.children],
             )
             for topic, inp in sub.inputs.items()
         }
@@ -264,7 +290,9 @@ class Task:
         if wm > self.watermark:
             self.watermark = wm
             for p in self.timed:
-                if isinstance(p, WindowedAggregateProcessor | ProcessProcessor):
+                if isinstance(
+                    p, WindowedAggregateProcessor | ProcessProcessor | StreamStreamJoinProcessor
+                ):
                     p.on_watermark(wm)
         for p in self.timed:
             if isinstance(p, ProcessProcessor):
@@ -316,8 +344,17 @@ class Task:
             self.watermark = wm
             self.watermarks.floor = wm
             for p in self.timed:
-                if isinstance(p, WindowedAggregateProcessor | ProcessProcessor):
+                if isinstance(
+                    p, WindowedAggregateProcessor | ProcessProcessor | StreamStreamJoinProcessor
+                ):
                     p.watermark = wm
+
+    def _getter(self, topo: Any, table_step: str) -> Any:
+        assert self.stores is not None
+        tstore, chain = table_store(topo, table_step)
+        owner = topo.node(self._store_owner(topo, tstore))
+        present = AggregateProcessor.presenter(owner) if isinstance(owner, plan.Aggregate) else None
+        return make_getter(self.stores.kv(tstore), chain, present)
 
     @staticmethod
     def _store_owner(topo: Any, store: str) -> str:

@@ -103,6 +103,14 @@ class StreamStreamJoinProcessor:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
         self._emit(out)
 
+    def _join_unmatched(self, side: int, v: Any) -> Any:
+        try:
+            return self.joiner(v, None) if side == 0 else self.joiner(None, v)  # type: ignore[operator]
+        except Exception as e:
+            raise ProcessingError(
+                f"{type(e).__name__} joining an unmatched record: {e}", step=self.step
+            ) from e
+
     def on_watermark(self, wm: int) -> None:
         """Drop buffered records whose window closed; emit the unmatched ones of outer sides."""
         if wm <= self.watermark:
@@ -120,8 +128,7 @@ class StreamStreamJoinProcessor:
                 for _kb, t, raw in list(store.fetch_all(_MIN, last)):
                     for v, matched, k in pickle.loads(raw):
                         if not matched:
-                            joined = self.joiner(v, None) if side == 0 else self.joiner(None, v)  # type: ignore[operator]
-                            out.append((k, joined, t, (), -1))
+                            out.append((k, self._join_unmatched(side, v), t, (), -1))
             store.expire(last + 1)
         out.sort(key=lambda r: r[2])
         self._emit(out)

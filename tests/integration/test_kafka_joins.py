@@ -128,6 +128,6 @@ def test_joins_on_kafka_match_the_driver(kafka_bootstrap, tmp_path):
         assert sorted(got[o]) == want[o], o
     # a table-table join's intermediate updates depend on how the two tables' updates
     # interleave; its final value per key does not
-    final_got = dict(eval(r) for r in got[outs[2]])  # noqa: S307 - our own repr output
+    final_got = dict(eval(r) for r in got[outs[2]])
     assert final_got == dict(in_order[outs[2]])
     assert len(want[f"enriched-{run}"]) == 12 and len(want[f"tx-clicks-{run}"]) >= 12

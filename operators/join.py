@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
+from typing import Any
 
 from operators.base import Processor, Rows
 from operators.table import Getter

@@ -1,0 +1,43 @@
+"""Schema-aware serdes: Confluent-framed Avro with a schema registry, JSON Schema, MessagePack.
+
+Each is a :class:`streams.serde.Serde` (``None`` <-> ``None``; failures raise
+:class:`streams.errors.SerializationError`).
+
+>>> from streams.serdes import MSGPACK, AvroSerde, InMemoryRegistry, JsonSchemaSerde
+>>> reg = InMemoryRegistry()       # or SchemaRegistryClient("http://registry:8081")
+>>> avro = AvroSerde(reg, schema={"type": "record", "name": "Click", "fields": [
+...     {"name": "user", "type": "string"}, {"name": "n", "type": "long"}]}, topic="clicks")
+>>> data = avro.serialize({"user": "ann", "n": 3})
+>>> data[:5], avro.deserialize(data), reg.subjects()
+(b'\\x00\\x00\\x00\\x00\\x01', {'user': 'ann', 'n': 3}, ['clicks-value'])
+>>> JsonSchemaSerde({"type": "object", "required": ["n"]}).serialize({"n": 1})
+b'{"n":1}'
+>>> MSGPACK.deserialize(MSGPACK.serialize({"blob": b"\\x00"}))
+{'blob': b'\\x00'}
+"""
+
+from __future__ import annotations
+
+from streams.serdes.avro import AvroSerde, confluent_header
+from streams.serdes.jsonschema import JsonSchemaSerde
+from streams.serdes.msgpack import MSGPACK, MsgpackSerde
+from streams.serdes.registry import (
+    InMemoryRegistry,
+    RegisteredSchema,
+    Schema,
+    SchemaRegistry,
+    SchemaRegistryClient,
+)
+
+__all__ = [
+    "MSGPACK",
+    "AvroSerde",
+    "InMemoryRegistry",
+    "JsonSchemaSerde",
+    "MsgpackSerde",
+    "RegisteredSchema",
+    "Schema",
+    "SchemaRegistry",
+    "SchemaRegistryClient",
+    "confluent_header",
+]

@@ -204,7 +204,7 @@ def _build_subtopology(
         out = []
         for c in topo.children(step):
             cn = by_step[c]
-            lookup = isinstance(cn, plan.StreamTableJoin) and cn.table_step == step
+            lookup = getattr(cn, "table_step", None) == step  # a lookup edge, not a data flow
             if c in member_steps and not lookup:
                 out.append(c)
         return out
@@ -240,7 +240,10 @@ def _build_subtopology(
             | plan.StreamTableJoin
             | plan.StreamGlobalJoin
             | plan.StreamStreamJoin
-            | plan.TableTableJoin,
+            | plan.TableTableJoin
+            | plan.FkSubscribe
+            | plan.FkRespond
+            | plan.FkResolve,
         ):
             kinds[n.step] = "stateful"
         else:  # pragma: no cover - every node kind is handled above
@@ -318,7 +321,7 @@ def _build_subtopology(
                     n.topic,
                     "repartition",
                     n.partitions,
-                    tuple(inputs),
+                    (n.partitions_like,) if n.partitions_like else tuple(inputs),
                     # time retention would delete records by their (event) timestamps, e.g.
                     # during a backfill, before they are read: keep them (as Kafka Streams)
                     {"cleanup.policy": "delete", "retention.ms": "-1"},
@@ -326,7 +329,7 @@ def _build_subtopology(
             )
     copart = []
     for n in members:
-        if n.stores or isinstance(n, plan.StreamTableJoin | plan.TableTableJoin):
+        if n.stores or isinstance(n, plan.StreamTableJoin | plan.TableTableJoin | plan.FkResolve):
             reads = _input_topics(n.step, by_step, member_steps)
             if len(reads) > 1:
                 copart.append((n.step, reads))

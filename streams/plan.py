@@ -281,6 +281,9 @@ class Repartition(Node):
     value_serde: Serde | None = None
     partitions: int | None = None
     auto: bool = False
+    #: take the partition count of this topic (a foreign-key join's subscriptions follow the
+    #: right table), instead of the writing sub-topology's inputs
+    partitions_like: str | None = None
     kind: ClassVar[str] = "repartition"
 
     def detail(self) -> str:
@@ -447,6 +450,52 @@ class TableTableJoin(Node):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FkSubscribe(Node):
+    """Foreign-key join, left side: a left row's foreign key changed; (un)subscribe it at the
+    right table's partition (output keyed by the foreign key)."""
+
+    fk: Fn
+    store: StoreSpec  # left key -> foreign key last subscribed
+    kind: ClassVar[str] = "fk_subscribe"
+
+    @property
+    def stores(self) -> tuple[StoreSpec, ...]:
+        return (self.store,)
+
+    def detail(self) -> str:
+        return f"foreign key {self.fk.label}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FkRespond(Node):
+    """Foreign-key join, right side (parents: subscriptions, right table): answers each
+    subscription, and every subscriber of a changed right row, with the right value."""
+
+    table_getter_step: str
+    store: StoreSpec  # foreign key -> subscribed left keys
+    kind: ClassVar[str] = "fk_respond"
+
+    @property
+    def stores(self) -> tuple[StoreSpec, ...]:
+        return (self.store,)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FkResolve(Node):
+    """Foreign-key join, back on the left (parents: responses, left table as a lookup): joins
+    the current left row with the right value, dropping answers to an outdated foreign key."""
+
+    table_step: str
+    fk: Fn
+    joiner: Fn
+    how: Literal["inner", "left"]
+    kind: ClassVar[str] = "fk_join"
+
+    def detail(self) -> str:
+        return f"{self.how} foreign-key join on {self.fk.label}: {self.joiner.label}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class GlobalTableSource(Node):
     """A table every worker holds whole (all partitions); no co-partitioning needed."""
 
@@ -487,6 +536,9 @@ __all__ = [
     "Branch",
     "BranchOutput",
     "Filter",
+    "FkResolve",
+    "FkRespond",
+    "FkSubscribe",
     "FlatMap",
     "FlatMapValues",
     "Fn",

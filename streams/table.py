@@ -104,6 +104,76 @@ class Table:
             plan.TableTableJoin(step=step, parents=(self._step, other.step), joiner=f, how=how)
         )
 
+    def join_on(
+        self,
+        other: Table,
+        fk: ValueFn,
+        joiner: Callable[[Any, Any], Any],
+        *,
+        how: Literal["inner", "left"] = "inner",
+        name: str,
+    ) -> Table:
+        """A foreign-key join (KIP-213): each row joins the ``other`` row whose key is
+        ``fk(value)``. Updates on either side, and foreign-key changes, update the result;
+        ``name`` names the join's stores and its two internal topics."""
+        t = self._topology
+        plan.check_step_id(name)
+        t._check_new_step(name)
+        if not isinstance(other, Table) or other.topology is not t:
+            raise TopologyError(f"step '{name}': join_on() takes a Table of this topology")
+        if how not in ("inner", "left"):
+            raise TopologyError(f"step '{name}': how must be 'inner' or 'left'")
+        f = plan.as_fn(name, "joiner", joiner, 2, allow_expr=False)
+        fkf = plan.as_fn(name, "foreign key", fk)
+        right_topic = _table_topic(t, other.step)
+        sub = f"{name}-subscribe"
+        t._add(
+            plan.FkSubscribe(
+                step=sub, parents=(self._step,), fk=fkf, store=plan.StoreSpec(f"{name}-fk")
+            )
+        )
+        t._claim_store(f"{name}-fk", sub)
+        subs_topic = t._step_name("repartition", f"{name}-subscriptions")
+        t._add(
+            plan.Repartition(
+                step=subs_topic,
+                parents=(sub,),
+                auto=True,
+                topic=t.internal_topic(subs_topic, "repartition"),
+                partitions_like=right_topic,
+            )
+        )
+        respond = f"{name}-respond"
+        t._add(
+            plan.FkRespond(
+                step=respond,
+                parents=(subs_topic, other.step),
+                table_getter_step=other.step,
+                store=plan.StoreSpec(f"{name}-subscribers"),
+            )
+        )
+        t._claim_store(f"{name}-subscribers", respond)
+        resp = t._step_name("repartition", f"{name}-responses")
+        t._add(
+            plan.Repartition(
+                step=resp,
+                parents=(respond,),
+                auto=True,
+                topic=t.internal_topic(resp, "repartition"),
+                partitions_like=_table_topic(t, self._step),
+            )
+        )
+        return self._derive(
+            plan.FkResolve(
+                step=name,
+                parents=(resp, self._step),
+                table_step=self._step,
+                fk=fkf,
+                joiner=f,
+                how=how,
+            )
+        )
+
     def changes(self) -> Stream:
         """The table's updates as a stream: ``(key, new value)``, ``None`` for a deletion."""
         return Stream(self._topology, self._step)
@@ -124,6 +194,13 @@ class GlobalTable:
 
     def __repr__(self) -> str:
         return f"GlobalTable({self._topology.app_id!r}, step={self._step!r})"
+
+
+def _table_topic(topology: Topology, step: str) -> str:
+    """The input topic a table's partitions follow (its source, or what feeds its store)."""
+    for src in topology.upstream_sources(step):
+        return src.topic
+    raise TopologyError(f"table '{step}' has no source topic")
 
 
 def table_store(topology: Topology, step: str) -> tuple[str, list[Any]]:

@@ -21,6 +21,7 @@ from typing import Any, Literal, NamedTuple
 
 from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
+from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
 from operators.fused import ChainProcessor
 from operators.join import StreamStreamJoinProcessor, TableTableJoinProcessor
 from operators.process import ProcessProcessor
@@ -111,7 +112,9 @@ class Task:
         def wire(child: str, parent_step: str) -> Processor:
             """The processor (or, for a two-input join, the port) a parent feeds."""
             p = procs[child]
-            if isinstance(p, StreamStreamJoinProcessor | TableTableJoinProcessor):
+            if isinstance(
+                p, StreamStreamJoinProcessor | TableTableJoinProcessor | FkRespondProcessor
+            ):
                 return p.left if topo.node(child).parents[0] == parent_step else p.right
             return p
 
@@ -131,7 +134,25 @@ class Task:
                 assert self.stores is not None or isinstance(
                     node, plan.Process | plan.StreamGlobalJoin
                 )
-                if isinstance(node, plan.StreamStreamJoin):
+                if isinstance(node, plan.FkSubscribe):
+                    assert self.stores is not None
+                    procs[seg.id] = FkSubscribeProcessor(
+                        node, self.stores.kv(node.store.name), children
+                    )
+                elif isinstance(node, plan.FkRespond):
+                    assert self.stores is not None
+                    procs[seg.id] = FkRespondProcessor(  # type: ignore[assignment]
+                        node,
+                        self.stores.kv(node.store.name),
+                        self._getter(topo, node.table_getter_step),
+                        children,
+                    )
+                elif isinstance(node, plan.FkResolve):
+                    assert self.stores is not None
+                    procs[seg.id] = FkResolveProcessor(
+                        node, self._getter(topo, node.table_step), children
+                    )
+                elif isinstance(node, plan.StreamStreamJoin):
                     assert self.stores is not None
                     ls, rs = (
                         self.stores.raw(node.left_store.name),

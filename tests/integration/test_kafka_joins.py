@@ -41,6 +41,18 @@ def topology(run: str) -> st.Topology:
     cards.join(
         limits, lambda c, lim: {"limit": c["limit"], "cap": lim and lim["cap"]}, how="left"
     ).changes().to(f"card-limits-{run}")
+    products = t.table(f"products-{run}")
+    (
+        t.table(f"orders-{run}")
+        .join_on(
+            products,
+            "product",
+            lambda o, pr: {"qty": o["qty"], "name": pr["name"]},
+            name="order-products",
+        )
+        .changes()
+        .to(f"order-products-{run}")
+    )
     return t
 
 
@@ -50,6 +62,8 @@ def inputs(run: str) -> list[tuple[str, str, dict]]:
     recs += [(f"merchants-{run}", f"m{i}", {"risk": i}) for i in range(3)]
     recs += [(f"cards-{run}", f"c{i}", {"limit": 100 * i}) for i in range(4)]
     recs += [(f"limits-{run}", f"c{i}", {"cap": 7 * i}) for i in range(0, 4, 2)]
+    recs += [(f"products-{run}", f"p{i}", {"name": f"product {i}"}) for i in range(3)]
+    recs += [(f"orders-{run}", f"o{i}", {"product": f"p{i % 4}", "qty": i}) for i in range(6)]
     recs += [
         (f"clicks-{run}", f"c{i % 4}", {"id": f"k{i}", "ts": base + 500 * i}) for i in range(12)
     ]
@@ -63,7 +77,7 @@ def inputs(run: str) -> list[tuple[str, str, dict]]:
 def test_joins_on_kafka_match_the_driver(kafka_bootstrap, tmp_path):
     run = uuid.uuid4().hex[:8]
     topo = topology(run)
-    outs = [f"enriched-{run}", f"tx-clicks-{run}", f"card-limits-{run}"]
+    outs = [f"enriched-{run}", f"tx-clicks-{run}", f"card-limits-{run}", f"order-products-{run}"]
     ins = sorted({topic for topic, _, _ in inputs(run)})
 
     # the driver, fed table/global data first (as the worker loads global tables first)

@@ -346,6 +346,18 @@ class Stream:
         return WindowedStream(self, step, spec, emit)
 
     # -- tables and joins ----------------------------------------------------------------------
+    def as_table(self) -> Table:
+        """The table an aggregation keeps (its store, no copy): ``counts.as_table()``."""
+        from streams.table import Table
+
+        node = self._topology.node(self._step)
+        if not isinstance(node, plan.Aggregate | plan.ToTable):
+            raise TopologyError(
+                f"step '{self._step}' is a {node.kind}, not a table: "
+                "use to_table(id) to materialize it"
+            )
+        return Table(self._topology, self._step)
+
     def to_table(self, step: str) -> Table:
         """Materialize this stream of upserts (``None`` value = delete) as a table in store
         ``step``."""

@@ -157,3 +157,16 @@ def test_join_of_topics_with_different_partition_counts_is_rejected():
     b.create_topic("tx", 3)
     with pytest.raises(st.BrokerError, match="reads cards \\(2 partitions\\), tx \\(3"):
         asyncio.run(st.Worker(enrich(), b, st.Config(state_backend="memory")).run(until_idle=True))
+
+
+def test_an_aggregation_is_a_table_joins_see_results():
+    t = st.Topology("agt")
+    spend = t.source("tx").aggregate("spend", total=st.agg.sum("eur"), n=st.agg.count())
+    t.source("checks").join(spend.as_table(), lambda v, s: {**v, **s}).to("out")
+    with pytest.raises(st.TopologyError, match="not a table"):
+        t.source("other").as_table()
+    d = TopologyTestDriver(t)
+    d.pipe("tx", {"eur": 5}, key="c1")
+    d.pipe("tx", {"eur": 7}, key="c1")
+    d.pipe("checks", {"q": 1}, key="c1")
+    assert d.read_values("out") == [{"q": 1, "total": 12, "n": 2}]

@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m apps.payments_demo
+	$(PY) -m apps.fraud_detection
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

@@ -244,8 +244,14 @@ def test_streams_run_workers_spawns_a_consumer_group(kafka_bootstrap, tmp_path):
         wait_for(
             lambda: dict(read_all(kafka_bootstrap, out, 4)) == expected, 90, "all keys counted"
         )
-        lines = [ln.split("tasks: ")[1] for ln in log.read_text().splitlines() if "tasks: " in ln]
-        assert any(len(t.split(",")) == 2 for t in lines), lines  # some member held 2 of 4
+
+        def split() -> bool:  # the second process joined and the group split the 4 tasks
+            lines = [
+                ln.split("tasks: ")[1] for ln in log.read_text().splitlines() if "tasks: " in ln
+            ]
+            return any(len(t.split(",")) == 2 for t in lines)
+
+        wait_for(split, 90, "the two processes to share the partitions")
     finally:
         assert parent.stop() == 0
     dirs = sorted(p.name for p in (tmp_path / "state").iterdir())

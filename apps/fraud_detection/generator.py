@@ -670,7 +670,7 @@ def _fraud_event(sim: _Sim, ep: _Episode, step: int, ts: int, weighted: list[int
             sim.busy[ci] = ep.times[-1] + 1
             shops = [
                 m
-                for cat in _SMALL_TICKET
+                for cat in sorted(_SMALL_TICKET)  # sorted: set order changes with the hash seed
                 for m in w.physical.get((w.card_city[ci], cat), [])
                 if sim.reachable(ci, m, ts)
             ]
@@ -703,14 +703,14 @@ def _fraud_event(sim: _Sim, ep: _Episode, step: int, ts: int, weighted: list[int
         ci = ep.card = best if best >= 0 else sim.pick_card(ts)
         shops = [
             m
-            for cat in _BIG_TICKET
+            for cat in sorted(_BIG_TICKET)
             for m in w.physical.get((w.card_city[ci], cat), [])
             if sim.reachable(ci, m, ts)
         ]
         if shops and rnd.random() < 0.5:
             m, online = rnd.choice(shops), False
         else:
-            pool = [m for cat in _BIG_TICKET for m in w.online.get(cat, [])]
+            pool = [m for cat in sorted(_BIG_TICKET) for m in w.online.get(cat, [])]
             m, online = rnd.choice(pool or w.online_fallback[ci]), True
         prior = sim.amounts(ci)
         mu, sigma = sim.c_mu[ci], sim.c_sig[ci]
@@ -740,7 +740,7 @@ def _fraud_event(sim: _Sim, ep: _Episode, step: int, ts: int, weighted: list[int
         here = w.card_city[ci]
         far = w.far_cities[here] or [
             max(
-                {c for c, _ in w.physical},
+                sorted({c for c, _ in w.physical}),
                 key=lambda j: haversine_km(
                     CITIES[here].lat, CITIES[here].lon, CITIES[j].lat, CITIES[j].lon
                 ),

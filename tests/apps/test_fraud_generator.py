@@ -222,3 +222,26 @@ def test_malformed_records(ds: Dataset, tmp_path: Path) -> None:
 def test_haversine() -> None:
     assert haversine_km(0, 0, 0, 0) == 0
     assert haversine_km(52.3676, 4.9041, 40.7128, -74.0060) == pytest.approx(5_860, rel=0.01)
+
+
+def test_same_seed_same_data_across_processes():
+    """Determinism must not depend on Python's per-process hash seed (set iteration order)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, json; from apps.fraud_detection.generator import generate; "
+        "print(hashlib.md5(json.dumps(generate(3000, seed=42).transactions, "
+        "sort_keys=True).encode()).hexdigest())"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "PYTHONHASHSEED": str(h)},
+            check=True,
+        ).stdout
+        for h in (1, 2, 3)
+    }
+    assert len(outs) == 1

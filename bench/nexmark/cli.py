@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         help="generator processes; the output is identical for any value (default 1)",
     )
 
+    q = sub.add_parser("run", help="run a query (our DSL) over a .jsonl file, embedded runtime")
+    q.add_argument("--query", required=True, help="q0 q1 q2 q5 q7")
+    q.add_argument("--input", required=True, help="events .jsonl")
+    q.add_argument("--output", help="result rows as JSON lines")
+    q.add_argument("--partitions", type=int, default=1)
+
     r = sub.add_parser("reference", help="compute a query's result with DuckDB")
     r.add_argument("--in", dest="inp", required=True, help="events .jsonl")
     r.add_argument("--query", required=True, help="q0 q1 q2 q3 q4 q5 q7 q8 q11 q18 q19 q20 or all")
@@ -126,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(argv) if argv is not None else None)
     if args.command == "generate":
         return _generate(args)
+    if args.command == "run":
+        from bench.nexmark.runner import main_run
+
+        return main_run(args.query, args.input, args.output, args.partitions)
     return _reference(args)
 
 

@@ -49,9 +49,25 @@ def q2() -> st.Topology:
     return t
 
 
-def _top(rows: list[dict[str, Any]], score: Callable[[dict[str, Any]], Any]) -> list[Any]:
-    best = max(score(r) for r in rows)
-    return [r for r in rows if score(r) == best]
+def argmax(field: str, keep: tuple[str, ...]) -> agg.Agg:
+    """The rows with the largest ``field`` (all of them on ties), keeping only ``keep``; O(1)
+    per record, unlike collecting every row of the window."""
+
+    def add(acc: tuple[Any, list[dict[str, Any]]] | None, v: dict[str, Any]) -> Any:
+        x = v[field]
+        row = {f: v[f] for f in keep}
+        if acc is None or x > acc[0]:
+            return (x, [row])
+        if x == acc[0]:
+            return (acc[0], [*acc[1], row])
+        return acc
+
+    return agg.custom(
+        init=lambda: None,
+        add=add,
+        result=lambda acc: [] if acc is None else acc[1],
+        name=f"argmax_{field}",
+    )
 
 
 def q5() -> st.Topology:
@@ -67,28 +83,24 @@ def q5() -> st.Topology:
         .window("q5-counts", windows.hopping(ms=10_000, advance=2_000))
         .count()
     )
+    hottest = ("auction", "n", "window_start", "window_end")
     (
         counts.map(lambda k, v: (v["window_start"], {**v, "auction": k}), name="q5-by-window")
         .window("q5-max", windows.tumbling(ms=2_000))
-        .aggregate(rows=agg.collect())
-        .flat_map(
-            lambda k, v: [
-                (
-                    None,
-                    {
-                        "auction": r["auction"],
-                        "num": r["n"],
-                        "starttime": r["window_start"],
-                        "endtime": r["window_end"],
-                    },
-                )
-                for r in _top(v["rows"], lambda r: r["n"])
-            ],
-            name="q5-hottest",
-        )
+        .aggregate(rows=argmax("n", hottest))
+        .flat_map(lambda k, v: [(None, _q5_row(r)) for r in v["rows"]], name="q5-hottest")
         .to(OUTPUT)
     )
     return t
+
+
+def _q5_row(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "auction": r["auction"],
+        "num": r["n"],
+        "starttime": r["window_start"],
+        "endtime": r["window_end"],
+    }
 
 
 def q7() -> st.Topology:
@@ -97,14 +109,8 @@ def q7() -> st.Topology:
     (
         bids.key_by(st.lit("all"), name="q7-one-key")
         .window("q7-max", windows.tumbling(ms=10_000))
-        .aggregate(rows=agg.collect())
-        .flat_map(
-            lambda k, v: [
-                (None, {f: b[f] for f in ("auction", "bidder", "price", "dateTime", "extra")})
-                for b in _top(v["rows"], lambda b: b["price"])
-            ],
-            name="q7-highest",
-        )
+        .aggregate(rows=argmax("price", ("auction", "bidder", "price", "dateTime", "extra")))
+        .flat_map(lambda k, v: [(None, b) for b in v["rows"]], name="q7-highest")
         .to(OUTPUT)
     )
     return t

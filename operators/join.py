@@ -5,10 +5,10 @@ A two-input processor exposes two *ports*; the task wires each parent to its sid
 Stream-stream (Kafka Streams semantics, with a watermark instead of stream time): a left record
 at ``t`` meets right records of its key in ``[t - before, t + after]``; each pair is emitted as
 soon as both are there, with the later timestamp. Both sides are buffered in window stores until
-their window closes (watermark >= ``t + after + grace`` for a left record, ``t + before + grace``
-for a right one); then an unmatched record of an outer side is emitted once, joined with
-``None`` — never earlier, so there are no spurious null results. A record arriving after its
-window closed is dropped (and counted).
+their window closes (watermark > ``t + after + grace`` for a left record, ``t + before + grace``
+for a right one: the bounds are inclusive); then an unmatched record of an outer side is
+emitted once, joined with ``None`` — never earlier, so there are no spurious null results.
+A record arriving after its window closed is dropped (and counted).
 
 Table-table: a change on either side looks up the other side's current value and emits the
 new joined value for that key, or a deletion (``None``) when the key no longer matches.
@@ -75,7 +75,7 @@ class StreamStreamJoinProcessor:
             for k, v, t, h, o in rows:
                 if k is None:
                     continue
-                if t + keep + w.grace_ms <= wm:
+                if t + keep + w.grace_ms < wm:  # inclusive window end: a record at wm is on time
                     self.late_records += 1
                     continue
                 kb = enc(k)
@@ -124,7 +124,7 @@ class StreamStreamJoinProcessor:
             (1, w.before_ms, self.how == "outer"),
         ):
             store = self.stores[side]
-            last = wm - keep - w.grace_ms  # records with t <= last have closed windows
+            last = wm - keep - w.grace_ms - 1  # t + keep + grace < wm: the window has closed
             if outer:
                 for _kb, t, raw in list(store.fetch_all(_MIN, last)):
                     for v, matched, k in pickle.loads(raw):

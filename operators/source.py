@@ -13,6 +13,7 @@ a batch is one tight loop. A failure names the topic, partition, offset and what
 from __future__ import annotations
 
 import itertools
+import logging
 import types
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -25,6 +26,7 @@ from streams.expr import CodeGen, Expr
 from streams.serde import FnSerde, Serde
 
 _ids = itertools.count()
+log = logging.getLogger("streams.source")
 
 
 class MessageLike(Protocol):
@@ -72,9 +74,15 @@ class Decoder:
         value_serde: Serde,
         timestamp: plan.Fn | None,
         children: list[Processor] | None = None,
+        *,
+        on_error: str = "fail",
+        dead_letter: Callable[[Any, Exception], None] | None = None,
     ) -> None:
         self.step, self.topic, self.partition = step, topic, partition
         self.children = children if children is not None else []
+        self.on_error = on_error
+        self.dead_letter = dead_letter
+        self.skipped = 0  # records dropped (skip) or sent to the dead-letter topic
         self._filename = f"<decode {next(_ids)}: {topic}>"
         self._what: dict[tuple[str, int], str] = {}  # (filename, line) -> "key" | "value"
         # two loops: plain tuples (embedded broker) are unpacked, records with attributes
@@ -123,7 +131,21 @@ class Decoder:
         try:
             return fn(msgs)
         except Exception as e:
-            raise self._locate(e) from e
+            if self.on_error == "fail":
+                raise self._locate(e) from e
+        # a bad record in the batch: decode one by one, handing the bad ones to the policy
+        rows: Rows = []
+        for m in msgs:
+            try:
+                rows.extend(fn([m]))
+            except Exception as e:
+                err = self._locate(e)
+                self.skipped += 1
+                if self.on_error == "dead_letter" and self.dead_letter is not None:
+                    self.dead_letter(m, err)
+                else:
+                    log.warning("skipped a record: %s", err)
+        return rows
 
     def process_messages(
         self, msgs: Sequence[MessageLike], *, track_time: bool = False

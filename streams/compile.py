@@ -83,7 +83,7 @@ class InternalTopic:
     """A topic the application owns. ``partitions=None``: derived from ``partitions_from``."""
 
     name: str
-    kind: Literal["repartition", "changelog"]
+    kind: Literal["repartition", "changelog", "dlq"]
     partitions: int | None
     partitions_from: tuple[str, ...] = ()
     config: Mapping[str, str] = field(default_factory=dict)
@@ -166,6 +166,10 @@ def compile_topology(topo: Topology, *, fuse: bool = True) -> PhysicalPlan:
             sinks[n.topic] = (n.key_serde, n.value_serde)
     sources = tuple(n.topic for n in nodes if isinstance(n, plan.Source))
     globals_ = tuple(n for n in nodes if isinstance(n, plan.GlobalTableSource))
+    for dlq in sorted(
+        {n.dead_letter_topic for n in nodes if isinstance(n, plan.Source) and n.dead_letter_topic}
+    ):
+        internal.append(InternalTopic(dlq, "dlq", 1, (), {"cleanup.policy": "delete"}))
     timed = frozenset(
         n.topic for n in nodes if isinstance(n, plan.Repartition) and _feeds_windows(topo, n.step)
     )

@@ -137,6 +137,9 @@ class Source(Node):
     timestamp: Fn | None = None
     max_out_of_orderness_ms: int = 0
     idle_timeout_ms: int | None = None
+    #: what happens to a record that does not decode (or has no valid timestamp)
+    on_error: Literal["fail", "skip", "dead_letter"] = "fail"
+    dead_letter_topic: str | None = None
     kind: ClassVar[str] = "source"
 
     def detail(self) -> str:

@@ -60,6 +60,8 @@ class Topology:
         timestamp: Any = None,
         max_out_of_orderness: int | timedelta = 0,
         idle_timeout: int | timedelta | None = None,
+        on_error: Literal["fail", "skip", "dead_letter"] = "fail",
+        dead_letter_topic: str | None = None,
         name: str | None = None,
     ) -> Stream:
         """A stream read from ``topic``.
@@ -77,6 +79,10 @@ class Topology:
                 )
         step = self._step_name("source", name if name is not None else f"source-{_slug(topic)}")
         ts = plan.as_fn(step, "timestamp", timestamp) if timestamp is not None else None
+        if on_error not in ("fail", "skip", "dead_letter"):
+            raise TopologyError(
+                f"step '{step}': on_error must be 'fail', 'skip' or 'dead_letter', not {on_error!r}"
+            )
         ooo = to_ms(max_out_of_orderness, f"step '{step}': max_out_of_orderness")
         idle = None if idle_timeout is None else to_ms(idle_timeout, f"step '{step}': idle_timeout")
         if ooo < 0 or (idle is not None and idle <= 0):
@@ -93,6 +99,10 @@ class Topology:
                 timestamp=ts,
                 max_out_of_orderness_ms=ooo,
                 idle_timeout_ms=idle,
+                on_error=on_error,
+                dead_letter_topic=(dead_letter_topic or f"{self.app_id}-dlq")
+                if on_error == "dead_letter"
+                else None,
             )
         )
         return Stream(self, step)

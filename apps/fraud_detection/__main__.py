@@ -20,6 +20,8 @@ from apps.fraud_detection.topology import ALERTS, BLOCKLIST, TRANSACTIONS, build
 from streams.partitioner import partition_for
 from streams.runtime.broker import Broker, TopicPartition, TopicSpec
 
+DLQ = "fraud-detector-dlq"
+
 SHOW_FIRST = 12
 
 
@@ -84,7 +86,10 @@ def _records(ds: Dataset, partitions: int) -> tuple[dict[int, list[Any]], dict[i
         kb = m.encode()
         blocked[partition_for(kb, partitions)].append((kb, enc({"blocked": True}), 0, ()))
     txs: dict[int, list[Any]] = collections.defaultdict(list)
-    for tx in ds.transactions:
+    bad = dict(zip(ds.malformed_positions, ds.malformed, strict=True))
+    for i, tx in enumerate(ds.transactions):
+        if i in bad:  # malformed input, as a broken producer would send it: dead-lettered
+            txs[i % partitions].append((None, bad[i], tx["ts"], ()))
         kb = tx["card_id"].encode()
         txs[partition_for(kb, partitions)].append((kb, enc(tx), tx["ts"], ()))
     return blocked, txs
@@ -141,19 +146,33 @@ async def read_alerts(broker: Broker, partitions: int) -> list[dict[str, Any]]:
     return out
 
 
+async def count_records(broker: Broker, topic: str, partitions: int) -> int:
+    c = broker.consumer(None)
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    ends = await c.end_offsets(tps)
+    await c.close()
+    return sum(ends.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m apps.fraud_detection", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--transactions", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--malformed-rate",
+        type=float,
+        default=0.001,
+        help="share of malformed records (they go to the dead-letter topic)",
+    )
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--bootstrap", help="run on Kafka at HOST:PORT (default: embedded broker)")
     ap.add_argument("--state-dir", help="RocksDB state directory (default: in memory)")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
-    ds = generate(args.transactions, seed=args.seed)
+    ds = generate(args.transactions, seed=args.seed, malformed_rate=args.malformed_rate)
     print(
         f"generated {len(ds.transactions):,} transactions ({len(ds.fraud):,} fraudulent, "
         f"{len(ds.blocklist)} blocklisted merchants) in {time.perf_counter() - t0:.1f} s"
@@ -166,14 +185,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         broker = st.EmbeddedBroker(default_partitions=args.partitions)
 
-    async def go() -> tuple[float, list[dict[str, Any]]]:
+    async def go() -> tuple[float, list[dict[str, Any]], int]:
         seconds = await run(ds, broker, args.partitions, args.state_dir)
         alerts = await read_alerts(broker, args.partitions)
+        dead = await count_records(broker, DLQ, 1)
         await broker.close()
-        return seconds, alerts
+        return seconds, alerts, dead
 
-    seconds, alerts = asyncio.run(go())
+    seconds, alerts, dead = asyncio.run(go())
     print_summary(len(ds.transactions), seconds, score(ds, alerts))
+    print(
+        f"\n{dead} malformed records went to the dead-letter topic "
+        f"'{DLQ}' ({len(ds.malformed)} were injected)"
+    )
     return 0
 
 

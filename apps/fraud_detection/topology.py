@@ -20,8 +20,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import msgspec
+
 import streams as st
-from apps.fraud_detection.generator import haversine_km
+from apps.fraud_detection.generator import decode_transaction, haversine_km
 from streams import agg, windows
 
 TRANSACTIONS = "transactions"
@@ -104,9 +106,28 @@ def impossible_travel(ctx: Any) -> None:
         last.put(ctx.key, (tx["ts"], tx["lat"], tx["lon"]))
 
 
+def _decode_transaction(raw: bytes) -> dict[str, Any]:
+    """Strict decoding: a record with a missing field or a wrong type fails here, at the
+    source, and goes to the dead-letter topic instead of breaking a rule downstream."""
+    decode_transaction(raw)  # validates (fields, types)
+    value: dict[str, Any] = _JSON_DECODE(raw)
+    return value
+
+
+TRANSACTION_SERDE = st.serde.of(msgspec.json.encode, _decode_transaction, name="transaction")
+_JSON_DECODE = msgspec.json.Decoder().decode
+
+
 def build_topology(app_id: str = "fraud-detector") -> st.Topology:
     topo = st.Topology(app_id)
-    tx = topo.source(TRANSACTIONS, timestamp="ts", max_out_of_orderness=3_000, idle_timeout=10_000)
+    tx = topo.source(
+        TRANSACTIONS,
+        value=TRANSACTION_SERDE,
+        timestamp="ts",
+        max_out_of_orderness=3_000,
+        idle_timeout=10_000,
+        on_error="dead_letter",
+    )  # -> "{app_id}-dlq"
     blocklist = topo.global_table(BLOCKLIST)
 
     velocity = (

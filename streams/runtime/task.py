@@ -243,8 +243,12 @@ class Task:
         self.watermarks = WatermarkTracker(sources, expected, self.clock())
         self.watermark = MIN_WATERMARK
         self._announced: int | None = None
-        self.decoders: dict[str, Decoder] = {
-            topic: Decoder(
+        self.decoders: dict[str, Decoder] = {}
+        for topic, inp in sub.inputs.items():
+            src_node = None if inp.internal else topo.node(inp.step)
+            policy = src_node.on_error if isinstance(src_node, plan.Source) else "fail"
+            dlq = src_node.dead_letter_topic if isinstance(src_node, plan.Source) else None
+            self.decoders[topic] = Decoder(
                 inp.step,
                 topic,
                 partition,
@@ -252,11 +256,12 @@ class Task:
                 inp.value_serde,
                 inp.timestamp,
                 [wire(c, inp.step) for c in inp.children],
+                on_error=policy,
+                dead_letter=self._dead_letter_to(dlq, inp.step) if dlq else None,
             )
-            for topic, inp in sub.inputs.items()
-        }
         self.positions: dict[TopicPartition, int] = {}
         self.processed = 0
+        self.dead_lettered = 0
 
     def process(self, tp: TopicPartition, msgs: Sequence[Any]) -> None:
         """Run one fetched batch of partition ``tp`` through the task, synchronously.
@@ -326,6 +331,29 @@ class Task:
             for p in self.timed:
                 if isinstance(p, SinkProcessor):
                     p.on_watermark(announce)
+
+    def _dead_letter_to(self, topic: str, step: str) -> Callable[[Any, Exception], None]:
+        """Send an undecodable record, original bytes intact, with headers saying why."""
+
+        def send(m: Any, err: Exception) -> None:
+            k, v, ts, h, off = (
+                m if isinstance(m, tuple) else (m.key, m.value, m.timestamp, m.headers, m.offset)
+            )
+            src_topic = getattr(err, "topic", None) or ""
+            headers = [
+                *(h or ()),
+                ("streams.error.type", type(err).__name__.encode()),
+                ("streams.error.message", str(err).encode()[:4096]),
+                ("streams.error.step", step.encode()),
+                ("streams.source.topic", src_topic.encode()),
+                ("streams.source.partition", str(self.partition).encode()),
+                ("streams.source.offset", str(off).encode()),
+                ("streams.source.timestamp", str(ts).encode()),
+            ]
+            self.collector.send_batch(topic, 0, [(k, v, ts, headers)])
+            self.dead_lettered += 1
+
+        return send
 
     # -- checkpoints --------------------------------------------------------------------------
     def prepare_commit(self, timestamp_ms: int) -> list[TopicPartition]:

@@ -52,6 +52,7 @@ def test_the_demo_runs_end_to_end():
     )
     assert r.returncode == 0, r.stderr
     assert "transactions/s" in r.stdout and "blocklisted_merchant" in r.stdout
+    assert "3 malformed records went to the dead-letter topic" in r.stdout  # 0.1% of 3,000
 
 
 @pytest.mark.kafka

@@ -174,3 +174,13 @@ def test_table_table_outer_join_right_only_and_full_deletion():
     d.pipe("tiers", {"tier": "gold"}, key="u2")
     d.pipe("tiers", None, key="u2")
     assert d.read_key_values("out") == [("u2", {"name": None, "tier": "gold"}), ("u2", None)]
+
+
+def test_a_record_at_the_watermark_still_joins_inclusive_bounds():
+    """Found by the property test: with before=0 a right record at t must stay joinable while
+    the watermark is t (a left record at t is on time)."""
+    d = TopologyTestDriver(ss_join("inner", before=0, after=1))
+    pipe(d, "left", 0, "L0")
+    pipe(d, "right", 0, "R1")
+    pipe(d, "left", 0, "L2")
+    assert out(d) == [("L0", "R1"), ("L2", "R1")]

@@ -1,0 +1,85 @@
+"""Undecodable records: fail (default), skip, or dead-letter with the original bytes."""
+
+import asyncio
+
+import pytest
+
+import streams as st
+from streams.runtime.broker import TopicPartition
+from streams.runtime.embedded import EmbeddedBroker
+from streams.testing import TopologyTestDriver
+
+
+def topology(on_error, dlq=None):
+    t = st.Topology("ep")
+    (
+        t.source("in", timestamp="ts", on_error=on_error, dead_letter_topic=dlq)
+        .map_values(st.col("n") * 2)
+        .to("out")
+    )
+    return t
+
+
+def feed(d):
+    for i, raw in enumerate(
+        [
+            b'{"n": 1, "ts": 1}',
+            b"{broken",
+            b'{"n": 3, "ts": 3}',
+            b'{"n": 4, "ts": "soon"}',
+            b"\xff\xfe",
+        ]
+    ):
+        d.broker.append("in", 0, f"k{i}".encode(), raw, 100 + i, [("trace", b"t%d" % i)])
+    d._run()
+
+
+def test_default_policy_fails_naming_the_record():
+    d = TopologyTestDriver(topology("fail"))
+    with pytest.raises(st.SerializationError, match="topic 'in', partition 0, offset 1"):
+        feed(d)
+
+
+def test_skip_drops_bad_records_and_keeps_the_rest():
+    d = TopologyTestDriver(topology("skip"))
+    feed(d)
+    assert d.read_values("out") == [2, 6]
+    assert sum(dec.skipped for t in d.tasks.values() for dec in t.decoders.values()) == 3
+
+
+def test_dead_letter_keeps_original_bytes_and_says_why():
+    d = TopologyTestDriver(topology("dead_letter"))
+    assert "ep-dlq" in {it.name for it in d.plan.internal_topics}
+    feed(d)
+    assert d.read_values("out") == [2, 6]
+    dlq = d.broker.fetch(TopicPartition("ep-dlq", 0), 0)
+    assert [(m.key, m.value) for m in dlq] == [
+        (b"k1", b"{broken"),
+        (b"k3", b'{"n": 4, "ts": "soon"}'),
+        (b"k4", b"\xff\xfe"),
+    ]
+    headers = dict(dlq[1].headers)
+    assert headers["trace"] == b"t3"  # the record's own headers are kept
+    assert headers["streams.error.type"] == b"ProcessingError"
+    assert b"timestamp" in headers["streams.error.message"]
+    assert headers["streams.source.offset"] == b"3"
+    assert headers["streams.source.topic"] == b"in"
+    assert headers["streams.error.step"] == b"source-in"
+    assert dict(dlq[0].headers)["streams.error.type"] == b"SerializationError"
+
+
+def test_named_dead_letter_topic_on_the_worker(tmp_path):
+    b = EmbeddedBroker()
+    b.create_topic("in", 1)
+    b.create_topic("out", 1)
+    b.append("in", 0, None, b"nope", 5)
+    b.append("in", 0, None, b'{"n": 2, "ts": 5}', 5)
+    w = st.Worker(topology("dead_letter", dlq="bad-input"), b, st.Config(state_dir=str(tmp_path)))
+    asyncio.run(w.run(until_idle=True))
+    assert [m.value for m in b.fetch(TopicPartition("bad-input", 0), 0)] == [b"nope"]
+    assert [m.value for m in b.fetch(TopicPartition("out", 0), 0)] == [b"4"]
+
+
+def test_bad_policy_name_is_rejected():
+    with pytest.raises(st.TopologyError, match="on_error must be"):
+        st.Topology("x").source("in", on_error="ignore")

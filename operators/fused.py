@@ -157,16 +157,51 @@ class ChainFn:
 
 
 class ChainProcessor:
-    """Runs a :class:`ChainFn` and hands each non-empty exit batch to that exit's children."""
+    """Runs a :class:`ChainFn` and hands each non-empty exit batch to that exit's children.
 
-    __slots__ = ("chain", "exits")
+    ``on_error`` is the policy for a user function failing on a record: ``"fail"`` stops with
+    the error; ``"skip"`` and ``"dead_letter"`` re-run the batch record by record (the chain is
+    stateless; a ``peek`` before the failing step sees those records twice) and hand each
+    failing record to ``reject(row, error)``.
+    """
 
-    def __init__(self, chain: ChainFn, exits: list[list[Processor]]) -> None:
+    __slots__ = ("chain", "exits", "on_error", "reject", "rejected")
+
+    def __init__(
+        self,
+        chain: ChainFn,
+        exits: list[list[Processor]],
+        *,
+        on_error: str = "fail",
+        reject: Callable[[Any, ProcessingError], None] | None = None,
+    ) -> None:
         self.chain = chain
         self.exits = exits
+        self.on_error = on_error
+        self.reject = reject
+        self.rejected = 0
+
+    def _one_by_one(self, rows: Rows) -> tuple[Rows, ...]:
+        outs: tuple[Rows, ...] = tuple([] for _ in self.exits)
+        for row in rows:
+            try:
+                got = self.chain([row])
+            except ProcessingError as e:
+                self.rejected += 1
+                if self.reject is not None:
+                    self.reject(row, e)
+                continue
+            for acc, part in zip(outs, got, strict=True):
+                acc.extend(part)
+        return outs
 
     def process(self, rows: Rows) -> None:
-        outs = self.chain(rows)
+        try:
+            outs = self.chain(rows)
+        except ProcessingError:
+            if self.on_error == "fail":
+                raise
+            outs = self._one_by_one(rows)
         for out, children in zip(outs, self.exits, strict=True):
             if out:
                 for c in children:

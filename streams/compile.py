@@ -166,9 +166,12 @@ def compile_topology(topo: Topology, *, fuse: bool = True) -> PhysicalPlan:
             sinks[n.topic] = (n.key_serde, n.value_serde)
     sources = tuple(n.topic for n in nodes if isinstance(n, plan.Source))
     globals_ = tuple(n for n in nodes if isinstance(n, plan.GlobalTableSource))
-    for dlq in sorted(
-        {n.dead_letter_topic for n in nodes if isinstance(n, plan.Source) and n.dead_letter_topic}
-    ):
+    dlqs = {
+        n.dead_letter_topic for n in nodes if isinstance(n, plan.Source) and n.dead_letter_topic
+    }
+    if topo.on_error == "dead_letter":
+        dlqs.add(f"{topo.app_id}-dlq")
+    for dlq in sorted(dlqs):
         internal.append(InternalTopic(dlq, "dlq", 1, (), {"cleanup.policy": "delete"}))
     timed = frozenset(
         n.topic for n in nodes if isinstance(n, plan.Repartition) and _feeds_windows(topo, n.step)

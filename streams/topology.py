@@ -35,13 +35,25 @@ class Topology:
     """
 
     def __init__(
-        self, app_id: str, *, default_key: Serde = STR, default_value: Serde = JSON
+        self,
+        app_id: str,
+        *,
+        default_key: Serde = STR,
+        default_value: Serde = JSON,
+        on_error: Literal["fail", "skip", "dead_letter"] = "fail",
     ) -> None:
         if not isinstance(app_id, str) or not _APP_ID.match(app_id):
             raise TopologyError(
                 f"application id {app_id!r} is not valid: use letters, digits, '.', '_' and '-'"
             )
         self.app_id = app_id
+        if on_error not in ("fail", "skip", "dead_letter"):
+            raise TopologyError(
+                f"on_error must be 'fail', 'skip' or 'dead_letter', not {on_error!r}"
+            )
+        #: policy for a user function (map, filter, ...) failing on a record; dead letters go
+        #: to ``{app_id}-dlq``
+        self.on_error = on_error
         self.default_key = default_key
         self.default_value = default_value
         self._nodes: dict[str, plan.Node] = {}

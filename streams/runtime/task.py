@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
+import msgspec
+
 from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
 from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
@@ -34,7 +36,7 @@ from state.task_state import StoreDef, TaskStores
 from state.window import WindowStore
 from streams import plan
 from streams.compile import PhysicalPlan, SubTopology
-from streams.errors import StreamsError
+from streams.errors import ProcessingError, StreamsError
 from streams.runtime.broker import Message, OutRecord, TopicPartition, last_offset
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.watermarks import (
@@ -54,6 +56,15 @@ class TaskId(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.subtopology}_{self.partition}"
+
+
+def _best_effort_bytes(x: Any) -> bytes | None:
+    if x is None or isinstance(x, bytes):
+        return x
+    try:
+        return msgspec.json.encode(x)
+    except Exception:
+        return repr(x).encode()
 
 
 class BrokerCollector:
@@ -127,7 +138,12 @@ class Task:
             if seg.kind == "chain":
                 assert seg.chain is not None
                 procs[seg.id] = ChainProcessor(
-                    seg.chain, [[wire(c, last) for c in e] for e in seg.exits]
+                    seg.chain,
+                    [[wire(c, last) for c in e] for e in seg.exits],
+                    on_error=topo.on_error,
+                    reject=self._reject_to(f"{topo.app_id}-dlq")
+                    if topo.on_error == "dead_letter"
+                    else None,
                 )
             elif seg.kind == "stateful":
                 node = topo.node(seg.steps[0])
@@ -331,6 +347,27 @@ class Task:
             for p in self.timed:
                 if isinstance(p, SinkProcessor):
                     p.on_watermark(announce)
+
+    def _reject_to(self, topic: str) -> Callable[[Any, ProcessingError], None]:
+        """Dead-letter a row a user function failed on: its key and value as they were when
+        the step failed (JSON when they serialize, else their repr), with the error."""
+
+        def send(row: Any, err: ProcessingError) -> None:
+            k, v, ts, h, off = row
+            kb, vb = _best_effort_bytes(k), _best_effort_bytes(v)
+            headers = [
+                *(h or ()),
+                ("streams.error.type", type(err).__name__.encode()),
+                ("streams.error.message", str(err).encode()[:4096]),
+                ("streams.error.step", (err.step or "").encode()),
+                ("streams.source.partition", str(self.partition).encode()),
+                ("streams.source.offset", str(off).encode()),
+                ("streams.source.timestamp", str(ts).encode()),
+            ]
+            self.collector.send_batch(topic, 0, [(kb, vb, ts, headers)])
+            self.dead_lettered += 1
+
+        return send
 
     def _dead_letter_to(self, topic: str, step: str) -> Callable[[Any, Exception], None]:
         """Send an undecodable record, original bytes intact, with headers saying why."""

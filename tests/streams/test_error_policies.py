@@ -83,3 +83,28 @@ def test_named_dead_letter_topic_on_the_worker(tmp_path):
 def test_bad_policy_name_is_rejected():
     with pytest.raises(st.TopologyError, match="on_error must be"):
         st.Topology("x").source("in", on_error="ignore")
+
+
+@pytest.mark.parametrize("policy", ["skip", "dead_letter"])
+def test_a_failing_user_function_loses_nothing_else(policy):
+    t = st.Topology("pe", on_error=policy)
+    t.source("in").map_values(lambda v: {"inv": 10 // v["n"]}, name="invert").to("out")
+    d = TopologyTestDriver(t)
+    d.pipe_many("in", [("a", {"n": 1}), ("b", {"n": 0}), ("c", {"n": 5})])
+    assert d.read_values("out") == [{"inv": 10}, {"inv": 2}]
+    if policy == "dead_letter":
+        (m,) = d.broker.fetch(TopicPartition("pe-dlq", 0), 0)
+        headers = dict(m.headers)
+        assert (m.key, m.value) == (b'"b"', b'{"n":0}')
+        assert headers["streams.error.step"] == b"invert"
+        assert b"ZeroDivisionError" in headers["streams.error.message"]
+        assert headers["streams.source.offset"] == b"1"
+    else:
+        assert "pe-dlq" not in d.broker.topics
+
+
+def test_processing_errors_fail_by_default():
+    t = st.Topology("pf")
+    t.source("in").map_values(lambda v: 1 // 0, name="boom").to("out")
+    with pytest.raises(st.ProcessingError, match="step 'boom'"):
+        TopologyTestDriver(t).pipe("in", {}, key="k")

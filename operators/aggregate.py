@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from operators.base import Processor, Rows
+from operators.base import Processor, Rows, push
 from state.task_state import ObjectKV
 from streams import plan
 from streams.errors import ProcessingError
@@ -114,9 +114,7 @@ class AggregateProcessor:
             put(k, acc)
             t, h, o = last[k]
             out.append((k, result(acc), t, h, o))
-        if out:
-            for c in self.children:
-                c.process(out)
+        push(self.children, out)
 
 
 __all__ = ["AggregateProcessor", "Sink"]

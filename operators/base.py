@@ -38,6 +38,13 @@ class Collector(Protocol):
     def partitions(self, topic: str) -> int: ...
 
 
+def push(children: Sequence[Processor], rows: Rows) -> None:
+    """Hand a non-empty batch to every child (an empty one goes nowhere)."""
+    if rows:
+        for c in children:
+            c.process(rows)
+
+
 class Forward:
     """Passes a batch on to every child (the shape of a fan-out with no work)."""
 
@@ -51,4 +58,4 @@ class Forward:
             c.process(rows)
 
 
-__all__ = ["Collector", "Forward", "Headers", "Processor", "Row", "Rows"]
+__all__ = ["Collector", "Forward", "Headers", "Processor", "Row", "Rows", "push"]

@@ -18,18 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from operators.base import Processor, Rows
+from operators.base import Processor, Rows, push
 from operators.join import Port
 from operators.table import Getter
 from state.task_state import ObjectKV
 from streams import plan
 from streams.errors import ProcessingError
-
-
-def _push(children: list[Processor], out: Rows) -> None:
-    if out:
-        for c in children:
-            c.process(out)
 
 
 class FkSubscribeProcessor:
@@ -59,7 +53,7 @@ class FkSubscribeProcessor:
                 out.append((new, ("+", k, False), t, h, o))  # (re)join with the left update
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
-        _push(self.children, out)
+        push(self.children, out)
 
 
 class FkRespondProcessor:
@@ -89,14 +83,14 @@ class FkRespondProcessor:
                 out.append((lk, (fk, self.right_get(fk), "val"), t, h, o))
             elif final:
                 out.append((lk, (fk, None, "gone"), t, h, o))
-        _push(self.children, out)
+        push(self.children, out)
 
     def _right_changes(self, rows: Rows) -> None:
         out: Rows = []
         for fk, rv, t, h, o in rows:
             for lk in sorted(self.subs.get(fk) or (), key=repr):
                 out.append((lk, (fk, rv, "val"), t, h, o))
-        _push(self.children, out)
+        push(self.children, out)
 
 
 class FkResolveProcessor:
@@ -129,7 +123,7 @@ class FkResolveProcessor:
                     out.append((lk, self.joiner(lv, rv), t, h, o))  # type: ignore[operator]
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
-        _push(self.children, out)
+        push(self.children, out)
 
 
 __all__ = ["FkResolveProcessor", "FkRespondProcessor", "FkSubscribeProcessor"]

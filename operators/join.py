@@ -20,7 +20,7 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-from operators.base import Processor, Rows
+from operators.base import Processor, Rows, push
 from operators.table import Getter
 from state.window import WindowStore
 from streams import plan
@@ -55,11 +55,6 @@ class StreamStreamJoinProcessor:
         self.late_records = 0
         self.left = Port(lambda rows: self._side(rows, 0))
         self.right = Port(lambda rows: self._side(rows, 1))
-
-    def _emit(self, out: Rows) -> None:
-        if out:
-            for c in self.children:
-                c.process(out)
 
     def _side(self, rows: Rows, side: int) -> None:
         w = self.win
@@ -102,7 +97,7 @@ class StreamStreamJoinProcessor:
                 mine.put(kb, t, dumps(entries, protocol=5))
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
-        self._emit(out)
+        push(self.children, out)
 
     def _join_unmatched(self, side: int, v: Any) -> Any:
         try:
@@ -132,7 +127,7 @@ class StreamStreamJoinProcessor:
                             out.append((k, self._join_unmatched(side, v), t, (), -1))
             store.expire(last + 1)
         out.sort(key=lambda r: r[2])
-        self._emit(out)
+        push(self.children, out)
 
 
 class TableTableJoinProcessor:
@@ -165,9 +160,7 @@ class TableTableJoinProcessor:
                     out.append((k, joiner(lv, rv), t, h, o))  # type: ignore[operator]
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
-        if out:
-            for c in self.children:
-                c.process(out)
+        push(self.children, out)
 
 
 __all__ = ["Port", "StreamStreamJoinProcessor", "TableTableJoinProcessor"]

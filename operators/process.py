@@ -23,7 +23,7 @@ import heapq
 from collections.abc import Sequence
 from typing import Any
 
-from operators.base import Processor, Rows
+from operators.base import Processor, Rows, push
 from state.task_state import ObjectKV, TaskStores
 from streams import plan
 from streams.errors import ProcessingError, StreamsError
@@ -175,9 +175,7 @@ class ProcessProcessor:
             raise ProcessingError(
                 f"{type(e).__name__}: {e}", step=self.step, offset=ctx.offset
             ) from e
-        if out:
-            for c in self.children:
-                c.process(out)
+        push(self.children, out)
 
     # -- timers -----------------------------------------------------------------------------
     def on_watermark(self, wm: int) -> None:
@@ -206,9 +204,7 @@ class ProcessProcessor:
             raise ProcessingError(f"{type(e).__name__} in on_timer: {e}", step=self.step) from e
         finally:
             ctx.timer = None
-        if out:
-            for c in self.children:
-                c.process(out)
+        push(self.children, out)
 
 
 __all__ = ["ProcessProcessor", "ProcessorContext"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from operators.base import Processor, Rows
+from operators.base import Processor, Rows, push
 from state.task_state import ObjectKV
 from streams import plan
 from streams.errors import ProcessingError
@@ -47,9 +47,7 @@ class TableMaterializer:
             else:
                 put(k, v)
             changes.append(row)
-        if changes:
-            for c in self.children:
-                c.process(changes)
+        push(self.children, changes)
 
 
 def make_getter(
@@ -117,9 +115,7 @@ class LookupJoinProcessor:
                 out.append((k, joiner(v, other), t, h, o))  # type: ignore[operator]
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
-        if out:
-            for c in self.children:
-                c.process(out)
+        push(self.children, out)
 
 
 __all__ = ["Getter", "LookupJoinProcessor", "TableMaterializer", "make_getter"]

@@ -21,7 +21,7 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-from operators.base import Processor, Rows
+from operators.base import Processor, Rows, push
 from state.session import SessionStore
 from state.window import WindowStore
 from streams import plan
@@ -102,9 +102,7 @@ class WindowedAggregateProcessor:
             self.late_records += len(late)
             for c in self.late:
                 c.process(late)
-        if out:
-            for c in self.results:
-                c.process(out)
+        push(self.results, out)
 
     def _windows(self, rows: Rows) -> tuple[Rows, Rows]:
         spec, wm = self.spec, self.watermark
@@ -278,9 +276,7 @@ class WindowedAggregateProcessor:
                     end = s + self.spec.size_ms
                     out.append((dec(kb), self._result(_loads(raw), s, end), end - 1, (), -1))
             store.expire(last_start + 1)
-        if out:
-            for c in self.results:
-                c.process(out)
+        push(self.results, out)
 
 
 __all__ = ["WindowedAggregateProcessor"]

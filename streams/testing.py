@@ -33,7 +33,7 @@ from streams import plan
 from streams.compile import PhysicalPlan
 from streams.errors import TopologyError
 from streams.partitioner import Partitioner
-from streams.runtime.broker import TopicPartition
+from streams.runtime.broker import TopicPartition, key_values
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore
 from streams.runtime.task import BrokerCollector, Task, TaskId
@@ -358,7 +358,7 @@ def restore_from_embedded(broker: EmbeddedBroker, stores: TaskStores) -> int:
             start = 0
         n += stores.restore(
             step.store,
-            [(m[0], m[1]) for m in broker.fetch_raw(tp, start)],  # type: ignore[misc]
+            key_values(broker.fetch_raw(tp, start)),
             end,
         )
     return n

@@ -38,6 +38,21 @@ RawMessage = tuple[bytes | None, bytes | None, int, Sequence[tuple[str, bytes]],
 """A fetched record as a plain tuple in :class:`Message`'s field order (embedded fast path)."""
 
 
+def as_raw(m: Any) -> RawMessage:
+    """A fetched record as a plain tuple, whichever broker fetched it (embedded records already
+    are tuples; aiokafka's have attributes)."""
+    if isinstance(m, tuple):
+        return m
+    return (m.key, m.value, m.timestamp, m.headers, m.offset)
+
+
+def key_values(msgs: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """``(key, value)`` of each fetched record (changelog restores)."""
+    if msgs and isinstance(msgs[0], tuple):
+        return [(m[0], m[1]) for m in msgs]
+    return [(m.key, m.value) for m in msgs]
+
+
 def last_offset(msgs: Sequence[Any]) -> int:
     """The offset of the last record of a fetched batch (tuples or aiokafka records)."""
     m = msgs[-1]
@@ -141,6 +156,8 @@ __all__ = [
     "RebalanceListener",
     "TopicPartition",
     "TopicSpec",
+    "as_raw",
     "describe_broker",
+    "key_values",
     "last_offset",
 ]

@@ -25,6 +25,7 @@ from state.backend import open_backend
 from state.kv import KeyValueStore
 from state.task_state import ObjectKV
 from streams import plan
+from streams.runtime.broker import as_raw
 
 _POSITIONS = "partition-offsets"
 
@@ -50,7 +51,7 @@ class GlobalStore:
         put, delete = self.store.put, self.store.delete
         last = None
         for m in msgs:
-            k, v, off = (m[0], m[1], m[4]) if isinstance(m, tuple) else (m.key, m.value, m.offset)
+            k, v, _ts, _h, off = as_raw(m)
             last = off
             if k is None:
                 continue

@@ -37,7 +37,7 @@ from state.window import WindowStore
 from streams import plan
 from streams.compile import PhysicalPlan, SubTopology
 from streams.errors import ProcessingError, StreamsError
-from streams.runtime.broker import Message, OutRecord, TopicPartition, last_offset
+from streams.runtime.broker import Message, OutRecord, TopicPartition, as_raw, last_offset
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.watermarks import (
     END_OF_TIME,
@@ -188,16 +188,9 @@ class Task:
                     assert self.stores is not None
                     procs[seg.id] = TableMaterializer(self.stores.kv(node.store.name), children)
                 elif isinstance(node, plan.StreamTableJoin):
-                    assert self.stores is not None
-                    tstore, chain = table_store(topo, node.table_step)
-                    owner = topo.node(self._store_owner(topo, tstore))
-                    present = (
-                        AggregateProcessor.presenter(owner)
-                        if isinstance(owner, plan.Aggregate)
-                        else None
+                    procs[seg.id] = LookupJoinProcessor(
+                        node, self._getter(topo, node.table_step), children
                     )
-                    getter = make_getter(self.stores.kv(tstore), chain, present)
-                    procs[seg.id] = LookupJoinProcessor(node, getter, children)
                 elif isinstance(node, plan.StreamGlobalJoin):
                     gstore = (global_stores or {}).get(node.global_step)
                     if gstore is None:
@@ -304,8 +297,7 @@ class Task:
         """Apply watermark control records of a repartition partition; return the data."""
         data = []
         for m in msgs:
-            h = m[3] if isinstance(m, tuple) else m.headers
-            ctrl = control_of(h)
+            ctrl = control_of(as_raw(m)[3])
             if ctrl is None:
                 data.append(m)
             else:
@@ -373,9 +365,7 @@ class Task:
         """Send an undecodable record, original bytes intact, with headers saying why."""
 
         def send(m: Any, err: Exception) -> None:
-            k, v, ts, h, off = (
-                m if isinstance(m, tuple) else (m.key, m.value, m.timestamp, m.headers, m.offset)
-            )
+            k, v, ts, h, off = as_raw(m)
             src_topic = getattr(err, "topic", None) or ""
             headers = [
                 *(h or ()),

@@ -29,7 +29,6 @@ import logging
 import os
 import signal
 import time
-from typing import Any
 
 from state.task_state import StoreDef, TaskStores
 from streams.compile import PhysicalPlan
@@ -43,6 +42,7 @@ from streams.runtime.broker import (
     Producer,
     TopicPartition,
     TopicSpec,
+    key_values,
 )
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore
@@ -345,9 +345,7 @@ class Worker:
                 )
                 for tp, msgs in batches.items():
                     stores, name = targets[tp]
-                    recs: list[Any] = [
-                        (m[0], m[1]) if isinstance(m, tuple) else (m.key, m.value) for m in msgs
-                    ]
+                    recs = key_values(msgs)
                     stores.restore(name, recs, reader.position(tp))
                     self.standby_records += len(recs)
         finally:
@@ -398,9 +396,7 @@ class Worker:
             if not msgs:
                 continue
             # changelog keys are never null (the store wrote them)
-            recs: list[Any] = [
-                (m[0], m[1]) if isinstance(m, tuple) else (m.key, m.value) for m in msgs
-            ]
+            recs = key_values(msgs)
             stores.restore(name, recs, reader.position(tp))
             done += len(recs)
             now = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,6 +24,8 @@ from streams.runtime.kafka_common import (
     _ak,
     _wrap,
 )
+
+_MISSING_TOPIC_REFRESH_S = 0.5
 
 
 class _ListenerBridge(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -85,6 +88,8 @@ class KafkaConsumer:
         self._positions: dict[TopicPartition, int] = {}
         self._pending_seeks: dict[TopicPartition, int] = {}
         self._listener_error: BaseException | None = None
+        self._subscribed: tuple[str, ...] = ()
+        self._last_md_refresh = 0.0
 
     def standby_partitions(self) -> set[int]:
         """Partition numbers the group leader asked this member to keep standby copies of."""
@@ -125,6 +130,25 @@ class KafkaConsumer:
             c.subscribe(topics=list(topics), listener=_ListenerBridge(self, listener))
         except Exception as e:
             raise BrokerError(f"kafka: subscribe to {list(topics)} failed: {e}") from e
+        self._subscribed = tuple(topics)
+
+    def _refresh_missing_topics(self, c: Any) -> None:
+        """Ask for metadata again while a subscribed topic is still unknown to the client.
+
+        aiokafka refreshes metadata only every ``metadata_max_age_ms`` (5 minutes): a topic that
+        was created a moment before ``subscribe`` (or by another worker) and missed by the first
+        metadata response would stay unassigned that long. Seen in CI as a group that never got
+        the second topic's partitions.
+        """
+        if not self._subscribed:
+            return
+        cluster = c._client.cluster
+        if all(cluster.partitions_for_topic(t) for t in self._subscribed):
+            return
+        now = time.monotonic()
+        if now - self._last_md_refresh >= _MISSING_TOPIC_REFRESH_S:
+            self._last_md_refresh = now
+            c._client.force_metadata_update()
 
     def assign(self, partitions: Sequence[TopicPartition]) -> None:
         try:
@@ -149,6 +173,7 @@ class KafkaConsumer:
     ) -> dict[TopicPartition, list[Message]]:
         c = await self._start()
         self._raise_listener_error()
+        self._refresh_missing_topics(c)
         raw = await _wrap("fetch", c.getmany(timeout_ms=timeout_ms, max_records=max_records))
         self._raise_listener_error()
         if not raw:

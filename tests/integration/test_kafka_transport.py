@@ -220,6 +220,25 @@ async def test_group_assigns_copartitioned_partitions_together(
         await broker.close()
 
 
+async def test_subscription_picks_up_a_topic_created_after_subscribe(
+    kafka_bootstrap: str, kafka_topic_factory: TopicFactory
+) -> None:
+    """aiokafka alone would wait metadata_max_age_ms (5 min) before seeing the new topic."""
+    a = kafka_topic_factory(partitions=2)
+    late = f"late-{_uid()}"
+    broker = KafkaBroker(kafka_bootstrap)
+    c = broker.consumer(f"late-{_uid()}")
+    try:
+        await c.subscribe([a, late], RecordingListener())
+        await _poll_until([c], lambda: {tp.topic for tp in c.assignment()} == {a}, 30)
+        kafka_topic_factory(partitions=2, name=late)
+        want = {TopicPartition(t, p) for t in (a, late) for p in range(2)}
+        await _poll_until([c], lambda: c.assignment() == want, 30)
+    finally:
+        await c.close()
+        await broker.close()
+
+
 # -- offsets --------------------------------------------------------------------------------------
 async def test_commit_committed_seek_position_end_offsets(
     kafka_bootstrap: str, kafka_topic_factory: TopicFactory

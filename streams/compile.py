@@ -250,7 +250,8 @@ def _build_subtopology(
             | plan.TableTableJoin
             | plan.FkSubscribe
             | plan.FkRespond
-            | plan.FkResolve,
+            | plan.FkResolve
+            | plan.ParquetSink,
         ):
             kinds[n.step] = "stateful"
         else:  # pragma: no cover - every node kind is handled above

@@ -306,6 +306,32 @@ class Sink(Node):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ParquetSink(Node):
+    """Writes records to Parquet files under ``path``, visible only once their offsets commit.
+
+    Its store keeps the sink's commit state (staged segments, files to publish), so a restart
+    publishes exactly the committed records (see :mod:`operators.parquet_sink`).
+    """
+
+    path: str
+    partition_by: tuple[str, ...] = ()
+    rotate_every_ms: int | None = None
+    rotate_rows: int | None = None
+    key_column: str | None = None
+    timestamp_column: str | None = None
+    store: StoreSpec
+    kind: ClassVar[str] = "parquet_sink"
+
+    @property
+    def stores(self) -> tuple[StoreSpec, ...]:
+        return (self.store,)
+
+    def detail(self) -> str:
+        by = f" partition_by={list(self.partition_by)}" if self.partition_by else ""
+        return f"path={self.path}{by}; store={self.store.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Aggregate(Node):
     """Per-key aggregation into a key-value store; emits the new result per key per batch."""
 

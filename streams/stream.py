@@ -20,7 +20,10 @@ Topology demo
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from streams import plan
@@ -511,6 +514,50 @@ class Stream:
                 topic=topic,
                 key_serde=key or t.default_key,
                 value_serde=value or t.default_value,
+            )
+        )
+
+    def to_parquet(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        partition_by: Iterable[str] = (),
+        rotate_every: float | timedelta | None = None,
+        rotate_rows: int | None = None,
+        key_column: str | None = None,
+        timestamp_column: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Write records (mapping values; others as a ``value`` column) to Parquet files under
+        ``path``, in Hive-style ``col=value`` directories for ``partition_by``. A file becomes
+        visible only after the commit that covers its records, so readers see each committed
+        record exactly once, also across crashes. A file is cut every ``rotate_rows`` rows or
+        ``rotate_every`` seconds (at the next commit); with neither, at every commit. ``name``
+        (default ``parquet-<directory name>``) names the step and its commit-state store.
+        """
+        path = os.fspath(path)
+        if not isinstance(path, str) or not path:
+            raise TopologyError("to_parquet() needs a path")
+        if name is None:
+            base = re.sub(r"[^a-z0-9-]+", "-", os.path.basename(path.rstrip("/")).lower())
+            name = f"parquet-{base.strip('-') or 'out'}"
+        step = self._name("parquet", name)
+        every = rotate_every
+        if isinstance(every, timedelta):
+            every = every.total_seconds()
+        if (every is not None and every <= 0) or (rotate_rows is not None and rotate_rows <= 0):
+            raise TopologyError(f"step '{step}': rotate_every and rotate_rows must be positive")
+        self._then_stateful(
+            plan.ParquetSink(
+                step=step,
+                parents=(self._step,),
+                path=path,
+                partition_by=tuple(partition_by),
+                rotate_every_ms=None if every is None else int(every * 1000),
+                rotate_rows=rotate_rows,
+                key_column=key_column,
+                timestamp_column=timestamp_column,
+                store=plan.StoreSpec(step),
             )
         )
 

@@ -26,6 +26,7 @@ from operators.base import Collector, Processor
 from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
 from operators.fused import ChainProcessor
 from operators.join import StreamStreamJoinProcessor, TableTableJoinProcessor
+from operators.parquet_sink import ParquetSinkProcessor
 from operators.process import ProcessProcessor
 from operators.sink import SinkProcessor
 from operators.source import Decoder
@@ -129,6 +130,7 @@ class Task:
                 return p.left if topo.node(child).parents[0] == parent_step else p.right
             return p
 
+        self.file_sinks: list[ParquetSinkProcessor] = []  # two-phase commit with the task
         timed: list[Any] = []  # processors that react to the watermark, in reverse topo order
         self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
         task_count = max((collector.partitions(t) for t in sub.inputs), default=1)
@@ -210,6 +212,13 @@ class Task:
                     )
                     procs[seg.id] = wp
                     timed.append(wp)
+                elif isinstance(node, plan.ParquetSink):
+                    assert self.stores is not None
+                    fs = ParquetSinkProcessor(
+                        node, self.stores.kv(node.store.name), partition, self.clock
+                    )
+                    procs[seg.id] = fs
+                    self.file_sinks.append(fs)
                 elif isinstance(node, plan.Aggregate):
                     assert self.stores is not None
                     procs[seg.id] = AggregateProcessor(
@@ -308,6 +317,8 @@ class Task:
     def end_of_input(self) -> bool:
         """Bounded input is exhausted: move the watermark to the end of time so every window
         closes and every event-time timer fires. Returns whether anything changed."""
+        for fs in self.file_sinks:
+            fs.end_of_input()
         if not self.timed or self.watermarks.floor == END_OF_TIME:
             return False
         self.watermarks.floor = END_OF_TIME
@@ -387,6 +398,8 @@ class Task:
         """Send every store's dirty entries to its changelog; return the partitions written."""
         if self.stores is None:
             return []
+        for fs in self.file_sinks:  # their commit state goes into this commit's changelog
+            fs.pre_commit()
         written = []
         for topic, partition, recs in self.stores.prepare_commit():
             self.collector.send_batch(topic, partition, [(k, v, timestamp_ms, ()) for k, v in recs])
@@ -409,10 +422,15 @@ class Task:
                 else None
             )
             self.stores.finish_commit(changelog_end, src, wm)
+        for fs in self.file_sinks:
+            fs.post_commit()
 
     def resume_time(self) -> None:
         """After a restore: continue from the watermark of the last commit (if the local copy
-        kept it), so windows closed before a restart are never reopened."""
+        kept it), so windows closed before a restart are never reopened. File sinks finish
+        (or discard) what their last commit left."""
+        for fs in self.file_sinks:
+            fs.recover()
         if self.stores is None or not self.timed:
             return
         wm = self.stores.stored_watermark()

@@ -103,8 +103,9 @@ def _spawn_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
     i = base.index("--workers")
     del base[i : i + 2]
     children = []
-    for n in range(args.workers):
-        state_dir = os.path.join(args.state_dir or ".streams-state", f"worker-{n}")
+    root = args.state_dir or os.path.join(".streams-state", load_topology(args.topology).app_id)
+    for n in range(args.workers):  # under the app's directory: `streams reset` removes them all
+        state_dir = os.path.join(root, f"worker-{n}")
         cmd = [sys.executable, "-m", "streams", *base, "--state-dir", state_dir]
         children.append(subprocess.Popen(cmd))
 
@@ -144,6 +145,38 @@ def _run(args: argparse.Namespace) -> int:
         for topic in args.print:
             _print_topic(broker, topo, topic)
     return 0
+
+
+def _reset(args: argparse.Namespace) -> int:
+    from streams.reset import execute_reset, plan_reset
+    from streams.runtime.kafka import KafkaBroker
+
+    topo = load_topology(args.topology)
+
+    async def go() -> int:
+        broker = KafkaBroker(args.bootstrap)
+        try:
+            plan = await plan_reset(
+                topo,
+                broker,
+                state_dir=args.state_dir,
+                delete_dead_letters=args.delete_dead_letters,
+            )
+            print(plan.describe())
+            if args.dry_run:
+                return 0
+            if not args.yes:
+                answer = input(f"type the application id ({topo.app_id}) to go on: ")
+                if answer.strip() != topo.app_id:
+                    print("reset cancelled", file=sys.stderr)
+                    return 1
+            await execute_reset(broker, plan)
+            print("\n".join(plan.done) or "nothing deleted")
+            return 0
+        finally:
+            await broker.close()
+
+    return asyncio.run(go())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,6 +220,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="stop once all input is processed (always on for the embedded broker)",
     )
+    z = sub.add_parser(
+        "reset",
+        help="delete an app's internal topics, consumer group and local state (start over)",
+    )
+    z.add_argument("topology", help="MODULE:ATTR")
+    z.add_argument("--bootstrap", required=True, help="Kafka bootstrap HOST:PORT")
+    z.add_argument("--state-dir", help="local state directory (default ./.streams-state/APP_ID)")
+    z.add_argument("--delete-dead-letters", action="store_true", help="also delete APP_ID-dlq")
+    z.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+    z.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -194,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "describe":
             print(load_topology(args.topology).describe(args.format))
             return 0
+        if args.cmd == "reset":
+            return _reset(args)
         if args.workers > 1:
             if not args.bootstrap:
                 raise StreamsError(

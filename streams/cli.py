@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import logging
 import os
 import signal
 import subprocess
@@ -25,6 +24,7 @@ import msgspec
 
 from streams.config import Config
 from streams.errors import StreamsError
+from streams.logs import configure_logging
 from streams.partitioner import partition_for
 from streams.runtime.broker import Broker, TopicPartition
 from streams.runtime.embedded import EmbeddedBroker
@@ -216,6 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     r.add_argument("--state-dir", help="local state directory (default ./.streams-state/APP_ID)")
     r.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="log lines as text or as JSON objects (for log collectors)",
+    )
+    r.add_argument(
         "--until-idle",
         action="store_true",
         help="stop once all input is processed (always on for the embedded broker)",
@@ -232,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     z.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(getattr(args, "log_format", "text"))
     try:
         if args.cmd == "describe":
             print(load_topology(args.topology).describe(args.format))

@@ -1,11 +1,15 @@
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from streams.cli import load_topology, main
 from streams.errors import StreamsError
+
+REPO = Path(__file__).resolve().parents[2]
 
 APP = """
 import streams as st
@@ -70,3 +74,24 @@ def test_console_entry_point_runs(app_module):
     )
     assert r.returncode == 0, r.stderr
     assert "cli-app" in r.stdout
+
+
+def test_run_with_json_logs(app_module):
+    """Every log line is one JSON object (run as a subprocess: logging is process-global)."""
+    f = app_module / "in.jsonl"
+    f.write_text("\n".join(json.dumps({"n": n}) for n in range(5)))
+    cmd = ["run", "cliapp:topo", "--input", f"in={f}", "--log-format", "json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "streams", *cmd],
+        capture_output=True,
+        text=True,
+        cwd=app_module,
+        env={**os.environ, "PYTHONPATH": f"{app_module}:{REPO}"},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    logged = [json.loads(ln) for ln in lines if ln.startswith("{")]
+    assert logged, proc.stderr
+    assert all({"ts", "level", "logger", "message"} <= rec.keys() for rec in logged)
+    assert all(ln.startswith("{") for ln in lines if "streams." in ln)

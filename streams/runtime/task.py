@@ -257,7 +257,13 @@ class Task:
                 sources[topic] = (src.max_out_of_orderness_ms, src.idle_timeout_ms)
         self.internal_inputs = {t for t, inp in sub.inputs.items() if inp.internal}
         self._source_backed = {s.spec.source_topic for s in sub.stores if s.spec.source_topic}
-        expected = [(t, partition) for t in sub.inputs if partition < collector.partitions(t)]
+        # a table's topic is state, not a stream of events: an idle table (the usual case) must
+        # not hold the watermark back, or windows after a stream-table join would never close
+        expected = [
+            (t, partition)
+            for t in sub.inputs
+            if partition < collector.partitions(t) and t not in self._source_backed
+        ]
         self.watermarks = WatermarkTracker(sources, expected, self.clock())
         self.watermark = MIN_WATERMARK
         self._announced: int | None = None

@@ -170,3 +170,25 @@ def test_an_aggregation_is_a_table_joins_see_results():
     d.pipe("tx", {"eur": 7}, key="c1")
     d.pipe("checks", {"q": 1}, key="c1")
     assert d.read_values("out") == [{"q": 1, "total": 12, "n": 2}]
+
+
+def test_an_idle_table_does_not_hold_back_the_watermark_after_a_join():
+    """Only the stream's event time drives the watermark: windows after a stream-table join
+    close while the table topic stays quiet (it was loaded once, at time 0)."""
+    from streams import windows
+
+    t = st.Topology("wm-table")
+    users = t.table("users", key=st.serde.STR, value=st.serde.JSON)
+    (
+        t.source("clicks", key=st.serde.STR, value=st.serde.JSON)
+        .join(users, lambda c, u: {**c, "seg": u["seg"]})
+        .key_by(st.col("seg"), name="by-seg")
+        .window("per-seg", windows.tumbling(ms=1_000))
+        .count()
+        .to("out")
+    )
+    d = TopologyTestDriver(t)
+    d.pipe("users", {"seg": "a"}, key="u1", timestamp=0)
+    d.pipe_many("clicks", [("u1", {"i": i}, 100 * i) for i in range(25)])  # up to 2.4 s
+    got = [(v["window_start"], v["n"]) for v in d.read_values("out")]
+    assert got == [(0, 10), (1_000, 10)]  # the window at 2 s is still open

@@ -75,7 +75,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # A private state dir: never reuse (and so never stop) a broker someone else started.
     home = tmp_path_factory.mktemp("kafka-broker")
     try:
-        res = _script("start", "--home", str(home), timeout=START_TIMEOUT_S)
+        # with a second, SASL_PLAINTEXT/PLAIN listener for the security tests
+        res = _script("start", "--home", str(home), "--sasl", timeout=START_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         _script("stop", "--home", str(home), timeout=60)
         _unavailable(f"Kafka broker did not start within {START_TIMEOUT_S}s: {exc}")
@@ -87,12 +88,28 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             f"{res.stderr.strip()}"
         )
     bootstrap = res.stdout.strip().splitlines()[-1]
+    sasl = home / "bootstrap_sasl"
+    if sasl.exists():
+        os.environ["STREAMS_KAFKA_SASL_BOOTSTRAP"] = sasl.read_text().strip()
     try:
         yield bootstrap
     finally:
         stop = _script("stop", "--home", str(home), timeout=60)
         if stop.returncode != 0:
             sys.stderr.write(f"scripts/kafka/kafka stop failed: {stop.stderr}\n")
+
+
+@pytest.fixture(scope="session")
+def kafka_sasl(kafka_bootstrap: str) -> tuple[str, str, str]:
+    """``(bootstrap, user, password)`` of the broker's SASL_PLAINTEXT (PLAIN) listener.
+
+    The session broker is started with ``--sasl``; with an external broker set
+    ``STREAMS_KAFKA_SASL_BOOTSTRAP`` (user/password as ``scripts/kafka/kafka`` configures them).
+    """
+    address = os.environ.get("STREAMS_KAFKA_SASL_BOOTSTRAP", "").strip()
+    if not address:
+        _unavailable("no SASL listener: set STREAMS_KAFKA_SASL_BOOTSTRAP with an external broker")
+    return address, "streams", "streams-secret"
 
 
 async def _create_topic(

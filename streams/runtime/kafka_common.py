@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -22,6 +23,45 @@ from streams.runtime.broker import (
 log = logging.getLogger("streams.kafka")
 
 T = TypeVar("T")
+
+_SASL_BYTES = re.compile(r"(sasl_auth_bytes=)b?(['\"]).*?\2")
+
+
+class _RedactSecrets(logging.Filter):
+    """Removes credentials from aiokafka's log records before any handler sees them.
+
+    aiokafka logs every request at DEBUG, the SASL/PLAIN ``SaslAuthenticateRequest`` included,
+    with the password in clear (found by tests/integration/test_kafka_security.py).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = _SASL_BYTES.sub(r"\1<redacted>", msg)
+        for secret in self.secrets:
+            clean = clean.replace(secret, "<redacted>")
+        if clean != msg:
+            record.msg, record.args = clean, None
+        return True
+
+
+_REDACT = _RedactSecrets()
+
+
+def redact_secret(secret: str | None) -> None:
+    """Keep ``secret`` out of every aiokafka log record (from now on, process-wide)."""
+    if not _REDACT.secrets and secret is not None:
+        # a logger's filters see only its own records: attach to every aiokafka logger (they
+        # are made when aiokafka's modules are imported, which has happened by now)
+        names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "aiokafka"]
+        for name in {"aiokafka", "aiokafka.conn", *names}:
+            logging.getLogger(name).addFilter(_REDACT)
+    if secret:
+        _REDACT.secrets.add(secret)
+
 
 _ERR_NONE = 0
 _ERR_UNKNOWN_TOPIC = 3

@@ -1,0 +1,87 @@
+"""SASL_PLAINTEXT (PLAIN) against the real broker's SASL listener; secrets never leak."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from pathlib import Path
+
+import pytest
+
+import streams as st
+from streams.config import Config
+from streams.errors import BrokerError
+from streams.runtime.broker import TopicPartition, TopicSpec
+from streams.runtime.kafka import KafkaBroker
+from streams.runtime.worker import Worker
+
+pytestmark = pytest.mark.kafka
+
+
+def sasl_broker(address: str, user: str, password: str) -> KafkaBroker:
+    return KafkaBroker(
+        address,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_plain_username=user,
+        sasl_plain_password=password,
+    )
+
+
+def test_worker_runs_over_sasl_and_never_logs_the_password(
+    kafka_sasl: tuple[str, str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    address, user, password = kafka_sasl
+    uid = uuid.uuid4().hex[:8]
+    src, out, app = f"sasl-in-{uid}", f"sasl-out-{uid}", f"sasl-app-{uid}"
+    t = st.Topology(app)
+    t.source(src).count("counts").to(out, value=st.serde.INT)
+    caplog.set_level(logging.DEBUG)
+
+    async def go() -> list[tuple[bytes, int]]:
+        broker = sasl_broker(address, user, password)
+        await broker.create_topics([TopicSpec(src, 1), TopicSpec(out, 1)])
+        p = broker.producer()
+        p.send_batch(src, 0, [(b"k%d" % (i % 3), b"{}", 1_000 + i, ()) for i in range(30)])
+        await p.flush()
+        await p.close()
+        w = Worker(t, broker, Config(state_dir=str(tmp_path)))
+        await asyncio.wait_for(w.run(until_idle=True), 120)
+        c = broker.consumer(None)
+        tp = TopicPartition(out, 0)
+        c.assign([tp])
+        c.seek(tp, 0)
+        got: list[tuple[bytes, int]] = []
+        while len(got) < 3:
+            for msgs in (await c.getmany(timeout_ms=1000)).values():
+                got += [(m.key, st.serde.INT.deserialize(m.value)) for m in msgs]
+        await c.close()
+        assert password not in repr(broker) and password not in repr(w.__dict__)
+        await broker.close()
+        return got
+
+    got = asyncio.run(go())
+    final = dict(got)
+    assert final == {b"k0": 10, b"k1": 10, b"k2": 10}
+    assert password not in t.describe()
+    assert all(password not in r.getMessage() for r in caplog.records)
+
+
+def test_a_wrong_password_is_a_clear_error_without_the_password(
+    kafka_sasl: tuple[str, str, str],
+) -> None:
+    address, user, _ = kafka_sasl
+    wrong = "not-the-" + uuid.uuid4().hex
+
+    async def go() -> None:
+        broker = sasl_broker(address, user, wrong)
+        try:
+            await broker.partitions("anything")
+        finally:
+            await broker.close()
+
+    with pytest.raises(BrokerError) as err:
+        asyncio.run(go())
+    assert wrong not in str(err.value)
+    assert address in str(err.value) or "auth" in str(err.value).lower()

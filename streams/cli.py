@@ -28,6 +28,7 @@ from streams.logs import configure_logging
 from streams.partitioner import partition_for
 from streams.runtime.broker import Broker, TopicPartition
 from streams.runtime.embedded import EmbeddedBroker
+from streams.runtime.http import parse_address
 from streams.runtime.worker import Worker
 from streams.topology import Topology
 
@@ -107,6 +108,9 @@ def _spawn_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for n in range(args.workers):  # under the app's directory: `streams reset` removes them all
         state_dir = os.path.join(root, f"worker-{n}")
         cmd = [sys.executable, "-m", "streams", *base, "--state-dir", state_dir]
+        if args.http:  # one port each: PORT, PORT+1, ... (port 0: each picks a free one)
+            host, port = parse_address(args.http)
+            cmd += ["--http", f"{host}:{port + n if port else 0}"]  # the last --http wins
         children.append(subprocess.Popen(cmd))
 
     def forward(signum: int, _frame: object) -> None:
@@ -126,6 +130,7 @@ def _run(args: argparse.Namespace) -> int:
         processing_guarantee=args.guarantee,
         default_partitions=args.partitions,
         state_dir=args.state_dir,
+        http_address=args.http,
     )
     broker: Broker
     if args.bootstrap:
@@ -215,6 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --bootstrap: run N worker processes in one consumer group",
     )
     r.add_argument("--state-dir", help="local state directory (default ./.streams-state/APP_ID)")
+    r.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve /metrics, /health and /stores/{store}/{key} queries (off by default; "
+        "a bare :PORT binds 127.0.0.1)",
+    )
     r.add_argument(
         "--log-format",
         choices=["text", "json"],

@@ -82,6 +82,28 @@ class Config:
     default_partitions: int = field(
         default=1, metadata=_doc("Partitions for topics the embedded broker creates on first use.")
     )
+    http_address: str | None = field(
+        default=None,
+        metadata=_doc(
+            "HOST:PORT to serve /metrics, /health and interactive queries (/stores/...) on; "
+            "None (the default): no HTTP server. A bare :PORT binds the loopback address; "
+            "port 0 picks a free port."
+        ),
+    )
+    http_advertised_address: str | None = field(
+        default=None,
+        metadata=_doc(
+            "HOST:PORT other workers reach this worker's HTTP server at (forwarded queries); "
+            "default: the bound address (the host name when bound to all interfaces)."
+        ),
+    )
+    stall_timeout_ms: int = field(
+        default=60_000,
+        metadata=_doc(
+            "/health reports a partition as stalled (unhealthy) when it has lag and its task "
+            "processed nothing for this long."
+        ),
+    )
 
     def __post_init__(self) -> None:
         if self.processing_guarantee not in ("at_least_once", "exactly_once"):
@@ -94,6 +116,7 @@ class Config:
             "poll_timeout_ms",
             "task_queue_batches",
             "default_partitions",
+            "stall_timeout_ms",
         ):
             if getattr(self, f) < 1:
                 raise StreamsError(f"config {f} must be >= 1, got {getattr(self, f)}")

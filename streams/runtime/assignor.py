@@ -71,12 +71,30 @@ def standby_assignment(
     return out
 
 
+def owner_endpoints(
+    plan: Mapping[str, Mapping[str, Sequence[int]]], endpoints: Mapping[str, str]
+) -> dict[str, list[int]]:
+    """``{endpoint: [partition numbers]}``: who owns each number, for members with an endpoint.
+
+    >>> owner_endpoints({"m-a": {"t": [0, 2]}, "m-b": {"t": [1]}}, {"m-a": "h1:80", "m-b": "h2:80"})
+    {'h1:80': [0, 2], 'h2:80': [1]}
+    """
+    out: dict[str, list[int]] = {}
+    for member, per_topic in plan.items():
+        ep = endpoints.get(member)
+        if ep:
+            out[ep] = sorted({p for ps in per_topic.values() for p in ps})
+    return out
+
+
 class CopartitionedAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
     """aiokafka assignor: every topic's partition ``p`` goes to the same group member.
 
     Members ask for standby replicas in their metadata (``{"standby_replicas": k}``, the
-    largest request wins); the leader deals standby partition numbers with
-    :func:`standby_assignment` and sends each member its list in the assignment's user data.
+    largest request wins) and advertise their HTTP endpoint (``{"endpoint": "host:port"}``);
+    the leader deals standby partition numbers with :func:`standby_assignment` and sends each
+    member its list, plus every owner's endpoint (:func:`owner_endpoints`: interactive queries
+    find a key's worker with it), in the assignment's user data.
     aiokafka calls these as class methods, so each consumer uses its own subclass
     (:meth:`for_consumer`) to keep what it was given.
     """
@@ -84,58 +102,97 @@ class CopartitionedAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
     name = "streams-copartitioned"
     version = 0
     standby_replicas = 0
+    endpoint: str | None = None
     standby: frozenset[int] = frozenset()
+    endpoints: Mapping[int, str] = {}
 
     @classmethod
-    def for_consumer(cls, standby_replicas: int) -> type[CopartitionedAssignor]:
+    def for_consumer(
+        cls, standby_replicas: int, endpoint: str | None = None
+    ) -> type[CopartitionedAssignor]:
         return type(
             "CopartitionedAssignorOfConsumer",
             (cls,),
-            {"standby_replicas": standby_replicas, "standby": frozenset()},
+            {
+                "standby_replicas": standby_replicas,
+                "endpoint": endpoint,
+                "standby": frozenset(),
+                "endpoints": {},
+            },
         )
 
     @classmethod
     def assign(cls, cluster: Any, members: Mapping[str, Any]) -> dict[str, Any]:
         counts: dict[str, int] = {}
         replicas = 0
-        for meta in members.values():
+        endpoints: dict[str, str] = {}
+        for member, meta in members.items():
             for topic in meta.subscription:
                 parts = cluster.partitions_for_topic(topic)
                 if parts:
                     counts[topic] = max(parts) + 1
-            replicas = max(replicas, _requested_replicas(meta.user_data))
+            data = _member_data(meta.user_data)
+            replicas = max(replicas, _int(data.get("standby_replicas")))
+            if isinstance(data.get("endpoint"), str):
+                endpoints[member] = data["endpoint"]
         plan = copartitioned_assignment(
             counts, {m: list(meta.subscription) for m, meta in members.items()}
         )
         numbers = sorted({p for n in counts.values() for p in range(n)})
         standby = standby_assignment(list(members), numbers, replicas)
+        owners = owner_endpoints(plan, endpoints)
         return {
             member: ConsumerProtocolMemberAssignment(
                 cls.version,
                 sorted(per_topic.items()),
-                json.dumps({"standby": standby.get(member, [])}).encode(),
+                json.dumps({"standby": standby.get(member, []), "endpoints": owners}).encode(),
             )
             for member, per_topic in plan.items()
         }
 
     @classmethod
     def metadata(cls, topics: Iterable[str]) -> Any:
-        data = json.dumps({"standby_replicas": cls.standby_replicas}).encode()
-        return ConsumerProtocolMemberMetadata(cls.version, list(topics), data)
+        meta: dict[str, Any] = {"standby_replicas": cls.standby_replicas}
+        if cls.endpoint:
+            meta["endpoint"] = cls.endpoint
+        return ConsumerProtocolMemberMetadata(cls.version, list(topics), json.dumps(meta).encode())
 
     @classmethod
     def on_assignment(cls, assignment: Any) -> None:
+        data = _member_data(assignment.user_data)
         try:
-            cls.standby = frozenset(json.loads(assignment.user_data or b"{}").get("standby", []))
-        except ValueError:
+            cls.standby = frozenset(int(p) for p in data.get("standby", []))
+        except (ValueError, TypeError):
             cls.standby = frozenset()
+        owners: dict[int, str] = {}
+        eps = data.get("endpoints")
+        if isinstance(eps, dict):
+            for ep, numbers in eps.items():
+                if isinstance(numbers, list):
+                    owners.update({int(p): str(ep) for p in numbers if isinstance(p, int)})
+        cls.endpoints = owners
 
 
-def _requested_replicas(user_data: bytes | None) -> int:
+def _member_data(user_data: bytes | None) -> dict[str, Any]:
+    """The JSON object in a member's user data ({} for a member of an older version, or
+    another client)."""
     try:
-        return int(json.loads(user_data or b"{}").get("standby_replicas", 0))
-    except (ValueError, TypeError, AttributeError):
-        return 0  # a member of an older version, or another client
+        data = json.loads(user_data or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
-__all__ = ["CopartitionedAssignor", "copartitioned_assignment", "standby_assignment"]
+def _int(x: Any) -> int:
+    try:
+        return int(x or 0)
+    except (ValueError, TypeError):
+        return 0
+
+
+__all__ = [
+    "CopartitionedAssignor",
+    "copartitioned_assignment",
+    "owner_endpoints",
+    "standby_assignment",
+]

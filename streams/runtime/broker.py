@@ -105,6 +105,11 @@ class Consumer(Protocol):
         """Partition numbers to keep standby copies of (from the last group assignment)."""
         ...
 
+    def endpoints(self) -> dict[int, str]:
+        """Partition number -> the advertised endpoint (HTTP ``host:port``) of the member that
+        owns it, from the last group assignment (members without an endpoint are left out)."""
+        ...
+
 
 class Producer(Protocol):
     """Buffered producer: ``send`` never awaits; ``flush`` makes everything sent durable."""
@@ -134,8 +139,15 @@ class Broker(Protocol):
     async def partitions(self, topic: str) -> int | None: ...
 
     def consumer(
-        self, group_id: str | None, *, read_committed: bool = True, standby_replicas: int = 0
-    ) -> Consumer: ...
+        self,
+        group_id: str | None,
+        *,
+        read_committed: bool = True,
+        standby_replicas: int = 0,
+        endpoint: str | None = None,
+    ) -> Consumer:
+        """A consumer; a group member advertises ``endpoint`` to the other members."""
+        ...
 
     def producer(self, *, transactional_id: str | None = None) -> Producer: ...
 

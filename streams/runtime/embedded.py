@@ -172,9 +172,14 @@ class EmbeddedBroker:
         return self.partition_count(topic)
 
     def consumer(
-        self, group_id: str | None, *, read_committed: bool = True, standby_replicas: int = 0
+        self,
+        group_id: str | None,
+        *,
+        read_committed: bool = True,
+        standby_replicas: int = 0,
+        endpoint: str | None = None,
     ) -> EmbeddedConsumer:
-        return EmbeddedConsumer(self, group_id, standby_replicas)
+        return EmbeddedConsumer(self, group_id, standby_replicas, endpoint)
 
     def producer(self, *, transactional_id: str | None = None) -> EmbeddedProducer:
         return EmbeddedProducer(self, transactional_id)
@@ -202,8 +207,15 @@ class EmbeddedBroker:
         by_id = {str(m.member_id).zfill(12): m for m in members}
         for mid, nums in standby_assignment(list(by_id), numbers, replicas).items():
             by_id[mid]._pending_standby = set(nums)
+        owners = {
+            p: m.endpoint
+            for i, m in enumerate(members)
+            if m.endpoint is not None
+            for p in numbers[i :: len(members)]
+        }
         for i, m in enumerate(members):
             mine = set(numbers[i :: len(members)])
+            m._pending_endpoints = owners
             m._pending_assignment = {
                 TopicPartition(t, p)
                 for t in m.subscription
@@ -222,11 +234,18 @@ class EmbeddedConsumer:
     """A consumer of the embedded broker; group members rebalance on join and leave."""
 
     def __init__(
-        self, broker: EmbeddedBroker, group_id: str | None, standby_replicas: int = 0
+        self,
+        broker: EmbeddedBroker,
+        group_id: str | None,
+        standby_replicas: int = 0,
+        endpoint: str | None = None,
     ) -> None:
         self._broker = broker
         self.group_id = group_id
         self.standby_replicas = standby_replicas
+        self.endpoint = endpoint
+        self._endpoints: dict[int, str] = {}
+        self._pending_endpoints: dict[int, str] = {}
         self._standby: set[int] = set()
         self._pending_standby: set[int] = set()
         self.member_id = next(broker._member_ids)
@@ -276,6 +295,7 @@ class EmbeddedConsumer:
             committed = self._broker.committed_offset(self.group_id or "", tp)
             self._positions[tp] = committed if committed is not None else 0
         self._standby = self._pending_standby
+        self._endpoints = self._pending_endpoints
         if self._listener is not None:  # also when nothing was added: standbys may have moved
             await self._listener.on_partitions_assigned(added)
 
@@ -314,6 +334,9 @@ class EmbeddedConsumer:
 
     def standby_partitions(self) -> set[int]:
         return set(self._standby)
+
+    def endpoints(self) -> dict[int, str]:
+        return dict(self._endpoints)
 
     def position(self, tp: TopicPartition) -> int:
         return self._positions[tp]

@@ -56,6 +56,7 @@ from streams.runtime.kafka_common import (
     _ERR_UNKNOWN_TOPIC,
     _wrap,
     log,
+    redact_secret,
 )
 from streams.runtime.kafka_consumer import KafkaConsumer
 from streams.runtime.kafka_producer import KafkaProducer
@@ -92,6 +93,8 @@ class KafkaBroker:
         self._sasl_mechanism = sasl_mechanism
         self._sasl_plain_username = sasl_plain_username
         self._sasl_plain_password = sasl_plain_password
+        if sasl_plain_password is not None:
+            redact_secret(sasl_plain_password)
         self._ssl_context = ssl_context
         self._admin_client: Any = None
         self._admin_loop: asyncio.AbstractEventLoop | None = None
@@ -224,10 +227,19 @@ class KafkaBroker:
 
     # -- clients ----------------------------------------------------------------------------
     def consumer(
-        self, group_id: str | None, *, read_committed: bool = True, standby_replicas: int = 0
+        self,
+        group_id: str | None,
+        *,
+        read_committed: bool = True,
+        standby_replicas: int = 0,
+        endpoint: str | None = None,
     ) -> KafkaConsumer:
         return KafkaConsumer(
-            self, group_id, read_committed=read_committed, standby_replicas=standby_replicas
+            self,
+            group_id,
+            read_committed=read_committed,
+            standby_replicas=standby_replicas,
+            endpoint=endpoint,
         )
 
     def producer(self, *, transactional_id: str | None = None) -> KafkaProducer:

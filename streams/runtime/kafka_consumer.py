@@ -77,8 +77,9 @@ class KafkaConsumer:
         *,
         read_committed: bool,
         standby_replicas: int = 0,
+        endpoint: str | None = None,
     ) -> None:
-        self._assignor = CopartitionedAssignor.for_consumer(standby_replicas)
+        self._assignor = CopartitionedAssignor.for_consumer(standby_replicas, endpoint)
         self._broker = broker
         self.group_id = group_id
         self.read_committed = read_committed
@@ -94,6 +95,10 @@ class KafkaConsumer:
     def standby_partitions(self) -> set[int]:
         """Partition numbers the group leader asked this member to keep standby copies of."""
         return set(self._assignor.standby)
+
+    def endpoints(self) -> dict[int, str]:
+        """Partition number -> endpoint of its owner, as the group leader last dealt them."""
+        return dict(self._assignor.endpoints)
 
     def __repr__(self) -> str:
         return f"KafkaConsumer({self._broker.address!r}, group_id={self.group_id!r})"

@@ -46,6 +46,17 @@ from streams.runtime.broker import (
 )
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore
+from streams.runtime.http import HttpServer
+from streams.runtime.metrics import (
+    CountingCollector,
+    TaskMeter,
+    WorkerMetrics,
+    refresh_lag,
+    store_sizes,
+    task_states,
+)
+from streams.runtime.queries import Queries, StoreQuery
+from streams.runtime.restore import restore_stores
 from streams.runtime.task import Task, TaskId
 from streams.topology import Topology
 
@@ -76,6 +87,7 @@ class _TaskSlot:
         self.ready = asyncio.Event()
         self.inputs: set[TopicPartition] = set()
         self.committed: dict[TopicPartition, int] = {}
+        self.meter: TaskMeter | None = None
 
 
 class Worker:
@@ -94,6 +106,7 @@ class Worker:
         )
         self.group_id = topology.app_id
         self.slots: dict[TaskId, _TaskSlot] = {}
+        self._commit_lock = asyncio.Lock()
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._collector: ProducerCollector | None = None
@@ -109,6 +122,14 @@ class Worker:
         self._global_runner: asyncio.Task[None] | None = None
         self._standby_runner: asyncio.Task[None] | None = None
         self.state_dir = self.config.state_dir or os.path.join(".streams-state", self.group_id)
+        repartition = {t.name for t in self.plan.internal_topics if t.kind == "repartition"}
+        self.metrics = WorkerMetrics(frozenset(self.plan.sink_topics) | repartition)
+        self.metrics.store_sizes = lambda: store_sizes(self)
+        self.metrics.task_states = lambda: task_states(self)
+        self.rebalances = 0  # assignments received
+        self.queries = Queries(self)
+        self.http: HttpServer | None = None
+        self.endpoint: str | None = None  # the HTTP address other workers forward queries to
 
     # -- setup ------------------------------------------------------------------------------
     async def _partition_counts(self) -> dict[str, int]:
@@ -159,6 +180,10 @@ class Worker:
         return counts
 
     async def start(self) -> None:
+        if self.config.http_address is not None:  # first: /health answers while we start
+            self.http = HttpServer(self, self.config.http_address)
+            await self.http.start()
+            self.endpoint = self.config.http_advertised_address or self.http.advertised()
         self._counts = await self._partition_counts()
         await self._load_global_tables()
         # at-least-once: one producer for every task. Exactly-once: one transactional producer
@@ -172,6 +197,7 @@ class Worker:
             self.group_id,
             read_committed=True,
             standby_replicas=self.config.num_standby_replicas,
+            endpoint=self.endpoint,
         )
         await self._consumer.subscribe(list(self.plan.input_topics), self)
 
@@ -240,6 +266,8 @@ class Worker:
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         assert self._collector is not None and self._consumer is not None
+        self.rebalances += 1
+        self.metrics.rebalance()
         # a standby promoted to active hands its (warm) directory over: close it first
         promoted = {TaskId(self.plan.subtopology_of(tp.topic).id, tp.partition) for tp in assigned}
         if promoted & set(self.standbys):
@@ -251,10 +279,11 @@ class Worker:
             slot = self.slots.get(tid)
             if slot is None:
                 producer = None
-                collector = self._collector
+                inner = self._collector
                 if self.config.exactly_once:
                     producer = self.broker.producer(transactional_id=f"{self.group_id}-{tid}")
-                    collector = ProducerCollector(producer, self._counts)
+                    inner = ProducerCollector(producer, self._counts)
+                collector = CountingCollector(inner, self.metrics.output_topics)
                 task = Task(
                     self.plan,
                     sub,
@@ -266,6 +295,7 @@ class Worker:
                 )
                 slot = self.slots[tid] = _TaskSlot(task, self.config.task_queue_batches)
                 slot.producer = producer
+                slot.meter = self.metrics.task_meter(task, collector)
                 new.append(slot)
             slot.inputs.add(tp)
         await asyncio.gather(*(s.producer.begin() for s in new if s.producer is not None))
@@ -355,65 +385,13 @@ class Worker:
         """Replay each store's changelog delta, then let the task's input flow."""
         stores = slot.task.stores
         assert stores is not None and self._consumer is not None
-        reader = self.broker.consumer(None, read_committed=True)
-        try:
-            steps = stores.restore_plan()
-            tps = [TopicPartition(s.topic, stores.partition) for s in steps]
-            ends = await reader.end_offsets(tps)
-            for step, tp in zip(steps, tps, strict=True):
-                start, end = step.start, ends[tp]
-                if start > end:  # the changelog is behind the local copy (it was reset)
-                    log.warning("store '%s' is ahead of %s; rebuilding", step.store, tp)
-                    stores.reset(step.store)
-                    start = 0
-                if start < end:
-                    await self._replay(reader, stores, step.store, tp, start, end)
-        finally:
-            await reader.close()
+        await restore_stores(self.broker, stores, self.config.restore_batch_records, self.metrics)
         self.restored_records += stores.restored_records
         slot.task.resume_time()
         self._consumer.resume(sorted(slot.inputs))
+        if slot.meter is not None:  # idle time counts from here (stall detection)
+            slot.meter.last_progress = time.monotonic()
         slot.ready.set()
-
-    async def _replay(
-        self,
-        reader: Consumer,
-        stores: TaskStores,
-        name: str,
-        tp: TopicPartition,
-        start: int,
-        end: int,
-    ) -> None:
-        reader.assign([tp])
-        reader.seek(tp, start)
-        t0 = last_log = time.monotonic()
-        done = 0
-        while reader.position(tp) < end:
-            batches = await reader.getmany(
-                timeout_ms=200, max_records=self.config.restore_batch_records
-            )
-            msgs = batches.get(tp, [])
-            if not msgs:
-                continue
-            # changelog keys are never null (the store wrote them)
-            recs = key_values(msgs)
-            stores.restore(name, recs, reader.position(tp))
-            done += len(recs)
-            now = time.monotonic()
-            if now - last_log >= 1.0:
-                rate = done / (now - t0)
-                left = end - reader.position(tp)
-                log.info(
-                    "restoring %s from %s: %d/%d records, %.0f records/s, ETA %.1f s",
-                    name,
-                    tp,
-                    done,
-                    end - start,
-                    rate,
-                    left / rate if rate else 0.0,
-                )
-                last_log = now
-        log.info("restored %s from %s: %d records in %.2f s", name, tp, done, time.monotonic() - t0)
 
     # -- processing -----------------------------------------------------------------------------
     async def _run_task(self, slot: _TaskSlot) -> None:
@@ -422,7 +400,10 @@ class Worker:
         while True:
             tp, msgs = await q.get()
             try:
+                t0 = time.perf_counter()
                 slot.task.process(tp, msgs)
+                if slot.meter is not None:
+                    slot.meter.batch(len(msgs), time.perf_counter() - t0)
                 if not self.processed:
                     self.first_batch_at = time.monotonic()
                 self.processed += len(msgs)
@@ -434,8 +415,13 @@ class Worker:
 
     async def commit(self) -> None:
         """Checkpoint: drain task queues, flush the producer, commit input offsets."""
+        async with self._commit_lock:  # a rebalance callback can commit while the loop does
+            await self._commit()
+
+    async def _commit(self) -> None:
         if self._consumer is None or self._producer is None:
             return
+        t0 = time.perf_counter()
         ready = [s for s in self.slots.values() if s.ready.is_set()]
         await asyncio.gather(*(s.queue.join() for s in ready))
         if self._failure is not None:
@@ -464,6 +450,9 @@ class Worker:
                 {tp.topic: e for tp, e in ends.items() if tp.partition == s.task.partition}
             )
             s.committed.update(s.task.positions)
+            if s.meter is not None:
+                s.meter.sync()  # outputs of idle punctuations and window closes too
+        self.metrics.observe_commit(time.perf_counter() - t0)
 
     async def _commit_task_txn(self, slot: _TaskSlot) -> None:
         assert slot.producer is not None
@@ -561,6 +550,22 @@ class Worker:
         if self._failure is not None:
             raise self._failure
 
+    # -- queries and metrics ----------------------------------------------------------------------
+    def store(self, name: str) -> StoreQuery:
+        """Read store ``name`` by key: ``worker.store("counts").get("k1")`` (see
+        :class:`~streams.runtime.queries.StoreQuery`)."""
+        return StoreQuery(self, name)
+
+    def owner_of(self, partition: int) -> str | None:
+        """The HTTP endpoint of the worker that owns partition number ``partition``."""
+        if self._consumer is None:
+            return None
+        return self._consumer.endpoints().get(partition)
+
+    async def refresh_metrics(self) -> None:
+        """Update what is only read on demand (consumer lag) before metrics are collected."""
+        await refresh_lag(self)
+
     def stop(self) -> None:
         """Ask the run loop to finish: it commits once more and closes."""
         self._stop.set()
@@ -587,6 +592,10 @@ class Worker:
         if self._consumer is not None:
             await self._consumer.close()
             self._consumer = None
+        await self.queries.close()
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
 
 
 __all__ = ["ProducerCollector", "Worker"]

@@ -358,6 +358,7 @@ class Process(Node):
     on_timer: Fn | None = None
     timer_store: str | None = None  # "{step}-timers" when on_timer is given
     kind: ClassVar[str] = "process"
+    changes_key: ClassVar[bool] = True  # ctx.forward() may emit any key (as in Kafka Streams)
 
     @property
     def stores(self) -> tuple[StoreSpec, ...]:

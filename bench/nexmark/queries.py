@@ -3,29 +3,38 @@
 Each ``qN()`` returns a topology reading the ``nexmark`` topic (one JSON event per record, with
 a ``type`` field) and writing result rows to ``OUTPUT``, field names as in the Nexmark SQL's
 SELECT list (see :mod:`bench.nexmark.reference` for the SQL and the independent DuckDB
-computation the tests compare against).
+computation the tests compare against). The queries joining people, auctions and bids (q3,
+q4, q8, q9, q20) are in :mod:`bench.nexmark.queries_joins`; :data:`QUERIES` lists them all.
 
->>> sorted(QUERIES)
-['q0', 'q1', 'q2', 'q5', 'q7']
+The non-windowed *updating* queries (:data:`UPDATING`: q3, q4, q9, q18, q19) write an upsert
+stream keyed by the result's primary key (JSON keys; a ``None`` value deletes the row): their
+result is the *final value per key* (:func:`final_rows`), which is what the Nexmark SQL's
+result table holds at the end of the input. The others are append-only.
+
+>>> sorted(QUERIES, key=lambda q: int(q[1:]))
+['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q9', 'q11', 'q18', 'q19', 'q20']
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import streams as st
+from bench.nexmark import queries_joins as joins
+from bench.nexmark.base import INPUT, OUT_OF_ORDERNESS_MS, OUTPUT, of_type, source
 from streams import agg, windows
+from streams.serde import JSON
 
-INPUT = "nexmark"
-OUTPUT = "nexmark-out"
-OUT_OF_ORDERNESS_MS = 4_000
+BID_FIELDS = ("auction", "bidder", "price", "channel", "url", "dateTime", "extra")
+SESSION_GAP_MS = 10_000
+TOP_N = 10
 
 
 def _bids(name: str) -> tuple[st.Topology, st.Stream]:
-    t = st.Topology(f"nexmark-{name}")
-    src = t.source(INPUT, timestamp="dateTime", max_out_of_orderness=OUT_OF_ORDERNESS_MS)
-    return t, src.filter(st.col("type") == "bid", name="bids")
+    t, src = source(name)
+    return t, of_type(src, "bid")
 
 
 def q0() -> st.Topology:
@@ -116,23 +125,145 @@ def q7() -> st.Topology:
     return t
 
 
+def q11() -> st.Topology:
+    """User sessions: bids per bidder per session window (gap 10 s).
+
+    Our sessions hold records at most the gap apart (bids exactly 10 s apart share one, as in
+    Flink); ``window_start``/``window_end`` are the first and last bid, so ``endtime`` (Flink's
+    ``SESSION_END``) is the last bid + the gap.
+    """
+    t, bids = _bids("q11")
+    (
+        bids.key_by("bidder", name="q11-by-bidder")
+        .window("q11-sessions", windows.session(ms=SESSION_GAP_MS))
+        .count()
+        .map(_q11_row, name="q11-row")
+        .to(OUTPUT)
+    )
+    return t
+
+
+def _q11_row(bidder: Any, v: dict[str, Any]) -> tuple[None, dict[str, Any]]:
+    return None, {
+        "bidder": bidder,
+        "bid_count": v["n"],
+        "starttime": v["window_start"],
+        "endtime": v["window_end"] + SESSION_GAP_MS,
+    }
+
+
+def q18() -> st.Topology:
+    """Last bid per (bidder, auction) by ``dateTime`` (ROW_NUMBER() = 1, ``dateTime`` DESC).
+
+    Updating: the output is an upsert stream keyed by ``[bidder, auction]``; its final value
+    per key is the result. Ties on ``dateTime``: the later arrival wins.
+    """
+    t, bids = _bids("q18")
+    (
+        bids.select(*BID_FIELDS, name="q18-fields")
+        .key_by(lambda v: (v["bidder"], v["auction"]), name="q18-key")
+        .reduce("q18-last", _later)
+        .to(OUTPUT, key=JSON)
+    )
+    return t
+
+
+def _later(acc: dict[str, Any], v: dict[str, Any]) -> dict[str, Any]:
+    return v if v["dateTime"] >= acc["dateTime"] else acc
+
+
+def q19() -> st.Topology:
+    """Top 10 bids per auction by price (ROW_NUMBER() <= 10, ``price`` DESC).
+
+    Updating: an upsert stream keyed by ``[auction, rank_number]``; a bid entering the top 10
+    at rank r re-emits ranks r..10 (the rows it pushed down), as Flink's Top-N does. The
+    final value per key is the result. Ties on price: the earlier arrival ranks first.
+    """
+    t, bids = _bids("q19")
+    (
+        bids.key_by("auction", name="q19-by-auction")
+        .process("q19-top", _q19_top, stores=["q19-top"])
+        .to(OUTPUT, key=JSON)
+    )
+    return t
+
+
+def _q19_top(ctx: Any) -> None:
+    store = ctx.store("q19-top")
+    top: list[dict[str, Any]] = store.get(ctx.key) or []
+    v = ctx.value
+    price = v["price"]
+    i = len(top)
+    while i and top[i - 1]["price"] < price:
+        i -= 1
+    if i >= TOP_N:
+        return
+    top.insert(i, {f: v[f] for f in BID_FIELDS})
+    del top[TOP_N:]
+    store.put(ctx.key, top)
+    for r in range(i, len(top)):
+        ctx.forward((ctx.key, r + 1), {**top[r], "rank_number": r + 1})
+
+
 QUERIES: dict[str, Callable[[], st.Topology]] = {
     "q0": q0,
     "q1": q1,
     "q2": q2,
+    "q3": joins.q3,
+    "q4": joins.q4,
     "q5": q5,
     "q7": q7,
+    "q8": joins.q8,
+    "q9": joins.q9,
+    "q11": q11,
+    "q18": q18,
+    "q19": q19,
+    "q20": joins.q20,
 }
+
+UPDATING = frozenset({"q3", "q4", "q9", "q18", "q19"})
+"""Queries whose output is an upsert stream by key; their result is :func:`final_rows`."""
+
+
+def final_rows(records: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """The final value per key of an upsert stream of ``(key, value)`` (``None`` deletes)."""
+    last: dict[str, Any] = {}
+    for k, v in records:
+        last[json.dumps(k)] = v
+    return [v for v in last.values() if v is not None]
 
 
 def run_driver(
-    query: str, events: list[dict[str, Any]], partitions: int = 1
+    query: str, events: list[dict[str, Any]], partitions: int = 1, batch: int = 500
 ) -> list[dict[str, Any]]:
-    """Run a query over events with the test driver; the watermark goes to the end at the end."""
+    """Run a query over events with the test driver, ``batch`` events per micro-batch; the
+    watermark goes to the end at the end.
+
+    Returns the output rows, or for an :data:`UPDATING` query the final value per key.
+    """
     d = st.TopologyTestDriver(QUERIES[query](), partitions=partitions)
-    d.pipe_many(INPUT, [(None, e, e["dateTime"]) for e in events])
+    for i in range(0, len(events), batch):
+        d.pipe_many(INPUT, [(None, e, e["dateTime"]) for e in events[i : i + batch]])
     d.end_of_input()
+    if query in UPDATING:
+        return final_rows(d.read_key_values(OUTPUT))
     return [r.value for r in d.read(OUTPUT)]
 
 
-__all__ = ["INPUT", "OUTPUT", "QUERIES", "q0", "q1", "q2", "q5", "q7", "run_driver"]
+__all__ = [
+    "INPUT",
+    "OUTPUT",
+    "OUT_OF_ORDERNESS_MS",
+    "QUERIES",
+    "UPDATING",
+    "final_rows",
+    "q0",
+    "q1",
+    "q2",
+    "q5",
+    "q7",
+    "q11",
+    "q18",
+    "q19",
+    "run_driver",
+]

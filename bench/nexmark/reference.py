@@ -7,7 +7,7 @@ Nexmark SQL SELECT list (github.com/nexmark/nexmark, ``nexmark-flink/.../queries
 quoted in each docstring). It shares no code with the engine nor with the generator, so it
 can check a streaming run: at the end of input, with the Nexmark watermark (max seen - 4 s)
 and a generator whose out-of-orderness stays under 4 s, a correct streaming run emits exactly
-these rows (for the updating queries q3/q4/q18/q19/q20: its final table).
+these rows (for the updating queries q3/q4/q9/q18/q19/q20: its final table).
 
 Conventions (where the SQL text leaves room):
 
@@ -61,6 +61,7 @@ __all__ = [
     "q5",
     "q7",
     "q8",
+    "q9",
     "q11",
     "q18",
     "q19",
@@ -315,6 +316,34 @@ class NexmarkReference:
                 ORDER BY P.starttime, P.id, P.name"""
         )
 
+    def q9(self) -> list[Row]:
+        """Winning bids: per auction, its highest bid within its lifetime. Order: ``id``.
+
+        Ties: the earlier ``dateTime`` wins, then the earlier arrival. Keys: the auction's
+        columns, then ``auction, bidder, price, bid_dateTime, bid_extra``. Auctions without a
+        bid in ``[dateTime, expires]`` (inclusive) give no row.
+
+        ``SELECT id, itemName, description, initialBid, reserve, dateTime, expires, seller,
+        category, extra, auction, bidder, price, bid_dateTime, bid_extra FROM (SELECT A.*,
+        B.auction, B.bidder, B.price, B.dateTime AS bid_dateTime, B.extra AS bid_extra,
+        ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.dateTime ASC) AS rownum
+        FROM auction A, bid B WHERE A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND
+        A.expires) WHERE rownum <= 1;``
+        """
+        return self.sql(
+            """SELECT id, "itemName", description, "initialBid", reserve, "dateTime", expires,
+                      seller, category, extra, auction, bidder, price, "bid_dateTime", bid_extra
+               FROM (
+                 SELECT A.*, B.auction, B.bidder, B.price, B."dateTime" AS "bid_dateTime",
+                        B.extra AS bid_extra,
+                        ROW_NUMBER() OVER (
+                          PARTITION BY A.id ORDER BY B.price DESC, B."dateTime", B.seq
+                        ) AS rownum
+                 FROM auction A JOIN bid B ON A.id = B.auction
+                 WHERE B."dateTime" BETWEEN A."dateTime" AND A.expires
+               ) WHERE rownum <= 1 ORDER BY id"""
+        )
+
     def q11(self, merge_touching: bool = True) -> list[Row]:
         """User sessions: bids per bidder per session window (gap 10 s).
 
@@ -456,6 +485,11 @@ def q8(source: Source) -> list[Row]:
     return _with_ref(source, NexmarkReference.q8)
 
 
+def q9(source: Source) -> list[Row]:
+    """See :meth:`NexmarkReference.q9`."""
+    return _with_ref(source, NexmarkReference.q9)
+
+
 def q11(source: Source, merge_touching: bool = True) -> list[Row]:
     """See :meth:`NexmarkReference.q11`."""
     return _with_ref(source, lambda ref: ref.q11(merge_touching))
@@ -485,6 +519,7 @@ QUERIES: dict[str, Callable[[Source], list[Row]]] = {
     "q5": q5,
     "q7": q7,
     "q8": q8,
+    "q9": q9,
     "q11": q11,
     "q18": q18,
     "q19": q19,

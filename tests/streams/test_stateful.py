@@ -5,6 +5,7 @@ import pytest
 import streams as st
 from streams import agg
 from streams.runtime.broker import TopicPartition
+from streams.serde import JSON
 from streams.testing import TopologyTestDriver
 
 
@@ -131,6 +132,20 @@ def test_process_api_dedupe_with_store_and_forward():
         d.pipe("events", {"id": ev}, key="k", timestamp=100 + i)
     assert [v["id"] for v in d.read_values("unique")] == [1, 2, 3]
     assert d.store("seen").get(1) == 100
+
+
+def test_a_stateful_step_after_process_sees_the_keys_process_forwards():
+    """``ctx.forward`` may emit any key, so an aggregation downstream reads through a
+    repartition topic (it used to count a key separately in every task that forwarded it)."""
+    t = st.Topology("pk")
+    t.source("in").process("regroup", lambda ctx: ctx.forward(ctx.value["g"], ctx.value)).count(
+        "per-group"
+    ).to("out", key=JSON)
+    d = TopologyTestDriver(t, partitions=3)
+    for i in range(30):
+        d.pipe("in", {"g": "A" if i % 3 else "B"}, key=f"k{i}")
+    final = dict(d.read_key_values("out"))
+    assert final == {"A": 20, "B": 10}
 
 
 def test_process_undeclared_store_is_an_error():

@@ -1,4 +1,4 @@
-"""``python -m bench <benchmark> [options]``: micro, state, kafka, nexmark."""
+"""``python -m bench <benchmark> [options]``: micro, state, kafka, nexmark, chaos."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
-        print("usage: python -m bench {micro,state,kafka,nexmark} [--help]")
+        print("usage: python -m bench {micro,state,kafka,nexmark,chaos} [--help]")
         return 0 if len(sys.argv) >= 2 else 2
     name, rest = sys.argv[1], sys.argv[2:]
     if name == "micro":
@@ -16,6 +16,8 @@ def main() -> int:
         from bench.state import main as run
     elif name == "kafka":
         from bench.kafka import main as run
+    elif name == "chaos":
+        from bench.chaos.harness import main as run
     elif name == "nexmark":
         from bench.nexmark.cli import main as run
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import os
 import signal
@@ -124,6 +125,20 @@ def _spawn_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return next((c for c in codes if c != 0), 0)
 
 
+async def _run_worker(worker: Worker, until_idle: bool, *, status: bool) -> None:
+    """Run the worker; on a terminal, with the live status line (records/s, lag, restore)."""
+    from streams.runtime.status import status_line
+
+    line = asyncio.create_task(status_line(worker)) if status else None
+    try:
+        await worker.run(until_idle=until_idle, handle_signals=True)
+    finally:
+        if line is not None:
+            line.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await line
+
+
 def _run(args: argparse.Namespace) -> int:
     topo = load_topology(args.topology)
     config = Config(
@@ -144,7 +159,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"loaded {n} records from {spec}", file=sys.stderr)
     worker = Worker(topo, broker, config)
     until_idle = args.until_idle or (not args.bootstrap)
-    asyncio.run(worker.run(until_idle=until_idle, handle_signals=True))
+    asyncio.run(_run_worker(worker, until_idle, status=sys.stderr.isatty() and not args.no_status))
     print(f"processed {worker.processed} records", file=sys.stderr)
     if isinstance(broker, EmbeddedBroker):
         for topic in args.print:
@@ -226,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="serve /metrics, /health and /stores/{store}/{key} queries (off by default; "
         "a bare :PORT binds 127.0.0.1)",
     )
+    r.add_argument("--no-status", action="store_true", help="no live status line on a terminal")
     r.add_argument(
         "--log-format",
         choices=["text", "json"],

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from operators.base import Processor, Rows, push
+from operators.errors import ErrorPolicy
 from state.task_state import ObjectKV
 from streams import plan
 from streams.errors import ProcessingError
@@ -45,8 +46,15 @@ class Sink:
 class AggregateProcessor:
     """Folds records into per-key accumulators; emits ``(key, result)`` per key per batch."""
 
-    def __init__(self, node: plan.Aggregate, store: ObjectKV, children: list[Processor]) -> None:
+    def __init__(
+        self,
+        node: plan.Aggregate,
+        store: ObjectKV,
+        children: list[Processor],
+        policy: ErrorPolicy | None = None,
+    ) -> None:
         self.step = node.step
+        self.policy = policy or ErrorPolicy(node.step)
         self.store = store
         self.children = children
         self.skipped_null_keys = 0
@@ -84,26 +92,28 @@ class AggregateProcessor:
         accs: dict[Any, Any] = {}
         last: dict[Any, tuple[int, Any, int]] = {}  # key -> (max timestamp, headers, offset)
         get, init, add = self.store.get, self._init, self._add
-        k: Any = None
-        o = None
-        try:
-            for k, v, t, h, o in rows:
-                if k is None:
-                    # as Kafka Streams: a null key has no group; counted, never silently lost
-                    self.skipped_null_keys += 1
-                    continue
-                acc = accs.get(k, _MISSING)
+        for row in rows:
+            k, v, t, h, o = row
+            if k is None:
+                # as Kafka Streams: a null key has no group; counted, never silently lost
+                self.skipped_null_keys += 1
+                continue
+            acc = accs.get(k, _MISSING)
+            try:  # (no cost in CPython 3.11 unless it raises)
                 if acc is _MISSING:
                     acc = get(k, _MISSING)
                     if acc is _MISSING:
                         acc = init()
                 accs[k] = add(acc, v)
-                prev = last.get(k)
-                last[k] = (t if prev is None or t > prev[0] else prev[0], h, o)
-        except Exception as e:
-            raise ProcessingError(
-                f"{type(e).__name__}: {e} (key {k!r})", step=self.step, offset=o
-            ) from e
+            except Exception as e:
+                err = ProcessingError(
+                    f"{type(e).__name__}: {e} (key {k!r})", step=self.step, offset=o
+                )
+                err.__cause__ = e
+                self.policy.handle(row, err)  # raises under "fail"
+                continue
+            prev = last.get(k)
+            last[k] = (t if prev is None or t > prev[0] else prev[0], h, o)
         if self.skipped_null_keys and not accs:
             log.debug(
                 "step '%s': %d records with a null key skipped", self.step, self.skipped_null_keys

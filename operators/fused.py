@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from operators.base import Processor, Rows
+from operators.errors import ErrorPolicy
 from streams import plan
 from streams.errors import ProcessingError
 from streams.expr import CodeGen
@@ -159,37 +160,34 @@ class ChainFn:
 class ChainProcessor:
     """Runs a :class:`ChainFn` and hands each non-empty exit batch to that exit's children.
 
-    ``on_error`` is the policy for a user function failing on a record: ``"fail"`` stops with
-    the error; ``"skip"`` and ``"dead_letter"`` re-run the batch record by record (the chain is
-    stateless; a ``peek`` before the failing step sees those records twice) and hand each
-    failing record to ``reject(row, error)``.
+    ``policy(step)`` gives the :class:`~operators.errors.ErrorPolicy` of the chain's step that
+    failed (default: every step fails). When a user function fails and that step's policy is
+    not ``fail``, the batch is re-run record by record (the chain is stateless; a ``peek``
+    before the failing step sees those records twice) and each failing record goes to its
+    step's policy: ``skip`` counts and logs it, ``dead_letter`` sends it on, ``fail`` raises.
     """
 
-    __slots__ = ("chain", "exits", "on_error", "reject", "rejected")
+    __slots__ = ("chain", "exits", "policy")
 
     def __init__(
         self,
         chain: ChainFn,
         exits: list[list[Processor]],
         *,
-        on_error: str = "fail",
-        reject: Callable[[Any, ProcessingError], None] | None = None,
+        policy: Callable[[str | None], ErrorPolicy] | None = None,
     ) -> None:
         self.chain = chain
         self.exits = exits
-        self.on_error = on_error
-        self.reject = reject
-        self.rejected = 0
+        self.policy = policy
 
     def _one_by_one(self, rows: Rows) -> tuple[Rows, ...]:
+        assert self.policy is not None
         outs: tuple[Rows, ...] = tuple([] for _ in self.exits)
         for row in rows:
             try:
                 got = self.chain([row])
             except ProcessingError as e:
-                self.rejected += 1
-                if self.reject is not None:
-                    self.reject(row, e)
+                self.policy(e.step).handle(row, e)
                 continue
             for acc, part in zip(outs, got, strict=True):
                 acc.extend(part)
@@ -198,8 +196,8 @@ class ChainProcessor:
     def process(self, rows: Rows) -> None:
         try:
             outs = self.chain(rows)
-        except ProcessingError:
-            if self.on_error == "fail":
+        except ProcessingError as e:
+            if self.policy is None or self.policy(e.step).fails:
                 raise
             outs = self._one_by_one(rows)
         for out, children in zip(outs, self.exits, strict=True):

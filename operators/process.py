@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from operators.base import Processor, Rows, push
+from operators.errors import ErrorPolicy
 from state.task_state import ObjectKV, TaskStores
 from streams import plan
 from streams.errors import ProcessingError, StreamsError
@@ -150,9 +151,15 @@ class ProcessorContext:
 
 class ProcessProcessor:
     def __init__(
-        self, node: plan.Process, stores: TaskStores, partition: int, children: list[Processor]
+        self,
+        node: plan.Process,
+        stores: TaskStores,
+        partition: int,
+        children: list[Processor],
+        policy: ErrorPolicy | None = None,
     ) -> None:
         self.step = node.step
+        self.policy = policy or ErrorPolicy(node.step)
         self.fn = node.fn.obj
         self.on_timer = node.on_timer.obj if node.on_timer is not None else None
         names = [s.name for s in node.stores if s.name != node.timer_store]
@@ -163,18 +170,19 @@ class ProcessProcessor:
         self.watermark = -(1 << 63)
 
     def process(self, rows: Rows) -> None:
-        ctx, fn = self.ctx, self.fn
+        ctx, fn, policy = self.ctx, self.fn, self.policy
         out: Rows = []
         ctx._out = out
-        try:
-            for ctx.key, ctx.value, ctx.timestamp, ctx.headers, ctx.offset in rows:
+        for row in rows:
+            ctx.key, ctx.value, ctx.timestamp, ctx.headers, ctx.offset = row
+            try:
                 fn(ctx)  # type: ignore[operator]
-        except StreamsError:
-            raise
-        except Exception as e:
-            raise ProcessingError(
-                f"{type(e).__name__}: {e}", step=self.step, offset=ctx.offset
-            ) from e
+            except StreamsError:
+                raise
+            except Exception as e:  # what it forwarded and stored before failing stays
+                err = ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=ctx.offset)
+                err.__cause__ = e
+                policy.handle(row, err)  # raises under "fail"
         push(self.children, out)
 
     # -- timers -----------------------------------------------------------------------------

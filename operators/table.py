@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from operators.base import Processor, Rows, push
+from operators.errors import ErrorPolicy
 from state.task_state import ObjectKV
 from streams import plan
 from streams.errors import ProcessingError
@@ -93,8 +94,10 @@ class LookupJoinProcessor:
         node: plan.StreamTableJoin | plan.StreamGlobalJoin,
         getter: Getter,
         children: list[Processor],
+        policy: ErrorPolicy | None = None,
     ) -> None:
         self.step = node.step
+        self.policy = policy or ErrorPolicy(node.step)
         self.getter = getter
         self.joiner = node.joiner.obj
         self.inner = node.how == "inner"
@@ -104,6 +107,20 @@ class LookupJoinProcessor:
         self.children = children
 
     def process(self, rows: Rows) -> None:
+        try:
+            out = self._join(rows)
+        except ProcessingError:
+            if self.policy.fails:
+                raise
+            out = []  # lookups have no side effects: redo the batch record by record
+            for row in rows:
+                try:
+                    out += self._join([row])
+                except ProcessingError as e:
+                    self.policy.handle(row, e)
+        push(self.children, out)
+
+    def _join(self, rows: Rows) -> Rows:
         get, joiner, inner, key = self.getter, self.joiner, self.inner, self.key
         out: Rows = []
         o = None
@@ -115,7 +132,7 @@ class LookupJoinProcessor:
                 out.append((k, joiner(v, other), t, h, o))  # type: ignore[operator]
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
-        push(self.children, out)
+        return out
 
 
 __all__ = ["Getter", "LookupJoinProcessor", "TableMaterializer", "make_getter"]

@@ -169,7 +169,7 @@ def compile_topology(topo: Topology, *, fuse: bool = True) -> PhysicalPlan:
     dlqs = {
         n.dead_letter_topic for n in nodes if isinstance(n, plan.Source) and n.dead_letter_topic
     }
-    if topo.on_error == "dead_letter":
+    if "dead_letter" in (topo.on_error, *topo._step_policies.values()):
         dlqs.add(f"{topo.app_id}-dlq")
     for dlq in sorted(dlqs):
         internal.append(InternalTopic(dlq, "dlq", 1, (), {"cleanup.policy": "delete"}))

@@ -70,6 +70,38 @@ class Stream:
         self._topology._add(node)
         return Stream(self._topology, node.step)
 
+    def on_error(self, policy: Literal["fail", "skip", "dead_letter"]) -> Stream:
+        """Set the error policy of the step that made this stream, over the topology's.
+
+        ``fail`` stops with an error naming the step and record; ``skip`` counts and logs the
+        record; ``dead_letter`` sends it (key and value as the step saw them, with error
+        headers) to ``{app_id}-dlq``. Applies to the user functions of stateless steps,
+        aggregations, ``process`` and stream-table joins.
+
+        >>> import streams as st
+        >>> t = st.Topology("app")
+        >>> s = t.source("in").map_values(lambda v: 1 / v["n"]).on_error("dead_letter")
+        """
+        node = self._topology.node(self._step)
+        if policy not in ("fail", "skip", "dead_letter"):
+            raise TopologyError(
+                f"step '{self._step}': on_error must be 'fail', 'skip' or 'dead_letter', "
+                f"not {policy!r}"
+            )
+        if isinstance(node, plan.Source):
+            raise TopologyError(
+                f"step '{self._step}': a source's policy is set with source(..., on_error=...)"
+            )
+        handled = plan.Aggregate | plan.Process | plan.StreamTableJoin | plan.StreamGlobalJoin
+        passive = plan.Merge | plan.BranchOutput | plan.LateOutput
+        if not (node.fusable or isinstance(node, handled)) or isinstance(node, passive):
+            raise TopologyError(
+                f"step '{self._step}': on_error() applies to steps that run user functions "
+                f"(map, filter, aggregate, process, stream-table joins...), not {node.kind}"
+            )
+        self._topology._set_policy(self._step, policy)
+        return self
+
     # -- stateless steps ------------------------------------------------------------------
     def filter(self, predicate: ValueFn, *, name: str | None = None) -> Stream:
         """Keep records whose predicate (on the value) is true. ``col("n") > 3`` or a callable."""

@@ -54,6 +54,7 @@ class Topology:
         #: policy for a user function (map, filter, ...) failing on a record; dead letters go
         #: to ``{app_id}-dlq``
         self.on_error = on_error
+        self._step_policies: dict[str, str] = {}  # stream.on_error(...) overrides, per step
         self.default_key = default_key
         self.default_value = default_value
         self._nodes: dict[str, plan.Node] = {}
@@ -233,6 +234,14 @@ class Topology:
     def nodes(self) -> list[plan.Node]:
         """The logical plan's nodes in the order they were added (a topological order)."""
         return list(self._nodes.values())
+
+    def policy_for(self, step: str | None) -> str:
+        """The error policy of ``step``: its own (``stream.on_error``) or the topology's."""
+        return self._step_policies.get(step or "", self.on_error)
+
+    def _set_policy(self, step: str, policy: str) -> None:
+        self._step_policies[step] = policy
+        self._compiled.clear()
 
     def node(self, step: str) -> plan.Node:
         try:

@@ -23,6 +23,7 @@ import msgspec
 
 from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
+from operators.errors import ErrorPolicy
 from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
 from operators.fused import ChainProcessor
 from operators.join import StreamStreamJoinProcessor, TableTableJoinProcessor
@@ -131,6 +132,17 @@ class Task:
             return p
 
         self.file_sinks: list[ParquetSinkProcessor] = []  # two-phase commit with the task
+        reject = self._reject_to(f"{topo.app_id}-dlq")
+        policies: dict[str, ErrorPolicy] = {}
+
+        def policy(step: str | None) -> ErrorPolicy:
+            """The error policy of ``step`` (made once per step, with the task's dead-letter)."""
+            p = policies.get(step or "")
+            if p is None:
+                p = policies[step or ""] = ErrorPolicy(step or "", topo.policy_for(step), reject)
+            return p
+
+        self.error_policies = policies
         timed: list[Any] = []  # processors that react to the watermark, in reverse topo order
         self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
         task_count = max((collector.partitions(t) for t in sub.inputs), default=1)
@@ -142,10 +154,7 @@ class Task:
                 procs[seg.id] = ChainProcessor(
                     seg.chain,
                     [[wire(c, last) for c in e] for e in seg.exits],
-                    on_error=topo.on_error,
-                    reject=self._reject_to(f"{topo.app_id}-dlq")
-                    if topo.on_error == "dead_letter"
-                    else None,
+                    policy=policy,
                 )
             elif seg.kind == "stateful":
                 node = topo.node(seg.steps[0])
@@ -191,7 +200,7 @@ class Task:
                     procs[seg.id] = TableMaterializer(self.stores.kv(node.store.name), children)
                 elif isinstance(node, plan.StreamTableJoin):
                     procs[seg.id] = LookupJoinProcessor(
-                        node, self._getter(topo, node.table_step), children
+                        node, self._getter(topo, node.table_step), children, policy(node.step)
                     )
                 elif isinstance(node, plan.StreamGlobalJoin):
                     gstore = (global_stores or {}).get(node.global_step)
@@ -199,7 +208,9 @@ class Task:
                         raise StreamsError(
                             f"step '{node.step}': global table '{node.global_step}' is not loaded"
                         )
-                    procs[seg.id] = LookupJoinProcessor(node, gstore.get, children)
+                    procs[seg.id] = LookupJoinProcessor(
+                        node, gstore.get, children, policy(node.step)
+                    )
                 elif isinstance(node, plan.WindowedAggregate):
                     assert self.stores is not None
                     store = self.stores.raw(node.store.name)
@@ -222,12 +233,12 @@ class Task:
                 elif isinstance(node, plan.Aggregate):
                     assert self.stores is not None
                     procs[seg.id] = AggregateProcessor(
-                        node, self.stores.kv(node.store.name), children
+                        node, self.stores.kv(node.store.name), children, policy(node.step)
                     )
                 else:
                     assert isinstance(node, plan.Process)
                     stores = self.stores or TaskStores([], partition)
-                    pp = ProcessProcessor(node, stores, partition, children)
+                    pp = ProcessProcessor(node, stores, partition, children, policy(node.step))
                     procs[seg.id] = pp
                     if node.on_timer is not None:
                         timed.append(pp)
@@ -270,7 +281,7 @@ class Task:
         self.decoders: dict[str, Decoder] = {}
         for topic, inp in sub.inputs.items():
             src_node = None if inp.internal else topo.node(inp.step)
-            policy = src_node.on_error if isinstance(src_node, plan.Source) else "fail"
+            src_policy = src_node.on_error if isinstance(src_node, plan.Source) else "fail"
             dlq = src_node.dead_letter_topic if isinstance(src_node, plan.Source) else None
             self.decoders[topic] = Decoder(
                 inp.step,
@@ -280,7 +291,7 @@ class Task:
                 inp.value_serde,
                 inp.timestamp,
                 [wire(c, inp.step) for c in inp.children],
-                on_error=policy,
+                on_error=src_policy,
                 dead_letter=self._dead_letter_to(dlq, inp.step) if dlq else None,
             )
         self.positions: dict[TopicPartition, int] = {}

@@ -108,3 +108,83 @@ def test_processing_errors_fail_by_default():
     t.source("in").map_values(lambda v: 1 // 0, name="boom").to("out")
     with pytest.raises(st.ProcessingError, match="step 'boom'"):
         TopologyTestDriver(t).pipe("in", {}, key="k")
+
+
+# -- per-step policies (stream.on_error) and stateful steps --------------------------------------
+def dlq(d, app):
+    return [
+        (m.key, m.value, dict(m.headers))
+        for m in d.broker.fetch(TopicPartition(f"{app}-dlq", 0), 0)
+    ]
+
+
+def test_a_step_policy_overrides_the_topology_default():
+    t = st.Topology("ps")  # default: fail
+    (
+        t.source("in")
+        .map_values(lambda v: {"inv": 10 // v["n"]}, name="invert")
+        .on_error("skip")
+        .map_values(lambda v: {"inv": v["inv"], "sq": 100 // (v["inv"] - 2)}, name="square")
+        .to("out")
+    )
+    d = TopologyTestDriver(t)
+    d.pipe_many("in", [("a", {"n": 1}), ("b", {"n": 0}), ("c", {"n": 2})])  # b fails: skipped
+    assert d.read_values("out") == [{"inv": 10, "sq": 12}, {"inv": 5, "sq": 33}]
+    with pytest.raises(st.ProcessingError, match="step 'square'"):  # fused with 'invert',
+        d.pipe("in", {"n": 5}, key="d")  # but still 'fail': 10 // 5 - 2 == 0
+
+
+def test_aggregate_dead_letters_the_record_its_function_fails_on_and_keeps_exact_state():
+    def add(acc, v):
+        if v["amount"] < 0:
+            raise ValueError("negative amount")
+        return acc + v["amount"]
+
+    t = st.Topology("pa")
+    (
+        t.source("in")
+        .aggregate("total", st.agg.custom(init=lambda: 0, add=add, result=lambda a: a))
+        .on_error("dead_letter")
+        .to("out", value=st.serde.INT)
+    )
+    d = TopologyTestDriver(t)
+    d.pipe_many("in", [("a", {"amount": 5}), ("a", {"amount": -1}), ("a", {"amount": 7})])
+    assert d.store("total").get("a") == 12
+    ((key, value, headers),) = dlq(d, "pa")
+    assert (key, value) == (b'"a"', b'{"amount":-1}')
+    assert headers["streams.error.step"] == b"total"
+    assert b"negative amount" in headers["streams.error.message"]
+    assert headers["streams.source.offset"] == b"1"
+
+
+def test_process_and_table_join_follow_the_topology_policy():
+    def tag(ctx):
+        if ctx.value.get("bad"):
+            raise KeyError("bad record")
+        ctx.forward(ctx.key, {**ctx.value, "tagged": True})
+
+    t = st.Topology("pj", on_error="dead_letter")
+    users = t.table("users")
+    (
+        t.source("in")
+        .process("tag", tag)
+        .join(users, lambda v, u: {**v, "tier": u["tier"].upper()}, name="enrich")
+        .to("out")
+    )
+    d = TopologyTestDriver(t)
+    d.pipe_many("users", [("u1", {"tier": "gold"}), ("u2", {"tier": None})])
+    d.pipe_many("in", [("u1", {"i": 1}), ("u1", {"i": 2, "bad": 1}), ("u2", {"i": 3})])
+    assert d.read_values("out") == [{"i": 1, "tagged": True, "tier": "GOLD"}]
+    steps = [h["streams.error.step"] for _k, _v, h in dlq(d, "pj")]
+    assert steps == [b"tag", b"enrich"]  # the process() failure, then the joiner's
+
+
+def test_on_error_is_checked_when_the_topology_is_built():
+    t = st.Topology("pv")
+    src = t.source("in")
+    with pytest.raises(st.TopologyError, match="source"):
+        src.on_error("skip")
+    with pytest.raises(st.TopologyError, match="'fail', 'skip' or 'dead_letter'"):
+        src.map_values(lambda v: v, name="m").on_error("ignore")
+    with pytest.raises(st.TopologyError, match="user functions"):
+        src.merge(t.source("in2"), name="both").on_error("skip")

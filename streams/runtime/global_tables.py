@@ -15,6 +15,8 @@ itself is the changelog: nothing is written back to Kafka.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -25,9 +27,13 @@ from state.backend import open_backend
 from state.kv import KeyValueStore
 from state.task_state import ObjectKV
 from streams import plan
-from streams.runtime.broker import as_raw
+from streams.errors import BrokerError
+from streams.runtime.broker import Broker, Consumer, TopicPartition, as_raw
 
 _POSITIONS = "partition-offsets"
+
+
+log = logging.getLogger("streams.worker")
 
 
 class GlobalStore:
@@ -76,4 +82,45 @@ class GlobalStore:
         self.store.close()
 
 
-__all__ = ["GlobalStore"]
+async def load_global_tables(
+    broker: Broker,
+    nodes: Sequence[plan.GlobalTableSource],
+    stores: dict[str, GlobalStore],
+    state_dir: str | None,
+) -> asyncio.Task[None]:
+    """Load every global table whole (into ``stores``), then return the task that tails them."""
+    reader = broker.consumer(None, read_committed=True)
+    targets: dict[TopicPartition, GlobalStore] = {}
+    for node in nodes:
+        n = await broker.partitions(node.topic)
+        if n is None:
+            raise BrokerError(f"global table topic '{node.topic}' does not exist")
+        store = stores[node.step] = GlobalStore(node, state_dir=state_dir)
+        for p in range(n):
+            targets[TopicPartition(node.topic, p)] = store
+    reader.assign(list(targets))
+    for tp, store in targets.items():
+        reader.seek(tp, store.positions.get(tp.partition, 0))
+    ends = await reader.end_offsets(list(targets))
+    while any(reader.position(tp) < ends[tp] for tp in targets):
+        for tp, msgs in (await reader.getmany(timeout_ms=200, max_records=50_000)).items():
+            targets[tp].apply(tp.partition, msgs)
+    for store in stores.values():
+        store.flush()
+    log.info(
+        "global tables loaded: %s",
+        ", ".join(f"{s}={g.loaded} records" for s, g in stores.items()),
+    )
+    return asyncio.create_task(_tail(reader, targets), name="global-tables")
+
+
+async def _tail(reader: Consumer, targets: dict[TopicPartition, GlobalStore]) -> None:
+    try:
+        while True:
+            for tp, msgs in (await reader.getmany(timeout_ms=500)).items():
+                targets[tp].apply(tp.partition, msgs)
+    finally:
+        await reader.close()
+
+
+__all__ = ["GlobalStore", "load_global_tables"]

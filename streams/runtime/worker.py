@@ -45,7 +45,7 @@ from streams.runtime.broker import (
     key_values,
 )
 from streams.runtime.embedded import EmbeddedBroker
-from streams.runtime.global_tables import GlobalStore
+from streams.runtime.global_tables import GlobalStore, load_global_tables
 from streams.runtime.http import HttpServer
 from streams.runtime.metrics import (
     CountingCollector,
@@ -204,44 +204,11 @@ class Worker:
     # -- global tables ---------------------------------------------------------------------------
     async def _load_global_tables(self) -> None:
         """Load every global table whole before processing starts, then keep tailing them."""
-        if not self.plan.global_tables:
-            return
-        reader = self.broker.consumer(None, read_committed=True)
-        targets: dict[TopicPartition, GlobalStore] = {}
-        for node in self.plan.global_tables:
-            n = await self.broker.partitions(node.topic)
-            if n is None:
-                raise BrokerError(f"global table topic '{node.topic}' does not exist")
+        if self.plan.global_tables:
             state_dir = self.state_dir if self.config.state_backend == "rocksdb" else None
-            store = self.global_stores[node.step] = GlobalStore(node, state_dir=state_dir)
-            for p in range(n):
-                targets[TopicPartition(node.topic, p)] = store
-        reader.assign(list(targets))
-        for tp, store in targets.items():
-            reader.seek(tp, store.positions.get(tp.partition, 0))
-        ends = await reader.end_offsets(list(targets))
-        while any(reader.position(tp) < ends[tp] for tp in targets):
-            for tp, msgs in (await reader.getmany(timeout_ms=200, max_records=50_000)).items():
-                targets[tp].apply(tp.partition, msgs)
-        for store in self.global_stores.values():
-            store.flush()
-        log.info(
-            "global tables loaded: %s",
-            ", ".join(f"{s}={g.loaded} records" for s, g in self.global_stores.items()),
-        )
-        self._global_runner = asyncio.create_task(
-            self._tail_globals(reader, targets), name="global-tables"
-        )
-
-    async def _tail_globals(
-        self, reader: Consumer, targets: dict[TopicPartition, GlobalStore]
-    ) -> None:
-        try:
-            while True:
-                for tp, msgs in (await reader.getmany(timeout_ms=500)).items():
-                    targets[tp].apply(tp.partition, msgs)
-        finally:
-            await reader.close()
+            self._global_runner = await load_global_tables(
+                self.broker, self.plan.global_tables, self.global_stores, state_dir
+            )
 
     # -- rebalance listener -------------------------------------------------------------------
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -264,10 +231,13 @@ class Worker:
             with contextlib.suppress(Exception):
                 await slot.producer.close()  # aborts an open transaction
 
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+    async def on_partitions_assigned(
+        self, assigned: set[TopicPartition], *, rebalance: bool = True
+    ) -> None:
         assert self._collector is not None and self._consumer is not None
-        self.rebalances += 1
-        self.metrics.rebalance()
+        if rebalance:
+            self.rebalances += 1
+            self.metrics.rebalance()
         # a standby promoted to active hands its (warm) directory over: close it first
         promoted = {TaskId(self.plan.subtopology_of(tp.topic).id, tp.partition) for tp in assigned}
         if promoted & set(self.standbys):
@@ -438,7 +408,8 @@ class Worker:
         #    under EOS)
         if self.config.exactly_once:
             await asyncio.gather(*(self._commit_task_txn(s) for s in ready))
-            ready = [s for s in ready if s.task.id in self.slots]  # fenced ones are gone
+            # fenced and restarted tasks are not the ones that committed
+            ready = [s for s in ready if self.slots.get(s.task.id) is s]
         else:
             await self._producer.flush()
             if offsets:
@@ -463,12 +434,36 @@ class Worker:
             await slot.producer.commit_transaction(offsets, self.group_id)
             await slot.producer.begin()
         except BrokerError as e:
-            if "fenced" not in str(e):
-                raise
-            # another worker owns this task now: drop it, its uncommitted work is aborted
-            log.warning("task %s migrated (%s); closing it here", slot.task.id, e)
             self.slots.pop(slot.task.id, None)
-            await self._close_slot(slot)
+            await self._close_slot(slot)  # its open transaction is aborted
+            if "fenced" in str(e):  # another worker owns this task now
+                log.warning("task %s migrated (%s); closed it here", slot.task.id, e)
+            else:  # e.g. the broker went away mid-commit: start the task over
+                await self._reinit(slot, e)
+
+    async def _reinit(self, slot: _TaskSlot, err: BrokerError, attempts: int = 60) -> None:
+        """Start a task over from its last commit after a failed (not fenced) commit: its
+        uncommitted state is dropped, its stores restore, its inputs are re-read from the
+        committed offsets (Kafka Streams' "task corrupted" path). Retries while the broker is
+        away; gives up (the worker fails) after ``attempts`` seconds."""
+        assert self._consumer is not None
+        log.warning(
+            "task %s: commit failed (%s); restarting it from its last commit", slot.task.id, err
+        )
+        for attempt in range(attempts):
+            try:
+                for tp in sorted(slot.inputs):
+                    self._consumer.seek(tp, await self._consumer.committed(tp) or 0)
+                await self.on_partitions_assigned(set(slot.inputs), rebalance=False)
+                return
+            except BrokerError as e:
+                if attempt == attempts - 1:
+                    raise
+                log.warning("task %s: restart failed (%s); retrying", slot.task.id, e)
+                dead = self.slots.pop(slot.task.id, None)
+                if dead is not None:
+                    await self._close_slot(dead)
+                await asyncio.sleep(1)
 
     def _end_next_subtopology(self) -> bool:
         """Bounded runs: end event time for the first sub-topology not ended yet (upstream ones

@@ -313,12 +313,15 @@ async def run(opts: Options) -> Report:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
         p = opts.partitions
+        # event times are in 2023: without retention.ms=-1 the broker's time-based retention
+        # deletes input and output records mid-run (seen as "lost" early windows)
+        keep = {"retention.ms": "-1"}
         await admin.create_topics(
             [
-                NewTopic(names["CHAOS_EVENTS"], p, 1),
+                NewTopic(names["CHAOS_EVENTS"], p, 1, topic_configs=keep),
                 NewTopic(names["CHAOS_USERS"], p, 1, topic_configs={"cleanup.policy": "compact"}),
-                NewTopic(names["CHAOS_WINDOWS"], 1, 1),
-                NewTopic(names["CHAOS_COUNTS"], p, 1),
+                NewTopic(names["CHAOS_WINDOWS"], 1, 1, topic_configs=keep),
+                NewTopic(names["CHAOS_COUNTS"], p, 1, topic_configs=keep),
             ]
         )
         await admin.close()

@@ -2,6 +2,7 @@
 
     python -m bench nexmark generate --events 1000000 --seed 1 --out /tmp/nexmark.jsonl
     python -m bench nexmark reference --in /tmp/nexmark.jsonl --query q5 [--out q5.jsonl]
+    python -m bench nexmark compare --queries q0,q1,q2,q5,q7 --events 200000 [--check]
 
 ``generate`` writes the events as JSON lines and prints one JSON line of stats, e.g.
 ``{"events": 1000000, "seconds": 3.1, "events_per_s": 322580, "counts": {"person": 20000,
@@ -61,14 +62,21 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     q = sub.add_parser("run", help="run a query (our DSL) over a .jsonl file, embedded runtime")
-    q.add_argument("--query", required=True, help="q0 q1 q2 q5 q7")
+    q.add_argument("--query", required=True, help="q0 q1 q2 q3 q4 q5 q7 q8 q9 q11 q18 q19 q20")
     q.add_argument("--input", required=True, help="events .jsonl")
     q.add_argument("--output", help="result rows as JSON lines")
     q.add_argument("--partitions", type=int, default=1)
 
+    c = sub.add_parser("compare", help="ours vs peers (bytewax, quixstreams, faust)")
+    from bench.peers.harness import add_arguments
+
+    add_arguments(c)
+
     r = sub.add_parser("reference", help="compute a query's result with DuckDB")
     r.add_argument("--in", dest="inp", required=True, help="events .jsonl")
-    r.add_argument("--query", required=True, help="q0 q1 q2 q3 q4 q5 q7 q8 q11 q18 q19 q20 or all")
+    r.add_argument(
+        "--query", required=True, help="q0 q1 q2 q3 q4 q5 q7 q8 q9 q11 q18 q19 q20 or all"
+    )
     r.add_argument("--out", help="write result rows as JSON lines here (with --query all: a dir)")
     return p
 
@@ -136,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench.nexmark.runner import main_run
 
         return main_run(args.query, args.input, args.output, args.partitions)
+    if args.command == "compare":
+        from bench.peers.harness import main as compare
+
+        return compare(args, list(argv) if argv is not None else sys.argv[1:])
     return _reference(args)
 
 

@@ -1,0 +1,147 @@
+"""Nexmark q0 q1 q2 q5 q7 on bytewax (in-process), run inside the bytewax venv.
+
+    python -m bench.peers.bytewax_app --query q5 --input events.jsonl --output rows.jsonl
+
+Reads the JSONL with ``FileSource``, runs the dataflow with ``run_main`` (one worker, this
+process), writes rows with ``FileSink`` and prints one JSON stats line (CPU and wall time of
+``run_main``: decode, query, encode, file I/O).
+
+Semantics: bytewax's ``EventClock`` gives event time and a watermark of max seen minus
+``wait_for_system_duration`` (4 s) plus the system time elapsed since that max; ``now_getter``
+is pinned to a constant, so the watermark is exactly max - 4 s, deterministic. Windows close
+(and ``fold_window`` emits) once the watermark passes their end, and at end of input all close.
+Bytewax's clocks are *per key*, so a global watermark needs a single key: q7 keys every bid by
+one key (as the SQL's single ``GROUP BY window``); q5 also uses one key with a per-window
+``{auction: count}`` map, because a per-auction count step would close each auction's windows
+on that auction's own clock and a second, per-window step could never know when all counts
+for a window are in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import bytewax.operators as op
+import bytewax.operators.windowing as win
+from bytewax.connectors.files import FileSink, FileSource
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.operators.windowing import EventClock, SlidingWindower, TumblingWindower
+from bytewax.testing import run_main
+
+from bench.peers.common import (
+    HOP_SIZE_MS,
+    HOP_SLIDE_MS,
+    OUT_OF_ORDERNESS_MS,
+    TUMBLE_MS,
+    Row,
+    argmax_add,
+    q0_row,
+    q1_row,
+    q2_keep,
+    q2_row,
+    q5_rows,
+    stats_line,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+QUERIES = ("q0", "q1", "q2", "q5", "q7")
+
+
+def _ts(e: Row) -> datetime:
+    return EPOCH + timedelta(milliseconds=e["dateTime"])
+
+
+def _clock() -> EventClock:
+    return EventClock(
+        _ts,
+        wait_for_system_duration=timedelta(milliseconds=OUT_OF_ORDERNESS_MS),
+        now_getter=lambda: EPOCH,  # no system-time drift: watermark = max - 4 s exactly
+    )
+
+
+def _ms(d: timedelta) -> int:
+    return d // timedelta(milliseconds=1)
+
+
+def _q5(bids: Stream[Row]) -> Stream[Row]:
+    one = op.key_on("q5-one-key", bids, lambda _: "all")
+
+    def count(acc: dict[int, int], e: Row) -> dict[int, int]:
+        a = e["auction"]
+        acc[a] = acc.get(a, 0) + 1
+        return acc
+
+    windower = SlidingWindower(
+        length=timedelta(milliseconds=HOP_SIZE_MS),
+        offset=timedelta(milliseconds=HOP_SLIDE_MS),
+        align_to=EPOCH,
+    )
+    out = win.fold_window("q5-counts", one, _clock(), windower, dict, count, _merge, ordered=False)
+    # window id n opens at align_to + n * offset
+    return op.flat_map(
+        "q5-hottest", out.down, lambda kv: q5_rows(kv[1][0] * HOP_SLIDE_MS, kv[1][1])
+    )
+
+
+def _merge(a: Any, b: Any) -> Any:  # only session windows merge
+    raise AssertionError("fixed windows never merge")
+
+
+def _q7(bids: Stream[Row]) -> Stream[Row]:
+    one = op.key_on("q7-one-key", bids, lambda _: "all")
+    windower = TumblingWindower(length=timedelta(milliseconds=TUMBLE_MS), align_to=EPOCH)
+    out = win.fold_window(
+        "q7-max", one, _clock(), windower, lambda: None, argmax_add, _merge, ordered=False
+    )
+    return op.flat_map("q7-highest", out.down, lambda kv: kv[1][1][1] if kv[1][1] else [])
+
+
+def build(query: str, input_path: str, output_path: str) -> Dataflow:
+    flow = Dataflow(f"nexmark-{query}")
+    lines = op.input("in", flow, FileSource(input_path, batch_size=1000))
+    events = op.map("decode", lines, json.loads)
+    bids = op.filter("bids", events, lambda e: e["type"] == "bid")
+    if query == "q0":
+        rows = op.map("q0", bids, q0_row)
+    elif query == "q1":
+        rows = op.map("q1", bids, q1_row)
+    elif query == "q2":
+        rows = op.map("q2", op.filter("q2-sel", bids, q2_keep), q2_row)
+    elif query == "q5":
+        rows = _q5(bids)
+    elif query == "q7":
+        rows = _q7(bids)
+    else:
+        raise SystemExit(f"bytewax: query {query!r} not implemented; have {', '.join(QUERIES)}")
+    encoded = op.map("encode", rows, lambda r: ("out", json.dumps(r)))
+    op.output("out", encoded, FileSink(output_path))
+    return flow
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bytewax_app")
+    p.add_argument("--query", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--events", type=int, required=True, help="events in the input (for stats)")
+    args = p.parse_args(argv)
+    if os.path.exists(args.output):
+        os.remove(args.output)
+    flow = build(args.query, args.input, args.output)
+    c0, t0 = time.process_time(), time.perf_counter()
+    run_main(flow)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    with open(args.output, "rb") as f:
+        rows = sum(1 for _ in f)
+    print(stats_line(args.query, args.events, rows, wall, cpu), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

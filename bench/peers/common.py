@@ -1,0 +1,218 @@
+"""Stdlib-only helpers shared by the peer apps (they run inside each peer's own venv).
+
+The Nexmark semantics the peers must match (see :mod:`bench.nexmark.queries`): bids only,
+event time from ``dateTime`` (epoch ms), watermark = max seen - 4 s, epoch-aligned half-open
+windows (tumbling 10 s; q5 hopping 10 s every 2 s), a window emits once, when it closes; at the
+end of input every window closes. Ties (q5, q7): every tied row is emitted.
+
+Peers on Kafka have no end-of-input watermark, so the harness appends ``SENTINELS`` bids after
+the data for windowed queries, each a minute of event time after the previous one: like the
+"watermark to infinity" at the end of a Nexmark run they close every real window (one sentinel
+per chained windowed step, plus one); rows they produce themselves carry ``auction ==
+SENTINEL_AUCTION`` and the harness drops them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+Row = dict[str, Any]
+
+OUT_OF_ORDERNESS_MS = 4_000
+TUMBLE_MS = 10_000
+HOP_SIZE_MS = 10_000
+HOP_SLIDE_MS = 2_000
+SENTINEL_AUCTION = -1
+SENTINELS = 3
+WINDOWED = ("q5", "q7")
+
+Q7_FIELDS = ("auction", "bidder", "price", "dateTime", "extra")
+
+
+def sentinel_events(max_ts: int) -> list[Row]:
+    return [
+        {
+            "type": "bid",
+            "auction": SENTINEL_AUCTION,
+            "bidder": SENTINEL_AUCTION,
+            "price": -1,
+            "channel": "",
+            "url": "",
+            "dateTime": max_ts + 60_000 * (i + 1),
+            "extra": "",
+        }
+        for i in range(SENTINELS)
+    ]
+
+
+# ---------------------------------------------------------------- stateless projections
+
+
+def q0_row(e: Row) -> Row:
+    return {
+        "auction": e["auction"],
+        "bidder": e["bidder"],
+        "price": e["price"],
+        "dateTime": e["dateTime"],
+        "extra": e["extra"],
+    }
+
+
+def q1_row(e: Row) -> Row:
+    return {
+        "auction": e["auction"],
+        "bidder": e["bidder"],
+        "dateTime": e["dateTime"],
+        "extra": e["extra"],
+        "price": e["price"] * 0.908,
+    }
+
+
+def q2_keep(e: Row) -> bool:
+    return e["auction"] % 123 == 0
+
+
+def q2_row(e: Row) -> Row:
+    return {"auction": e["auction"], "price": e["price"]}
+
+
+# ---------------------------------------------------------------- window aggregates
+
+
+def argmax_add(acc: list[Any] | None, e: Row) -> list[Any]:
+    """q7's accumulator ``[max_price, [rows with that price]]`` (JSON-serialisable)."""
+    p = e["price"]
+    if acc is None or p > acc[0]:
+        return [p, [{f: e[f] for f in Q7_FIELDS}]]
+    if p == acc[0]:
+        acc[1].append({f: e[f] for f in Q7_FIELDS})
+    return acc
+
+
+def q5_rows(start: int, counts: dict[Any, int]) -> list[Row]:
+    """The auction(s) with the most bids in the hopping window starting at ``start``."""
+    if not counts:
+        return []
+    top = max(counts.values())
+    return [
+        {"auction": int(a), "num": n, "starttime": start, "endtime": start + HOP_SIZE_MS}
+        for a, n in counts.items()
+        if n == top
+    ]
+
+
+# ---------------------------------------------------------------- stats
+
+
+def peak_rss_mb() -> int:
+    """Peak RSS of this process image: ``VmHWM``. (``ru_maxrss`` would not do: Linux carries
+    it over ``execve`` from the parent's memory when the child is spawned with ``vfork``, as
+    ``subprocess`` does, so every child would report at least the harness's own peak.)"""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def stats_line(query: str, events: int, rows: int, wall: float, cpu: float, **extra: Any) -> str:
+    line = {
+        "query": query,
+        "events": events,
+        "rows": rows,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "events_per_core_s": round(events / cpu) if cpu else None,
+        "peak_rss_mb": peak_rss_mb(),
+        **extra,
+    }
+    return json.dumps(line)
+
+
+class Progress:
+    """Decides when a Kafka peer is done and what its run cost.
+
+    The app calls ``input()`` once per consumed input record (before any filter) and
+    ``touch()`` wherever later stages do work (repartitioned records, emitted rows). A watcher
+    thread polls every 20 ms; once ``expected`` inputs were seen and nothing moved for
+    ``idle_s``, it prints the stats line and calls ``stop``. Wall and CPU time run from the
+    first input record (so group join and startup are excluded) to the last poll that saw
+    progress; CPU is this process's (all threads).
+    """
+
+    def __init__(
+        self, query: str, expected: int, events: int, stop: Callable[[], None], idle_s: float = 2.0
+    ) -> None:
+        self.query, self.expected, self.events = query, expected, events
+        self.stop, self.idle_s = stop, idle_s
+        self.inputs = 0
+        self.moves = 0
+        self.rows = 0
+        self._t0: tuple[float, float] | None = None
+        self._last = (0.0, 0.0)
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="progress")
+        self._thread.start()
+
+    def input(self, *_: Any) -> None:
+        if self._t0 is None:
+            self._t0 = (time.perf_counter(), time.process_time())
+        self.inputs += 1
+
+    def touch(self, *_: Any) -> None:
+        self.moves += 1
+
+    def row(self, *_: Any) -> None:
+        self.rows += 1
+        self.moves += 1
+
+    def _watch(self) -> None:
+        seen = (-1, -1)
+        last_change = time.perf_counter()
+        while True:
+            time.sleep(0.02)
+            now = (self.inputs, self.moves)
+            t = time.perf_counter()
+            if now != seen:
+                seen, last_change = now, t
+                self._last = (t, time.process_time())
+            elif self.inputs >= self.expected and t - last_change >= self.idle_s:
+                break
+        t0 = self._t0 or self._last
+        wall, cpu = self._last[0] - t0[0], self._last[1] - t0[1]
+        # fd 1, not sys.stdout: faust redirects sys.stdout into its logger
+        os.write(1, (stats_line(self.query, self.events, self.rows, wall, cpu) + "\n").encode())
+        self.stop()
+
+
+def log(*a: Any) -> None:
+    print(*a, file=sys.stderr, flush=True)
+
+
+__all__ = [
+    "HOP_SIZE_MS",
+    "HOP_SLIDE_MS",
+    "OUT_OF_ORDERNESS_MS",
+    "SENTINELS",
+    "SENTINEL_AUCTION",
+    "TUMBLE_MS",
+    "WINDOWED",
+    "Progress",
+    "argmax_add",
+    "q0_row",
+    "q1_row",
+    "q2_keep",
+    "q2_row",
+    "q5_rows",
+    "sentinel_events",
+    "stats_line",
+]

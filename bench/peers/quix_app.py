@@ -1,0 +1,126 @@
+"""Nexmark q0 q1 q2 q5 q7 on Quix Streams (through Kafka), run inside the quixstreams venv.
+
+    python -m bench.peers.quix_app --query q7 --bootstrap HOST:PORT --input-topic T \
+        --output-topic O --group G --expected N --events E [--state-dir D]
+
+Consumes the input topic from the earliest offset, writes rows as JSON to the output topic and
+prints one JSON stats line once all ``expected`` input records were consumed and nothing moved
+for 2 s (see :class:`bench.peers.common.Progress`; times run from the first consumed record).
+
+Semantics: the topic's ``timestamp_extractor`` takes event time from ``dateTime``; windows
+close when the partition's max event time passes ``end + grace`` with ``grace_ms=4000`` and
+``.final(closing_strategy="partition")`` — the Nexmark watermark (max - 4 s); a record whose
+window is already closed is dropped as late. State in RocksDB, changelog topics off (our
+embedded run keeps state in memory without a changelog). q7 groups every bid under one key
+(``group_by``, a repartition topic) like the SQL's single ``GROUP BY window``. q5 also groups
+every bid under one key and ``collect()``s the auction ids per hopping window (appended once
+per record, shared by the overlapping windows), counting them and emitting the maximum when the
+window closes (a ``reduce`` into an ``{auction: count}`` map re-serialises the whole map for
+every record and every window, quadratic in the map's size). The two-step form (count per
+auction and window, then regroup the closed counts by window) is not possible: Quix Streams
+refuses a second ``group_by`` after a first (``GroupByNestingLimit``).
+End of input: the harness's sentinel bids (see :mod:`bench.peers.common`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from collections import Counter
+from typing import Any
+
+from quixstreams import Application
+from quixstreams.dataframe import StreamingDataFrame
+
+from bench.peers.common import (
+    HOP_SIZE_MS,
+    HOP_SLIDE_MS,
+    OUT_OF_ORDERNESS_MS,
+    TUMBLE_MS,
+    Progress,
+    argmax_add,
+    q0_row,
+    q1_row,
+    q2_keep,
+    q2_row,
+    q5_rows,
+)
+
+QUERIES = ("q0", "q1", "q2", "q5", "q7")
+
+
+def _q5(bids: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
+    auctions = (
+        bids.group_by(lambda _v: "all", name="q5-one-key")
+        .update(progress.touch)
+        .apply(lambda v: v["auction"])
+    )
+    closed = (
+        auctions.hopping_window(
+            HOP_SIZE_MS, HOP_SLIDE_MS, grace_ms=OUT_OF_ORDERNESS_MS, name="q5-bids"
+        )
+        .collect()
+        .final(closing_strategy="partition")
+    )
+    return closed.apply(lambda r: q5_rows(r["start"], Counter(r["value"])), expand=True)
+
+
+def _q7(bids: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
+    maxima = (
+        bids.group_by(lambda _v: "all", name="q7-one-key")
+        .update(progress.touch)
+        .tumbling_window(TUMBLE_MS, grace_ms=OUT_OF_ORDERNESS_MS, name="q7-max")
+        .reduce(argmax_add, lambda v: argmax_add(None, v))
+        .final(closing_strategy="partition")
+    )
+    return maxima.apply(lambda r: r["value"][1], expand=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="quix_app")
+    for a in ("--query", "--bootstrap", "--input-topic", "--output-topic", "--group"):
+        p.add_argument(a, required=True)
+    p.add_argument("--expected", type=int, required=True, help="input records incl. sentinels")
+    p.add_argument("--events", type=int, required=True, help="Nexmark events (for stats)")
+    p.add_argument("--state-dir")
+    args = p.parse_args(argv)
+    if args.query not in QUERIES:
+        raise SystemExit(f"quixstreams: query {args.query!r} not implemented")
+    state_dir = args.state_dir or tempfile.mkdtemp(prefix="quix-state-")
+    app = Application(
+        broker_address=args.bootstrap,
+        consumer_group=args.group,
+        auto_offset_reset="earliest",
+        state_dir=state_dir,
+        use_changelog_topics=False,
+        loglevel=logging.WARNING,
+    )
+    progress = Progress(args.query, args.expected, args.events, app.stop)
+    inp = app.topic(
+        args.input_topic,
+        value_deserializer="json",
+        timestamp_extractor=lambda v, _h, _ts, _tt: v["dateTime"],
+    )
+    out = app.topic(args.output_topic, value_serializer="json")
+    sdf = app.dataframe(inp).update(progress.input)
+    bids = sdf.filter(lambda e: e["type"] == "bid")
+    rows: Any
+    if args.query == "q0":
+        rows = bids.apply(q0_row)
+    elif args.query == "q1":
+        rows = bids.apply(q1_row)
+    elif args.query == "q2":
+        rows = bids.filter(q2_keep).apply(q2_row)
+    elif args.query == "q5":
+        rows = _q5(bids, progress)
+    else:
+        rows = _q7(bids, progress)
+    rows.update(progress.row).to_topic(out)
+    app.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

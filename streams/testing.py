@@ -169,6 +169,25 @@ class TopologyTestDriver:
                 self._append(topic, None, r, timestamp, None)
         self._run()
 
+    def pipe_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp: int | None = None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+    ) -> None:
+        """Send one record as raw bytes (no serde: test what undecodable input does).
+
+        The partition defaults to the key's (Kafka's default partitioner), or 0 without a key.
+        """
+        if partition is None:
+            partition = 0 if key is None else self._partitioner.partition(key, self.partitions)
+        ts = self.wall_clock_ms if timestamp is None else timestamp
+        self.broker.append(topic, partition, key, value, ts, headers or ())
+        self._run()
+
     def _append(
         self, topic: str, key: Any, value: Any, timestamp: int | None, headers: Headers | None
     ) -> None:

@@ -153,6 +153,11 @@ class WorkerMetrics:
             ["store", "partition"],
             registry=r,
         )
+        self.stalled = Gauge(
+            "streams_stalled_partitions",
+            "Partitions with lag whose task made no progress for stall_timeout_ms",
+            registry=r,
+        )
         #: refreshed by :func:`refresh_lag`; read when the registry is collected
         self.lag: dict[TopicPartition, int] = {}
         self.store_sizes: Callable[[], Iterable[tuple[str, int, int]]] = list
@@ -273,29 +278,17 @@ async def health(worker: Worker) -> tuple[bool, dict[str, Any]]:
     when the worker failed, or a partition has lag while its task made no progress for
     ``stall_timeout_ms``.
     """
+    from streams.runtime.liveness import stalled_partitions
+
     lag = await refresh_lag(worker)
-    now = time.monotonic()
-    timeout = worker.config.stall_timeout_ms / 1000
     tasks: dict[str, Any] = {}
-    stalled: list[dict[str, Any]] = []
     for tid, slot in sorted(worker.slots.items()):
-        ready = slot.ready.is_set()
-        idle = now - slot.meter.last_progress if slot.meter is not None else 0.0
         tasks[str(tid)] = {
-            "state": "running" if ready else "restoring",
+            "state": "running" if slot.ready.is_set() else "restoring",
             "partitions": [f"{tp.topic}-{tp.partition}" for tp in sorted(slot.inputs)],
         }
-        if ready and idle >= timeout:
-            for tp in sorted(slot.inputs):
-                if lag.get(tp, 0) > 0:
-                    stalled.append(
-                        {
-                            "topic": tp.topic,
-                            "partition": tp.partition,
-                            "lag": lag[tp],
-                            "idle_seconds": round(idle, 3),
-                        }
-                    )
+    stalled = stalled_partitions(worker, lag)
+    worker.metrics.stalled.set(len(stalled))
     started = worker._consumer is not None and worker.rebalances > 0
     ready = started and all(t["state"] == "running" for t in tasks.values())
     healthy = worker._failure is None and not stalled

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Iterable
 
 from state.task_state import TaskStores
 from streams.runtime.broker import Broker, Consumer, TopicPartition, key_values
@@ -88,4 +89,31 @@ async def _replay(
     log.info("restored %s from %s: %d records in %.2f s", name, tp, done, time.monotonic() - t0)
 
 
-__all__ = ["restore_stores"]
+async def tail_standbys(
+    broker: Broker,
+    standbys: Iterable[TaskStores],
+    batch_records: int,
+    count: Callable[[int], None],
+) -> None:
+    """Keep standby copies of stores current by tailing their changelogs (until cancelled)."""
+    reader = broker.consumer(None, read_committed=True)
+    targets: dict[TopicPartition, tuple[TaskStores, str]] = {}
+    try:
+        for stores in standbys:
+            for step in stores.restore_plan():
+                targets[TopicPartition(step.topic, stores.partition)] = (stores, step.store)
+        reader.assign(list(targets))
+        for tp, (stores, name) in targets.items():
+            reader.seek(tp, stores.stored_offset(name) or 0)
+        while True:
+            batches = await reader.getmany(timeout_ms=500, max_records=batch_records)
+            for tp, msgs in batches.items():
+                stores, name = targets[tp]
+                recs = key_values(msgs)
+                stores.restore(name, recs, reader.position(tp))
+                count(len(recs))
+    finally:
+        await reader.close()
+
+
+__all__ = ["restore_stores", "tail_standbys"]

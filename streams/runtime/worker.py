@@ -42,11 +42,11 @@ from streams.runtime.broker import (
     Producer,
     TopicPartition,
     TopicSpec,
-    key_values,
 )
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore, load_global_tables
 from streams.runtime.http import HttpServer
+from streams.runtime.liveness import watchdog
 from streams.runtime.metrics import (
     CountingCollector,
     TaskMeter,
@@ -56,7 +56,7 @@ from streams.runtime.metrics import (
     task_states,
 )
 from streams.runtime.queries import Queries, StoreQuery
-from streams.runtime.restore import restore_stores
+from streams.runtime.restore import restore_stores, tail_standbys
 from streams.runtime.task import Task, TaskId
 from streams.topology import Topology
 
@@ -120,6 +120,7 @@ class Worker:
         self.standbys: dict[TaskId, TaskStores] = {}
         self.global_stores: dict[str, GlobalStore] = {}
         self._global_runner: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self._standby_runner: asyncio.Task[None] | None = None
         self.state_dir = self.config.state_dir or os.path.join(".streams-state", self.group_id)
         repartition = {t.name for t in self.plan.internal_topics if t.kind == "repartition"}
@@ -330,26 +331,11 @@ class Worker:
         log.info("standby tasks: %s", ",".join(sorted(str(t) for t in self.standbys)) or "none")
 
     async def _tail_standbys(self) -> None:
-        reader = self.broker.consumer(None, read_committed=True)
-        targets: dict[TopicPartition, tuple[TaskStores, str]] = {}
-        try:
-            for stores in self.standbys.values():
-                for step in stores.restore_plan():
-                    targets[TopicPartition(step.topic, stores.partition)] = (stores, step.store)
-            reader.assign(list(targets))
-            for tp, (stores, name) in targets.items():
-                reader.seek(tp, stores.stored_offset(name) or 0)
-            while True:
-                batches = await reader.getmany(
-                    timeout_ms=500, max_records=self.config.restore_batch_records
-                )
-                for tp, msgs in batches.items():
-                    stores, name = targets[tp]
-                    recs = key_values(msgs)
-                    stores.restore(name, recs, reader.position(tp))
-                    self.standby_records += len(recs)
-        finally:
-            await reader.close()
+        def count(n: int) -> None:
+            self.standby_records += n
+
+        batch = self.config.restore_batch_records
+        await tail_standbys(self.broker, list(self.standbys.values()), batch, count)
 
     async def _restore(self, slot: _TaskSlot) -> None:
         """Replay each store's changelog delta, then let the task's input flow."""
@@ -486,7 +472,9 @@ class Worker:
         assert self._consumer is not None
         tps = sorted(self._consumer.assignment())
         ends = await self._consumer.end_offsets(tps)
-        return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in tps)
+        # a rebalance may have revoked some of them while end_offsets() awaited
+        held = self._consumer.assignment()
+        return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in tps if tp in held)
 
     async def run(
         self,
@@ -511,6 +499,7 @@ class Worker:
         try:
             await self.start()
             assert self._consumer is not None
+            self._watchdog = asyncio.create_task(watchdog(self), name="liveness")
             interval = self.config.effective_commit_interval_ms / 1000
             next_commit = time.monotonic() + interval
             while not self._stop.is_set():
@@ -532,7 +521,13 @@ class Worker:
                     next_commit = time.monotonic() + interval
                 if until_idle and not batches:
                     await self.commit()
-                    if self._failure is None and self.slots and await self._lag() == 0:
+                    restoring = any(not s.ready.is_set() for s in self.slots.values())
+                    if (
+                        self._failure is None
+                        and self.slots
+                        and not restoring  # paused while restoring: no lag, not done either
+                        and await self._lag() == 0
+                    ):
                         if end_of_input and self._end_next_subtopology():
                             continue  # closing windows produced output: go on until quiet
                         break
@@ -566,6 +561,9 @@ class Worker:
         self._stop.set()
 
     async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self.commit()

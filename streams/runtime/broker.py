@@ -122,6 +122,11 @@ class Producer(Protocol):
 
     async def flush(self) -> None: ...
 
+    async def wait_for_room(self) -> None:
+        """Return once the records waiting to be sent are under the producer's limit: a slow
+        broker slows the task down (and so the fetching) instead of growing memory."""
+        ...
+
     async def begin(self) -> None: ...
 
     async def commit_transaction(

@@ -386,6 +386,9 @@ class EmbeddedProducer:
     async def flush(self) -> None:
         return None
 
+    async def wait_for_room(self) -> None:
+        return None  # appends are synchronous: nothing waits to be sent
+
     def _check_fenced(self) -> None:
         if self.transactional_id and self._broker._txn_epochs[self.transactional_id] != self._epoch:
             self._txn = None

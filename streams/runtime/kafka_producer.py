@@ -36,6 +36,9 @@ class KafkaProducer:
     """
 
     eager_records = 4096
+    #: records accepted by ``send_batch`` but not yet handed to aiokafka over which
+    #: ``wait_for_room`` makes the caller wait (backpressure)
+    max_pending_records = 100_000
 
     def __init__(self, broker: KafkaBroker, transactional_id: str | None) -> None:
         self._broker = broker
@@ -49,6 +52,9 @@ class KafkaProducer:
         self._error: BaseException | None = None
         self._in_txn = False
         self._closed = False
+        self._pending = 0  # records in buffers and senders, not yet in an aiokafka batch
+        self._room = asyncio.Event()
+        self._room.set()
 
     def __repr__(self) -> str:
         tid = f", transactional_id={self.transactional_id!r}" if self.transactional else ""
@@ -106,8 +112,27 @@ class KafkaProducer:
         if buf is None:
             buf = self._buffers[key] = []
         buf.extend(records)
+        self._pending += len(records)
+        if self._pending > self.max_pending_records:
+            self._room.clear()
         if len(buf) >= self.eager_records and key not in self._senders:
             self._spawn(key)
+
+    async def wait_for_room(self) -> None:
+        """Wait while more than ``max_pending_records`` records wait to be sent."""
+        while self._pending > self.max_pending_records and self._error is None:
+            if self._closed:
+                return
+            for key in list(self._buffers):
+                if key not in self._senders:
+                    self._spawn(key)
+            await self._room.wait()
+        self._raise_error()
+
+    def _sent(self, n: int) -> None:
+        self._pending = max(0, self._pending - n)
+        if self._pending <= self.max_pending_records:
+            self._room.set()
 
     def _spawn(self, key: tuple[str, int]) -> None:
         self._senders[key] = asyncio.get_running_loop().create_task(
@@ -129,6 +154,7 @@ class KafkaProducer:
             if self._error is None:
                 self._error = e
             self._buffers.pop(key, None)
+            self._room.set()  # a waiter sees the error
         finally:
             if self._senders.get(key) is asyncio.current_task():
                 del self._senders[key]
@@ -155,6 +181,7 @@ class KafkaProducer:
                     f"{self._broker.producer_batch_bytes} bytes"
                 )
             batch.close()
+            self._sent(i - start)
             deliveries.append(await producer.send_batch(batch, topic, partition=partition))
 
     async def flush(self) -> None:
@@ -200,6 +227,8 @@ class KafkaProducer:
 
     def _drop_unsent(self) -> None:
         self._buffers.clear()
+        self._pending = 0
+        self._room.set()
         for task in self._senders.values():
             task.cancel()
         self._senders.clear()

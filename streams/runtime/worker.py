@@ -358,6 +358,9 @@ class Worker:
             try:
                 t0 = time.perf_counter()
                 slot.task.process(tp, msgs)
+                producer = slot.producer or self._producer
+                if producer is not None:  # backpressure: a slow broker slows this task down
+                    await producer.wait_for_room()
                 if slot.meter is not None:
                     slot.meter.batch(len(msgs), time.perf_counter() - t0)
                 if not self.processed:
@@ -468,13 +471,17 @@ class Worker:
             s.task.stores is not None and s.task.stores.needs_flush for s in self.slots.values()
         )
 
-    async def _lag(self) -> int:
+    async def _lag(self) -> int | None:
+        """Records not yet fetched on the assigned partitions; ``None`` while unknown (no
+        assignment, or it changed while the end offsets were asked: a rebalance is under way)."""
         assert self._consumer is not None
         tps = sorted(self._consumer.assignment())
+        if not tps:
+            return None
         ends = await self._consumer.end_offsets(tps)
-        # a rebalance may have revoked some of them while end_offsets() awaited
-        held = self._consumer.assignment()
-        return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in tps if tp in held)
+        if sorted(self._consumer.assignment()) != tps:
+            return None
+        return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in tps)
 
     async def run(
         self,
@@ -530,6 +537,7 @@ class Worker:
                     ):
                         if end_of_input and self._end_next_subtopology():
                             continue  # closing windows produced output: go on until quiet
+                        log.info("input consumed (processed %d records): stopping", self.processed)
                         break
         finally:
             await self.close()

@@ -188,8 +188,11 @@ def _feeds_windows(topo: Topology, step: str) -> bool:
         if s in seen:
             continue
         seen.add(s)
-        if isinstance(topo.node(s), plan.WindowedAggregate):
+        node = topo.node(s)
+        if isinstance(node, plan.WindowedAggregate):
             return True
+        if isinstance(node, plan.Process) and node.on_timer is not None:
+            return True  # event-time timers need the watermark too
         todo.extend(topo.children(s))
     return False
 

@@ -1,8 +1,9 @@
 """Run the fraud-detection demo: ``python -m apps.fraud_detection [--transactions N]``.
 
 Generates card transactions with injected, labelled fraud, runs the topology on the embedded
-broker (or on Kafka with ``--bootstrap``), prints alerts as they fire, and ends with a summary:
-throughput, alerts per rule, and precision / recall against the ground truth.
+broker (or on Kafka with ``--bootstrap``, with ``--workers N`` worker processes), prints alerts
+as they fire, and ends with a summary: throughput, alerts per rule, and precision / recall
+against the ground truth.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ import argparse
 import asyncio
 import collections
 import sys
+import tempfile
 import time
 from typing import Any
 
 import streams as st
 from apps.fraud_detection.generator import Dataset, generate
 from apps.fraud_detection.topology import ALERTS, BLOCKLIST, TRANSACTIONS, build_topology
+from apps.workers import check_workers, run_workers
 from streams.partitioner import partition_for
 from streams.runtime.broker import Broker, TopicPartition, TopicSpec
 
-DLQ = "fraud-detector-dlq"
+DLQ = "fraud-detector-dlq"  # the topology's dead-letter topic ("{prefix}fraud-detector-dlq")
 
 SHOW_FIRST = 12
 
@@ -95,17 +98,8 @@ def _records(ds: Dataset, partitions: int) -> tuple[dict[int, list[Any]], dict[i
     return blocked, txs
 
 
-async def run(ds: Dataset, broker: Broker, partitions: int, state_dir: str | None) -> float:
-    await broker.create_topics(
-        [TopicSpec(t, partitions) for t in (TRANSACTIONS, BLOCKLIST, ALERTS)]
-    )
-    producer = broker.producer()
-    blocked, txs = _records(ds, partitions)
-    for topic, parts in ((BLOCKLIST, blocked), (TRANSACTIONS, txs)):
-        for p, recs in parts.items():
-            producer.send_batch(topic, p, recs)
-        await producer.flush()
-    await producer.close()
+def show_alerts() -> Any:
+    """``show(key, alert)``: prints the first alerts, then a note."""
     shown = 0
 
     def show(_key: Any, alert: dict[str, Any]) -> None:
@@ -118,7 +112,43 @@ async def run(ds: Dataset, broker: Broker, partitions: int, state_dir: str | Non
         elif shown == SHOW_FIRST + 1:
             print("... (more alerts: see the summary)")
 
-    topo = build_topology()
+    return show
+
+
+async def run(
+    ds: Dataset,
+    broker: Broker,
+    partitions: int,
+    state_dir: str | None,
+    prefix: str = "",
+    workers: int = 1,
+    bootstrap: str | None = None,
+) -> float:
+    await broker.create_topics(
+        [  # no time retention: it would go by the records' (2024) event times
+            TopicSpec(prefix + t, partitions, {"retention.ms": "-1"})
+            for t in (TRANSACTIONS, BLOCKLIST, ALERTS)
+        ]
+    )
+    producer = broker.producer()
+    blocked, txs = _records(ds, partitions)
+    for topic, parts in ((BLOCKLIST, blocked), (TRANSACTIONS, txs)):
+        for p, recs in parts.items():
+            producer.send_batch(prefix + topic, p, recs)
+        await producer.flush()
+    await producer.close()
+    show = show_alerts()
+    if workers > 1:  # `streams run --workers N` in a consumer group; we tail the alerts
+        assert bootstrap is not None
+        return await run_workers(
+            "apps.fraud_detection.topology:from_env",
+            bootstrap,
+            workers,
+            state_dir or tempfile.mkdtemp(prefix="fraud-detector-"),
+            prefix,
+            tail=(broker, prefix + ALERTS, partitions, show),
+        )
+    topo = build_topology(prefix=prefix)
     topo.stream("all-alerts").peek(show, name="print-alerts")
     config = st.Config(
         state_dir=state_dir, state_backend="memory" if state_dir is None else "rocksdb"
@@ -129,9 +159,9 @@ async def run(ds: Dataset, broker: Broker, partitions: int, state_dir: str | Non
     return time.perf_counter() - t0
 
 
-async def read_alerts(broker: Broker, partitions: int) -> list[dict[str, Any]]:
+async def read_alerts(broker: Broker, partitions: int, topic: str = ALERTS) -> list[dict[str, Any]]:
     c = broker.consumer(None)
-    tps = [TopicPartition(ALERTS, p) for p in range(partitions)]
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
     c.assign(tps)
     for tp in tps:
         c.seek(tp, 0)
@@ -168,8 +198,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--bootstrap", help="run on Kafka at HOST:PORT (default: embedded broker)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --bootstrap: N worker processes in one consumer group (streams run --workers)",
+    )
     ap.add_argument("--state-dir", help="RocksDB state directory (default: in memory)")
+    ap.add_argument(
+        "--prefix", default="", help="prefix of the topics and application id (isolates runs)"
+    )
     args = ap.parse_args(argv)
+    problem = check_workers(args.workers, args.bootstrap, args.partitions)
+    if problem:
+        ap.error(problem)
 
     t0 = time.perf_counter()
     ds = generate(args.transactions, seed=args.seed, malformed_rate=args.malformed_rate)
@@ -186,9 +228,17 @@ def main(argv: list[str] | None = None) -> int:
         broker = st.EmbeddedBroker(default_partitions=args.partitions)
 
     async def go() -> tuple[float, list[dict[str, Any]], int]:
-        seconds = await run(ds, broker, args.partitions, args.state_dir)
-        alerts = await read_alerts(broker, args.partitions)
-        dead = await count_records(broker, DLQ, 1)
+        seconds = await run(
+            ds,
+            broker,
+            args.partitions,
+            args.state_dir,
+            args.prefix,
+            args.workers,
+            args.bootstrap,
+        )
+        alerts = await read_alerts(broker, args.partitions, args.prefix + ALERTS)
+        dead = await count_records(broker, args.prefix + DLQ, 1)
         await broker.close()
         return seconds, alerts, dead
 
@@ -196,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(len(ds.transactions), seconds, score(ds, alerts))
     print(
         f"\n{dead} malformed records went to the dead-letter topic "
-        f"'{DLQ}' ({len(ds.malformed)} were injected)"
+        f"'{args.prefix}{DLQ}' ({len(ds.malformed)} were injected)"
     )
     return 0
 

@@ -18,6 +18,7 @@ Every alert is ``{"tx_id", "card_id", "rule", "score", "reason", "ts"}``, keyed 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import msgspec
@@ -118,17 +119,19 @@ TRANSACTION_SERDE = st.serde.of(msgspec.json.encode, _decode_transaction, name="
 _JSON_DECODE = msgspec.json.Decoder().decode
 
 
-def build_topology(app_id: str = "fraud-detector") -> st.Topology:
-    topo = st.Topology(app_id)
+def build_topology(app_id: str = "fraud-detector", prefix: str = "") -> st.Topology:
+    """The topology; ``prefix`` goes in front of the application id and every topic name
+    (isolates runs on a shared broker)."""
+    topo = st.Topology(prefix + app_id)
     tx = topo.source(
-        TRANSACTIONS,
+        prefix + TRANSACTIONS,
         value=TRANSACTION_SERDE,
         timestamp="ts",
         max_out_of_orderness=3_000,
         idle_timeout=10_000,
         on_error="dead_letter",
     )  # -> "{app_id}-dlq"
-    blocklist = topo.global_table(BLOCKLIST)
+    blocklist = topo.global_table(prefix + BLOCKLIST, name="global-merchant-blocklist")
 
     velocity = (
         tx.filter(st.col("amount") <= VELOCITY_MAX_MEAN_EUR, name="small-amounts")
@@ -165,10 +168,16 @@ def build_topology(app_id: str = "fraud-detector") -> st.Topology:
         key="merchant_id",
         name="blocklist-check",
     )
-    velocity.merge(spikes, travel, blocked, name="all-alerts").to(ALERTS)
+    velocity.merge(spikes, travel, blocked, name="all-alerts").to(prefix + ALERTS)
     return topo
+
+
+def from_env() -> st.Topology:
+    """For ``streams run apps.fraud_detection.topology:from_env``: the topic/app-id prefix
+    comes from ``$STREAMS_DEMO_PREFIX`` (what ``--workers`` passes to its worker processes)."""
+    return build_topology(prefix=os.environ.get("STREAMS_DEMO_PREFIX", ""))
 
 
 topology = build_topology()
 
-__all__ = ["ALERTS", "BLOCKLIST", "TRANSACTIONS", "build_topology", "topology"]
+__all__ = ["ALERTS", "BLOCKLIST", "TRANSACTIONS", "build_topology", "from_env", "topology"]

@@ -72,6 +72,7 @@ class Options:
     timeout: float = 300.0
     bootstrap: str | None = None  # an external broker: no broker restart
     log_dir: str | None = None
+    keep_broker: bool = False  # leave the broker running (post-mortem); stop it with the script
 
 
 @dataclass
@@ -422,7 +423,7 @@ async def run(opts: Options) -> Report:
     finally:
         workers.stop_all()
         await outputs.stop()
-        if own_broker:
+        if own_broker and not opts.keep_broker:
             _kafka("stop", "--home", str(home))
     report.wall_s = time.monotonic() - t_start
     return report
@@ -472,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--bootstrap", help="use this broker (no broker restart) instead of our own")
     ap.add_argument("--log-dir", help="keep worker logs and state here")
+    ap.add_argument("--keep-broker", action="store_true", help="leave the broker running")
     a = ap.parse_args(argv)
     opts = Options(
         records=a.records,
@@ -485,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=a.seed,
         bootstrap=a.bootstrap,
         log_dir=a.log_dir,
+        keep_broker=a.keep_broker,
     )
     report = asyncio.run(run(opts))
     print(report.summary())

@@ -101,7 +101,15 @@ class Config:
         default=60_000,
         metadata=_doc(
             "/health reports a partition as stalled (unhealthy) when it has lag and its task "
-            "processed nothing for this long."
+            "processed nothing for this long (logged, counted in "
+            "streams_stalled_partitions)."
+        ),
+    )
+    startup_timeout_ms: int = field(
+        default=60_000,
+        metadata=_doc(
+            "How long a starting worker keeps trying to reach the broker (it may be restarting) "
+            "before it gives up."
         ),
     )
 
@@ -117,6 +125,7 @@ class Config:
             "task_queue_batches",
             "default_partitions",
             "stall_timeout_ms",
+            "startup_timeout_ms",
         ):
             if getattr(self, f) < 1:
                 raise StreamsError(f"config {f} must be >= 1, got {getattr(self, f)}")

@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from streams.errors import BrokerError
 from streams.runtime.broker import TopicPartition
 
 if TYPE_CHECKING:
     from streams.runtime.worker import Worker
 
 log = logging.getLogger("streams.worker")
+T = TypeVar("T")
 
 
 def stalled_partitions(
@@ -73,4 +76,18 @@ async def watchdog(worker: Worker) -> None:
         reported = set(now)
 
 
-__all__ = ["stalled_partitions", "watchdog"]
+async def until_reachable(call: Callable[[], Awaitable[T]], timeout_s: float) -> T:
+    """``await call()``, retried once a second while the broker cannot be reached (a
+    connection error), for up to ``timeout_s``; other errors are raised at once."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return await call()
+        except BrokerError as e:
+            if "connect" not in str(e).lower() or time.monotonic() >= deadline:
+                raise
+            log.warning("broker not reachable (%s); retrying", e)
+            await asyncio.sleep(1)
+
+
+__all__ = ["stalled_partitions", "until_reachable", "watchdog"]

@@ -46,7 +46,7 @@ from streams.runtime.broker import (
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore, load_global_tables
 from streams.runtime.http import HttpServer
-from streams.runtime.liveness import watchdog
+from streams.runtime.liveness import until_reachable, watchdog
 from streams.runtime.metrics import (
     CountingCollector,
     TaskMeter,
@@ -185,7 +185,10 @@ class Worker:
             self.http = HttpServer(self, self.config.http_address)
             await self.http.start()
             self.endpoint = self.config.http_advertised_address or self.http.advertised()
-        self._counts = await self._partition_counts()
+        # the broker may be restarting while we start: keep trying for startup_timeout_ms
+        self._counts = await until_reachable(
+            self._partition_counts, self.config.startup_timeout_ms / 1000
+        )
         await self._load_global_tables()
         # at-least-once: one producer for every task. Exactly-once: one transactional producer
         # per task (created on assignment), with transactional id "{app_id}-{task}": the new

@@ -50,3 +50,32 @@ def test_a_stalled_partition_is_logged_counted_and_unhealthy(tmp_path, caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert sum("in-0 is stalled" in m for m in messages) == 1  # once per episode, not per check
     assert any("in-0 is moving again" in m for m in messages)
+
+
+def test_until_reachable_retries_connection_errors_only():
+    import pytest
+
+    from streams.errors import BrokerError
+    from streams.runtime.liveness import until_reachable
+
+    calls = []
+
+    async def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise BrokerError("kafka: connecting to h:1 failed: KafkaConnectionError")
+        return 42
+
+    assert asyncio.run(until_reachable(flaky, 10)) == 42 and len(calls) == 3
+
+    async def broken():
+        raise BrokerError("kafka: topic 'x' does not exist")
+
+    with pytest.raises(BrokerError, match="does not exist"):  # not retried
+        asyncio.run(until_reachable(broken, 10))
+
+    async def down():
+        raise BrokerError("kafka: connecting to h:1 failed")
+
+    with pytest.raises(BrokerError, match="connecting"):  # gives up after the timeout
+        asyncio.run(until_reachable(down, 0.5))

@@ -256,6 +256,7 @@ class EmbeddedConsumer:
         self._positions: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()
         self._closed = False
+        self._rejoin = False
 
     async def subscribe(self, topics: Sequence[str], listener: RebalanceListener) -> None:
         if self.group_id is None:
@@ -276,13 +277,15 @@ class EmbeddedConsumer:
         new = self._pending_assignment
         if new is None:
             return
-        revoked = self._assignment - new
+        revoked = set(self._assignment) if self._rejoin else self._assignment - new
+        self._rejoin = False
         if revoked:
             # like Kafka's eager protocol: give up (and commit) before anyone else takes over
             if self._listener is not None:
                 await self._listener.on_partitions_revoked(revoked)
             for tp in revoked:
                 self._positions.pop(tp, None)
+            self._paused -= revoked  # as in Kafka: a partition's pause ends with its revocation
             self._assignment -= revoked
             self._broker._data.set()
         others = [m for m in self._broker._groups.get(self.group_id or "", []) if m is not self]
@@ -343,6 +346,12 @@ class EmbeddedConsumer:
 
     def pause(self, tps: Sequence[TopicPartition]) -> None:
         self._paused.update(tps)
+
+    def request_rejoin(self) -> None:
+        """Give every partition back and take it again (positions from committed offsets)."""
+        self._rejoin = True
+        self._pending_assignment = set(self._assignment)
+        self._broker._data.set()
 
     def resume(self, tps: Sequence[TopicPartition]) -> None:
         self._paused.difference_update(tps)

@@ -168,6 +168,9 @@ class KafkaConsumer:
             return set()
         return {TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
+    def request_rejoin(self) -> None:
+        self._client()._coordinator.request_rejoin()
+
     def _raise_listener_error(self) -> None:
         err, self._listener_error = self._listener_error, None
         if err is not None:

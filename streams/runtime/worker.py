@@ -235,13 +235,10 @@ class Worker:
             with contextlib.suppress(Exception):
                 await slot.producer.close()  # aborts an open transaction
 
-    async def on_partitions_assigned(
-        self, assigned: set[TopicPartition], *, rebalance: bool = True
-    ) -> None:
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         assert self._collector is not None and self._consumer is not None
-        if rebalance:
-            self.rebalances += 1
-            self.metrics.rebalance()
+        self.rebalances += 1
+        self.metrics.rebalance()
         # a standby promoted to active hands its (warm) directory over: close it first
         promoted = {TaskId(self.plan.subtopology_of(tp.topic).id, tp.partition) for tp in assigned}
         if promoted & set(self.standbys):
@@ -433,29 +430,23 @@ class Worker:
             else:  # e.g. the broker went away mid-commit: start the task over
                 await self._reinit(slot, e)
 
-    async def _reinit(self, slot: _TaskSlot, err: BrokerError, attempts: int = 60) -> None:
-        """Start a task over from its last commit after a failed (not fenced) commit: its
-        uncommitted state is dropped, its stores restore, its inputs are re-read from the
-        committed offsets (Kafka Streams' "task corrupted" path). Retries while the broker is
-        away; gives up (the worker fails) after ``attempts`` seconds."""
+    async def _reinit(self, slot: _TaskSlot, err: BrokerError) -> None:
+        """Start a task over from its last commit after a failed (not fenced) commit, e.g. the
+        broker went away mid-commit: the outcome of that transaction is unknown until the
+        broker finishes it. The task is closed (its uncommitted state dropped) and the worker
+        rejoins the group: the partitions come back through a normal assignment, whose new
+        transactional producer lets the broker settle the transaction first, and whose
+        positions are the committed offsets (Kafka Streams' "task corrupted" path). Seeking to
+        ``committed()`` here instead read a stale offset (aiokafka has no KIP-447
+        require_stable) and replayed committed records: duplicates, found by bench chaos."""
         assert self._consumer is not None
         log.warning(
-            "task %s: commit failed (%s); restarting it from its last commit", slot.task.id, err
+            "task %s: commit failed (%s); rejoining to restart it from its last commit",
+            slot.task.id,
+            err,
         )
-        for attempt in range(attempts):
-            try:
-                for tp in sorted(slot.inputs):
-                    self._consumer.seek(tp, await self._consumer.committed(tp) or 0)
-                await self.on_partitions_assigned(set(slot.inputs), rebalance=False)
-                return
-            except BrokerError as e:
-                if attempt == attempts - 1:
-                    raise
-                log.warning("task %s: restart failed (%s); retrying", slot.task.id, e)
-                dead = self.slots.pop(slot.task.id, None)
-                if dead is not None:
-                    await self._close_slot(dead)
-                await asyncio.sleep(1)
+        self._consumer.pause(sorted(slot.inputs))  # nothing of it is processed meanwhile
+        self._consumer.request_rejoin()
 
     def _end_next_subtopology(self) -> bool:
         """Bounded runs: end event time for the first sub-topology not ended yet (upstream ones

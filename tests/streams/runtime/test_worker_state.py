@@ -118,3 +118,45 @@ def test_windowed_aggregation_on_the_worker_matches_the_driver(tmp_path):
     d._run()
     want = sorted((r.key, r.value["window_start"], r.value["n"]) for r in d.read("out"))
     assert got == want and len(want) > 100
+
+
+def test_a_commit_that_fails_without_fencing_restarts_the_task_from_its_last_commit(
+    tmp_path, monkeypatch
+):
+    """E.g. the broker went away mid-commit: the task is closed, the worker rejoins, and the
+    task comes back from its last commit; outputs stay exactly once (read_committed)."""
+    from streams.errors import BrokerError
+    from streams.runtime.embedded import EmbeddedProducer
+
+    b = EmbeddedBroker(default_partitions=2)
+    b.create_topic("tx", 2)
+    b.create_topic("totals", 2)
+    load(b, 600, partitions=2)
+    real = EmbeddedProducer.commit_transaction
+    failures = []
+
+    async def flaky(self, offsets, group_id):
+        if offsets and len(failures) < 2 and sum(offsets.values()) > 100:
+            failures.append(dict(offsets))
+            await self.abort()  # what a lost commit amounts to: nothing of it is visible
+            raise BrokerError("kafka: commit transaction failed: KafkaConnectionError")
+        return await real(self, offsets, group_id)
+
+    monkeypatch.setattr(EmbeddedProducer, "commit_transaction", flaky)
+    w = run(
+        topology(),
+        b,
+        processing_guarantee="exactly_once",
+        state_dir=str(tmp_path),
+        max_poll_records=50,
+        commit_interval_ms=1,
+    )
+    assert len(failures) == 2 and w.rebalances >= 2  # a failure makes the worker rejoin
+    totals = final_per_key(b)
+    assert sum(v["n"] for v in totals.values()) == 600  # nothing lost, nothing twice
+    for p in range(2):
+        seen: dict[str, int] = {}
+        for m in b.fetch(TopicPartition("totals", p), 0):
+            n = st.serde.JSON.deserialize(m.value)["n"]
+            assert n > seen.get(m.key.decode(), 0)  # never a replayed (duplicate) update
+            seen[m.key.decode()] = n

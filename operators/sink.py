@@ -61,18 +61,49 @@ class SinkProcessor:
         self._encode = _batch_encoder(key_serde, value_serde)
         self.task_count = 1  # tasks of this sub-topology (set by the task: control records)
 
+    @property
+    def accepts_columnar(self) -> bool:
+        """JSON values encode from Arrow columns (:mod:`operators.arrow_json`)."""
+        return self.value_serde.name == "json" and isinstance(self.key_serde, FnSerde)
+
+    def process_columnar(self, batch: Any) -> None:
+        from operators.arrow_json import encodable, encode_values
+
+        if not encodable(batch):
+            self.process(batch.to_rows())
+            return
+        keys, ts, hs, _ = batch.meta()
+        try:
+            vbs = encode_values(batch)
+            ke = self.key_serde.serialize
+            kbs = [None] * len(keys) if keys.count(None) == len(keys) else [ke(k) for k in keys]
+        except Exception:  # the row path finds and names the record
+            self.process(batch.to_rows())
+            return
+        self._send(keys, list(zip(kbs, vbs, ts, hs, strict=True)), batch.to_rows)
+
     def process(self, rows: Rows) -> None:
+        try:
+            recs = self._encode(rows)
+        except Exception as e:
+            raise self._error(rows, e) from e
+        if self._n == 1:
+            self.collector.send_batch(self.topic, 0, recs)
+            return
+        self._send([r[0] for r in rows], recs, lambda: rows)
+
+    def _send(self, keys: list[Any], recs: list[OutRecord], rows: Callable[[], Rows]) -> None:
         n = self._n
         if n is None:
             n = self._n = self.collector.partitions(self.topic)
+        if n == 1:
+            self.collector.send_batch(self.topic, 0, recs)
+            return
         try:
-            if n == 1:
-                self.collector.send_batch(self.topic, 0, self._encode(rows))
-                return
             part = self._partitioner.partition
             canon, mine = self.by_canonical_key, self.task_partition % n
             buckets: dict[int, list[OutRecord]] = {}
-            for (k, _v, _t, _h, _o), rec in zip(rows, self._encode(rows), strict=True):
+            for k, rec in zip(keys, recs, strict=True):
                 kb = rec[0]
                 if k is None:
                     p = mine  # keeps a null-keyed stream's order per task
@@ -85,7 +116,7 @@ class SinkProcessor:
                     b = buckets[p] = []
                 b.append(rec)
         except Exception as e:
-            raise self._error(rows, e) from e
+            raise self._error(rows(), e) from e
         for p, batch in buckets.items():
             self.collector.send_batch(self.topic, p, batch)
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from operators.base import Processor, Rows
 from streams import plan
-from streams.errors import ProcessingError, SerializationError
+from streams.errors import ProcessingError, SerializationError, _RecordError
 from streams.expr import CodeGen, Expr
 from streams.serde import FnSerde, Serde
 
@@ -77,11 +77,13 @@ class Decoder:
         *,
         on_error: str = "fail",
         dead_letter: Callable[[Any, Exception], None] | None = None,
+        schema: Any = None,
     ) -> None:
         self.step, self.topic, self.partition = step, topic, partition
         self.children = children if children is not None else []
         self.on_error = on_error
         self.dead_letter = dead_letter
+        self.timestamp = timestamp
         self.skipped = 0  # records dropped (skip) or sent to the dead-letter topic
         self._filename = f"<decode {next(_ids)}: {topic}>"
         self._what: dict[tuple[str, int], str] = {}  # (filename, line) -> "key" | "value"
@@ -89,6 +91,13 @@ class Decoder:
         # (aiokafka's ConsumerRecord) are read by name
         self._fn_tuple = self._build(key_serde, value_serde, timestamp, unpack=True)
         self._fn_attr = self._build(key_serde, value_serde, timestamp, unpack=False)
+        #: with a schema, JSON values decode straight into Arrow (one batch at a time)
+        self._arrow = None
+        if schema is not None:
+            from operators.arrow_json import ArrowJsonDecoder
+
+            self._arrow = ArrowJsonDecoder(schema, timestamp, topic, partition, key_serde, step)
+            self._fn_tuple = self._fn_attr = self._arrow_rows
 
     def _build(
         self, key_serde: Serde, value_serde: Serde, timestamp: plan.Fn | None, *, unpack: bool
@@ -132,6 +141,8 @@ class Decoder:
             return fn(msgs)
         except Exception as e:
             if self.on_error == "fail":
+                if isinstance(e, _RecordError):  # the Arrow decoder's own, precise error
+                    raise
                 raise self._locate(e) from e
         # a bad record in the batch: decode one by one, handing the bad ones to the policy
         rows: Rows = []
@@ -139,7 +150,7 @@ class Decoder:
             try:
                 rows.extend(fn([m]))
             except Exception as e:
-                err = self._locate(e)
+                err = e if isinstance(e, _RecordError) else self._locate(e)
                 self.skipped += 1
                 if self.on_error == "dead_letter" and self.dead_letter is not None:
                     self.dead_letter(m, err)
@@ -147,10 +158,47 @@ class Decoder:
                     log.warning("skipped a record: %s", err)
         return rows
 
+    def process_columnar(self, batch: Any, *, track_time: bool = False) -> int | None:
+        """Push records that are already Arrow (a bounded run over a table): the timestamp
+        extractor runs on the columns; children that take only rows get them converted."""
+        from operators.arrow_json import arrow_timestamps
+        from operators.columnar import push_columnar
+
+        if self._arrow is not None:  # a declared schema selects (and types) the fields
+            self._arrow.conform(batch)
+        if self.timestamp is not None:
+            try:
+                batch.ts = arrow_timestamps(self.timestamp, batch)
+            except Exception as e:
+                raise ProcessingError(
+                    f"timestamp extraction failed: {type(e).__name__}: {e}",
+                    step=self.step,
+                    topic=self.topic,
+                    partition=self.partition,
+                ) from e
+        push_columnar(self.children, batch)
+        return max(batch.ts) if track_time and batch.n else None
+
+    def _arrow_rows(self, msgs: Sequence[Any]) -> Rows:
+        assert self._arrow is not None
+        return self._arrow.decode(msgs).to_rows()
+
     def process_messages(
         self, msgs: Sequence[MessageLike], *, track_time: bool = False
     ) -> int | None:
         """Decode and push downstream; with ``track_time``, return the batch's max event time."""
+        if self._arrow is not None and msgs:
+            from operators.columnar import push_columnar
+
+            try:
+                batch = self._arrow.decode(msgs)
+            except Exception:
+                if self.on_error == "fail":
+                    raise
+                batch = None  # record by record, bad records to the error policy
+            if batch is not None:
+                push_columnar(self.children, batch)
+                return max(batch.ts) if track_time else None  # type: ignore[arg-type]
         rows = self.decode(msgs)
         for c in self.children:
             c.process(rows)

@@ -37,7 +37,9 @@ _EXPORTS: dict[str, str] = {
     "col": "streams.expr",
     "key": "streams.expr",
     "lit": "streams.expr",
+    "run_bounded": "streams.bounded",
     "value": "streams.expr",
+    "when": "streams.expr",
 }
 _MODULES = {"agg", "errors", "serde", "testing"}
 
@@ -61,9 +63,11 @@ __all__ = [
     "errors",
     "key",
     "lit",
+    "run_bounded",
     "serde",
     "testing",
     "value",
+    "when",
 ]
 
 
@@ -84,6 +88,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from streams import agg, errors, serde, testing
+    from streams.bounded import run_bounded
     from streams.config import Config
     from streams.errors import (
         BrokerError,
@@ -93,7 +98,7 @@ if TYPE_CHECKING:
         StreamsError,
         TopologyError,
     )
-    from streams.expr import Expr, col, key, lit, value
+    from streams.expr import Expr, col, key, lit, value, when
     from streams.runtime.broker import TopicPartition
     from streams.runtime.embedded import EmbeddedBroker
     from streams.runtime.worker import Worker

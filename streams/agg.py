@@ -51,6 +51,10 @@ class Agg:
     add: Callable[[Any, Any], Any]
     merge: Callable[[Any, Any], Any] | None = None
     result: Callable[[Any], Any] = field(default=lambda acc: acc)
+    #: for the columnar path: "count", "sum", "min", "max" or "mean" (else "custom"), and the
+    #: expression it reads (None: a callable, which only runs row-wise)
+    kind: str = "custom"
+    of: Expr | None = None
 
     def __repr__(self) -> str:
         return f"agg.{self.name}"
@@ -61,7 +65,7 @@ _NOTHING = None
 
 def count() -> Agg:
     """Number of records."""
-    return Agg("count()", lambda: 0, lambda acc, v: acc + 1, lambda a, b: a + b)
+    return Agg("count()", lambda: 0, lambda acc, v: acc + 1, lambda a, b: a + b, kind="count")
 
 
 def _over(
@@ -77,7 +81,11 @@ def _over(
             return acc
         return x if acc is None else step(acc, x)
 
-    return Agg(f"{name}({what!r})", lambda: None, add, merge)
+    return Agg(f"{name}({what!r})", lambda: None, add, merge, kind=name, of=_expr_of(what))
+
+
+def _expr_of(what: Any) -> Expr | None:
+    return Col(what) if isinstance(what, str) else what if isinstance(what, Expr) else None
 
 
 def _nullable(f: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -124,6 +132,8 @@ def mean(what: str | Expr | Callable[[Any], Any]) -> Agg:
         add,
         lambda a, b: (a[0] + b[0], a[1] + b[1]),
         lambda acc: acc[0] / acc[1] if acc[1] else None,
+        kind="mean",
+        of=_expr_of(what),
     )
 
 

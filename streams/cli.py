@@ -3,6 +3,7 @@
     streams describe myapp.topology:topo [--format mermaid]
     streams run myapp.topology:topo --bootstrap 127.0.0.1:9092
     streams run myapp.topology:topo --input in=records.jsonl --print out   # embedded broker
+    streams run myapp.topology:topo --input in=records.parquet --print out  # (or .arrow)
 
 ``MODULE:ATTR`` names a :class:`~streams.topology.Topology` or a function returning one.
 """
@@ -17,7 +18,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def load_topology(ref: str) -> Topology:
 def _load_input(broker: EmbeddedBroker, topo: Topology, spec: str) -> int:
     topic, sep, path = spec.partition("=")
     if not sep:
-        raise StreamsError(f"--input takes TOPIC=FILE.jsonl, got {spec!r}")
+        raise StreamsError(f"--input takes TOPIC=FILE (.jsonl, .parquet, .arrow), got {spec!r}")
     plan = topo.compile()
     inp = next((s.inputs[topic] for s in plan.subtopologies if topic in s.inputs), None)
     if inp is None:
@@ -67,6 +68,11 @@ def _load_input(broker: EmbeddedBroker, topo: Topology, spec: str) -> int:
     n_parts = broker.partition_count(topic) or broker.default_partitions
     broker.create_topic(topic, n_parts)
     n = 0
+    if path.lower().endswith((".parquet", ".arrow", ".feather")):
+        for i, value in enumerate(_arrow_rows(path)):  # no key; timestamp: the position
+            broker.append(topic, 0, None, inp.value_serde.serialize(value), i)
+            n += 1
+        return n
     with open(path, "rb") as f:
         for i, line in enumerate(f):
             if not line.strip():
@@ -81,6 +87,20 @@ def _load_input(broker: EmbeddedBroker, topo: Topology, spec: str) -> int:
             broker.append(topic, p, kb, vb, ts)
             n += 1
     return n
+
+
+def _arrow_rows(path: str) -> Iterator[Any]:
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    if path.lower().endswith(".parquet"):
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        batches = pq.ParquetFile(path).iter_batches(10_000)
+    else:
+        with pa.memory_map(path) as f:
+            batches = pa.ipc.open_file(f).read_all().to_batches(10_000)
+    for b in batches:
+        yield from b.to_pylist()
 
 
 def _print_topic(broker: EmbeddedBroker, topo: Topology, topic: str) -> None:
@@ -125,13 +145,15 @@ def _spawn_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return next((c for c in codes if c != 0), 0)
 
 
-async def _run_worker(worker: Worker, until_idle: bool, *, status: bool) -> None:
+async def _run_worker(
+    worker: Worker, until_idle: bool, *, status: bool, end_of_input: bool = False
+) -> None:
     """Run the worker; on a terminal, with the live status line (records/s, lag, restore)."""
     from streams.runtime.status import status_line
 
     line = asyncio.create_task(status_line(worker)) if status else None
     try:
-        await worker.run(until_idle=until_idle, handle_signals=True)
+        await worker.run(until_idle=until_idle, handle_signals=True, end_of_input=end_of_input)
     finally:
         if line is not None:
             line.cancel()
@@ -159,7 +181,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"loaded {n} records from {spec}", file=sys.stderr)
     worker = Worker(topo, broker, config)
     until_idle = args.until_idle or (not args.bootstrap)
-    asyncio.run(_run_worker(worker, until_idle, status=sys.stderr.isatty() and not args.no_status))
+    status = sys.stderr.isatty() and not args.no_status
+    # files are bounded input: at their end, event time goes to the end (every window closes)
+    bounded = bool(args.input) and not args.bootstrap
+    asyncio.run(_run_worker(worker, until_idle, status=status, end_of_input=bounded))
     print(f"processed {worker.processed} records", file=sys.stderr)
     if isinstance(broker, EmbeddedBroker):
         for topic in args.print:
@@ -218,8 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--input",
         action="append",
         default=[],
-        metavar="TOPIC=FILE.jsonl",
-        help="embedded: load a source topic from JSON lines first",
+        metavar="TOPIC=FILE",
+        help="embedded: load a source topic from a .jsonl, .parquet or .arrow file first",
     )
     r.add_argument(
         "--print",

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from operators.columnar import ColumnarChain, chain_is_columnar
 from operators.fused import ChainFn
 from streams import plan
 from streams.errors import TopologyError
@@ -56,6 +57,8 @@ class Segment:
     exits: tuple[tuple[str, ...], ...]  # per exit: downstream segment ids
     chain: ChainFn | None = None
     mode: Literal["row", "columnar"] = "row"
+    #: the chain's Arrow form (mode "columnar"); batches Arrow declines run ``chain``
+    columnar: ColumnarChain | None = None
 
 
 @dataclass(frozen=True)
@@ -280,8 +283,17 @@ def _build_subtopology(
         else:
             exits = (tuple(segment_of[c] for c in children(last.step)),)
         chain = ChainFn(steps) if kinds[seg_id] == "chain" else None
+        columnar = None
+        if chain is not None and _runs_columnar(topo, steps, by_step, segments, segment_of):
+            columnar = ColumnarChain(steps)
         segments[seg_id] = Segment(
-            seg_id, kinds[seg_id], tuple(s.step for s in steps), exits, chain
+            seg_id,
+            kinds[seg_id],
+            tuple(s.step for s in steps),
+            exits,
+            chain,
+            "columnar" if columnar is not None else "row",
+            columnar,
         )
 
     inputs: dict[str, Input] = {}
@@ -348,6 +360,29 @@ def _build_subtopology(
         sid, inputs, segments, tuple(dict.fromkeys(outputs)), tuple(stores), tuple(copart)
     )
     return sub, topics
+
+
+def _runs_columnar(
+    topo: Topology,
+    steps: list[plan.Node],
+    by_step: Mapping[str, plan.Node],
+    built: Mapping[str, Segment],
+    segment_of: Mapping[str, str],
+) -> bool:
+    """Expression-only chains run on Arrow under ``execution="columnar"``, and under
+    ``"auto"`` when their input arrives columnar (a source with a schema, a columnar chain)."""
+    if topo.execution == "row" or not chain_is_columnar(steps):
+        return False
+    if topo.execution == "columnar":
+        return True
+    for p in steps[0].parents:
+        pn = by_step[p]
+        if isinstance(pn, plan.Source) and pn.schema is not None:
+            return True
+        seg = built.get(segment_of.get(p, ""))
+        if seg is not None and seg.mode == "columnar":
+            return True
+    return False
 
 
 def _input_topics(

@@ -16,8 +16,11 @@ A missing field reads as null, as it does when dicts become an Arrow table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streams.expr_fns import Case
 
 _SIMPLE_LITERALS = (int, float, str, bool, type(None))
 
@@ -137,6 +140,46 @@ class Expr:
 
     def is_not_null(self) -> Expr:
         return IsNull(self, True)
+
+    # -- functions (see :mod:`streams.expr_fns` for their exact semantics) -------------------
+    def is_in(self, values: Iterable[Any]) -> Expr:
+        """True when the value equals one of ``values`` (null stays null)."""
+        from streams.expr_fns import IsIn
+
+        return IsIn(self, tuple(values))
+
+    def starts_with(self, prefix: str) -> Expr:
+        from streams.expr_fns import StrFn
+
+        return StrFn("starts_with", self, prefix)
+
+    def ends_with(self, suffix: str) -> Expr:
+        from streams.expr_fns import StrFn
+
+        return StrFn("ends_with", self, suffix)
+
+    def contains(self, substring: str) -> Expr:
+        from streams.expr_fns import StrFn
+
+        return StrFn("contains", self, substring)
+
+    def split_part(self, sep: str, index: int) -> Expr:
+        """The ``index``-th (from 1) part of the string split on ``sep``; ``""`` past the end."""
+        from streams.expr_fns import SplitPart
+
+        return SplitPart(self, sep, index)
+
+    def regex_extract(self, pattern: str, group: int = 0) -> Expr:
+        """Group ``group`` of the first match of ``pattern``; null when nothing matches."""
+        from streams.expr_fns import RegexExtract
+
+        return RegexExtract(self, pattern, group)
+
+    def cast(self, to: str) -> Expr:
+        """Python's ``int``/``float``/``str``/``bool`` of the value (null stays null)."""
+        from streams.expr_fns import Cast
+
+        return Cast(self, to)
 
     def __bool__(self) -> bool:
         raise TypeError(
@@ -325,7 +368,10 @@ class IsNull(Expr):
         self.arg, self.negate = arg, negate
 
     def py(self, g: CodeGen, v: str = "v", k: str = "k") -> str:
-        return f"({self.arg.py(g, v, k)} is {'not ' if self.negate else ''}None)"
+        a = self.arg.py(g, v, k)
+        if not isinstance(self.arg, Col | Key | Value):  # (`'a' is None`: a SyntaxWarning)
+            a = f"({g.tmp()} := {a})"
+        return f"({a} is {'not ' if self.negate else ''}None)"
 
     def columns(self) -> frozenset[str]:
         return self.arg.columns()
@@ -354,9 +400,16 @@ def value() -> Expr:
     return Value()
 
 
+def when(condition: Any, then: Any) -> Case:
+    """``when(c, a).when(d, b).otherwise(e)``: the value of the first true condition."""
+    from streams.expr_fns import Case
+
+    return Case(((_wrap(condition), _wrap(then)),), Lit(None))
+
+
 def evaluate(expr: Expr, v: Any, k: Any = None) -> Any:
     """Evaluate once (slow path, for tests and the REPL); steps use generated code."""
     return expr.compile()(v, k)  # type: ignore[call-arg]
 
 
-__all__ = ["CodeGen", "Expr", "col", "evaluate", "key", "lit", "value"]
+__all__ = ["CodeGen", "Expr", "col", "evaluate", "key", "lit", "value", "when"]

@@ -140,6 +140,8 @@ class Source(Node):
     #: what happens to a record that does not decode (or has no valid timestamp)
     on_error: Literal["fail", "skip", "dead_letter"] = "fail"
     dead_letter_topic: str | None = None
+    #: a ``pyarrow.Schema`` or ``"infer"``: JSON values decode straight into Arrow
+    schema: Any = None
     kind: ClassVar[str] = "source"
 
     def detail(self) -> str:
@@ -148,6 +150,8 @@ class Source(Node):
             ts += f", out-of-orderness={self.max_out_of_orderness_ms} ms"
         if self.idle_timeout_ms is not None:
             ts += f", idle-timeout={self.idle_timeout_ms} ms"
+        if self.schema is not None:
+            ts += ", schema=" + ("inferred" if isinstance(self.schema, str) else "declared")
         return f"topic={self.topic}{ts}"
 
 

@@ -41,6 +41,7 @@ class Topology:
         default_key: Serde = STR,
         default_value: Serde = JSON,
         on_error: Literal["fail", "skip", "dead_letter"] = "fail",
+        execution: Literal["auto", "row", "columnar"] = "auto",
     ) -> None:
         if not isinstance(app_id, str) or not _APP_ID.match(app_id):
             raise TopologyError(
@@ -62,6 +63,21 @@ class Topology:
         self._counter = 0
         self._stores: dict[str, str] = {}  # store name -> owning step
         self._compiled: dict[bool, PhysicalPlan] = {}
+        self.execution = execution
+
+    @property
+    def execution(self) -> Literal["auto", "row", "columnar"]:
+        """How fused chains of expression steps run: ``"row"`` (generated Python over row
+        batches), ``"columnar"`` (on Arrow, converting row batches at the chain's entry) or
+        ``"auto"`` (on Arrow when the batch arrives columnar: a source with a ``schema``)."""
+        return self._execution
+
+    @execution.setter
+    def execution(self, mode: Literal["auto", "row", "columnar"]) -> None:
+        if mode not in ("auto", "row", "columnar"):
+            raise TopologyError(f"execution must be 'auto', 'row' or 'columnar', not {mode!r}")
+        self._execution = mode
+        self._compiled.clear()
 
     # -- building -------------------------------------------------------------------------
     def source(
@@ -76,11 +92,15 @@ class Topology:
         on_error: Literal["fail", "skip", "dead_letter"] = "fail",
         dead_letter_topic: str | None = None,
         name: str | None = None,
+        schema: Any = None,
     ) -> Stream:
         """A stream read from ``topic``.
 
         ``timestamp`` gives each record its event time in epoch milliseconds: ``None`` (the
         Kafka record's timestamp), a field name, a column expression or ``fn(value)``.
+        ``schema`` (a ``pyarrow.Schema``, or ``"infer"``: from the first batch) declares the
+        fields of JSON values: a batch decodes straight into Arrow (records carry every field
+        of the schema, null when absent; other fields are dropped) and columnar chains run on it.
         """
         if not isinstance(topic, str) or not _TOPIC.match(topic):
             raise TopologyError(f"source topic {topic!r} is not a valid Kafka topic name")
@@ -116,6 +136,7 @@ class Topology:
                 dead_letter_topic=(dead_letter_topic or f"{self.app_id}-dlq")
                 if on_error == "dead_letter"
                 else None,
+                schema=_check_schema(step, schema, value or self.default_value),
             )
         )
         return Stream(self, step)
@@ -294,6 +315,18 @@ class Topology:
 
     def __repr__(self) -> str:
         return f"Topology({self.app_id!r}, steps={len(self._nodes)})"
+
+
+def _check_schema(step: str, schema: Any, value: Serde) -> Any:
+    if schema is None:
+        return None
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    if not (isinstance(schema, pa.Schema) or (isinstance(schema, str) and schema == "infer")):
+        raise TopologyError(f"step '{step}': schema must be a pyarrow.Schema or 'infer'")
+    if value.name != "json":
+        raise TopologyError(f"step '{step}': a schema needs JSON values, not {value.name}")
+    return schema
 
 
 def _slug(topic: str) -> str:

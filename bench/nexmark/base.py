@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streams as st
+from bench.nexmark.generator import AUCTION_FIELDS, BID_FIELDS, PERSON_FIELDS
 
 INPUT = "nexmark"
 OUTPUT = "nexmark-out"
@@ -15,10 +18,43 @@ OUT_OF_ORDERNESS_MS = 4_000
 """Nexmark's watermark: the largest ``dateTime`` seen minus 4 s."""
 
 
-def source(name: str) -> tuple[st.Topology, st.Stream]:
-    """A topology ``nexmark-{name}`` and its stream of all events (event time ``dateTime``)."""
-    t = st.Topology(f"nexmark-{name}")
-    src = t.source(INPUT, timestamp="dateTime", max_out_of_orderness=OUT_OF_ORDERNESS_MS)
+_STR = {"type", "name", "emailAddress", "creditCard", "city", "state", "extra", "itemName"}
+_STR |= {"description", "channel", "url"}
+KIND_FIELDS = {
+    "person": PERSON_FIELDS,
+    "auction": AUCTION_FIELDS,
+    "bid": BID_FIELDS,
+}
+
+
+def event_schema(kinds: tuple[str, ...] = ("person", "auction", "bid")) -> Any:
+    """The Arrow schema of these event kinds: ``type`` and their fields (a field of another
+    kind is null; fields of kinds not listed are not decoded)."""
+    import pyarrow as pa
+
+    names = dict.fromkeys(("type", *(f for k in kinds for f in KIND_FIELDS[k])))
+    return pa.schema([(f, pa.string() if f in _STR else pa.int64()) for f in names])
+
+
+MODE = {"execution": "row"}
+"""``python -m bench nexmark run --mode``: ``row`` (dicts), ``columnar`` (the source decodes
+into Arrow with :func:`event_schema`, expression chains run on Arrow)."""
+
+
+def source(
+    name: str, kinds: tuple[str, ...] = ("person", "auction", "bid")
+) -> tuple[st.Topology, st.Stream]:
+    """A topology ``nexmark-{name}`` and its stream of all events (event time ``dateTime``).
+
+    In columnar mode the source decodes the fields of ``kinds`` (the events the query reads)."""
+    columnar = MODE["execution"] == "columnar"
+    t = st.Topology(f"nexmark-{name}", execution="columnar" if columnar else "row")
+    src = t.source(
+        INPUT,
+        timestamp="dateTime",
+        max_out_of_orderness=OUT_OF_ORDERNESS_MS,
+        schema=event_schema(kinds) if columnar else None,
+    )
     return t, src
 
 
@@ -27,4 +63,4 @@ def of_type(src: st.Stream, kind: str, name: str | None = None) -> st.Stream:
     return src.filter(st.col("type") == kind, name=name or f"{kind}s")
 
 
-__all__ = ["INPUT", "OUTPUT", "OUT_OF_ORDERNESS_MS", "of_type", "source"]
+__all__ = ["INPUT", "MODE", "OUTPUT", "OUT_OF_ORDERNESS_MS", "event_schema", "of_type", "source"]

@@ -66,8 +66,21 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--input", required=True, help="events .jsonl")
     q.add_argument("--output", help="result rows as JSON lines")
     q.add_argument("--partitions", type=int, default=1)
+    q.add_argument(
+        "--mode",
+        choices=("row", "columnar"),
+        default="row",
+        help="row: Python dicts; columnar: JSON decoded into Arrow, expression chains on Arrow",
+    )
+    q.add_argument(
+        "--from-arrow",
+        action="store_true",
+        help="read the events into an Arrow table first (not timed) and run bounded over it",
+    )
 
-    c = sub.add_parser("compare", help="ours vs peers (bytewax, quixstreams, faust)")
+    c = sub.add_parser(
+        "compare", help="ours vs peers (bytewax, quixstreams, faust, kafka-streams, pyflink)"
+    )
     from bench.peers.harness import add_arguments
 
     add_arguments(c)
@@ -143,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from bench.nexmark.runner import main_run
 
-        return main_run(args.query, args.input, args.output, args.partitions)
+        return main_run(
+            args.query, args.input, args.output, args.partitions, args.mode, args.from_arrow
+        )
     if args.command == "compare":
         from bench.peers.harness import main as compare
 

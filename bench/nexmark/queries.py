@@ -33,7 +33,7 @@ TOP_N = 10
 
 
 def _bids(name: str) -> tuple[st.Topology, st.Stream]:
-    t, src = source(name)
+    t, src = source(name, kinds=("bid",))
     return t, of_type(src, "bid")
 
 

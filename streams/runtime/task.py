@@ -23,6 +23,7 @@ import msgspec
 
 from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
+from operators.columnar import ColumnarChainProcessor
 from operators.errors import ErrorPolicy
 from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
 from operators.fused import ChainProcessor
@@ -151,11 +152,15 @@ class Task:
             children = [wire(c, last) for c in seg.exits[0]] if seg.exits else []
             if seg.kind == "chain":
                 assert seg.chain is not None
-                procs[seg.id] = ChainProcessor(
+                cp = ChainProcessor(
                     seg.chain,
                     [[wire(c, last) for c in e] for e in seg.exits],
                     policy=policy,
                 )
+                procs[seg.id] = cp
+                if seg.columnar is not None:
+                    always = topo.execution == "columnar"
+                    procs[seg.id] = ColumnarChainProcessor(cp, seg.columnar, always=always)
             elif seg.kind == "stateful":
                 node = topo.node(seg.steps[0])
                 assert self.stores is not None or isinstance(
@@ -220,6 +225,7 @@ class Task:
                         store,
                         [wire(c, last) for c in seg.exits[0]],
                         [wire(c, last) for c in seg.exits[1]],
+                        execution=topo.execution,
                     )
                     procs[seg.id] = wp
                     timed.append(wp)
@@ -233,7 +239,11 @@ class Task:
                 elif isinstance(node, plan.Aggregate):
                     assert self.stores is not None
                     procs[seg.id] = AggregateProcessor(
-                        node, self.stores.kv(node.store.name), children, policy(node.step)
+                        node,
+                        self.stores.kv(node.store.name),
+                        children,
+                        policy(node.step),
+                        execution=topo.execution,
                     )
                 else:
                     assert isinstance(node, plan.Process)
@@ -293,6 +303,7 @@ class Task:
                 [wire(c, inp.step) for c in inp.children],
                 on_error=src_policy,
                 dead_letter=self._dead_letter_to(dlq, inp.step) if dlq else None,
+                schema=src_node.schema if isinstance(src_node, plan.Source) else None,
             )
         self.positions: dict[TopicPartition, int] = {}
         self.processed = 0
@@ -316,6 +327,19 @@ class Task:
                 self.watermarks.observe(tp.topic, tp.partition, max_ts, self.clock())
         self.positions[tp] = end
         self.processed += len(msgs)
+        if self.timed:
+            self.punctuate()
+
+    def process_columnar(self, tp: TopicPartition, batch: Any) -> None:
+        """Run records that are already Arrow (a bounded run over a table or Parquet file)
+        through the task, as :meth:`process` runs a fetched batch."""
+        if not batch.n:
+            return
+        dec = self.decoders[tp.topic]
+        max_ts = dec.process_columnar(batch, track_time=bool(self.timed))
+        if max_ts is not None:
+            self.watermarks.observe(tp.topic, tp.partition, max_ts, self.clock())
+        self.processed += batch.n
         if self.timed:
             self.punctuate()
 

@@ -1,0 +1,223 @@
+"""JSON values straight to and from Arrow: a fetched batch decodes into a
+:class:`~operators.columnar.ColumnarBatch` (``pyarrow.json``, no Python dicts), and a sink
+encodes a columnar batch's values with Arrow string kernels.
+
+Decoding follows a schema: declared (fields not in it are dropped, a value of another type is an
+error) or inferred from the first batch (later batches must match it: a new field or another type
+is an error naming the topic and partition). Every record carries every field of the schema,
+null when absent, in both execution modes (row mode converts the same batch to dicts).
+
+Encoding gives the bytes msgspec would (the JSON serde): field order, ``null``, ``true``,
+integers, strings escaped alike, floats in msgspec's spelling (Arrow's where they agree, in
+``[1e-4, 1e10)``; msgspec's for the rest, and for nested values).
+
+>>> import pyarrow as pa
+>>> d = ArrowJsonDecoder(pa.schema([("a", pa.int64()), ("s", pa.string())]), None, "t", 0)
+>>> b = d.decode([(None, b'{"a":1,"s":"x"}', 7, (), 0), (None, b'{"a":2,"z":0}', 8, (), 1)])
+>>> b.to_rows()
+[(None, {'a': 1, 's': 'x'}, 7, (), 0), (None, {'a': 2, 's': None}, 8, (), 1)]
+>>> encode_values(b)
+[b'{"a":1,"s":"x"}', b'{"a":2,"s":null}']
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.json as pj  # type: ignore[import-untyped]
+
+from operators.columnar import ColumnarBatch
+from streams import plan
+from streams.errors import ProcessingError, SerializationError
+from streams.expr import Expr
+from streams.expr_arrow import evaluate_arrow, kind, to_array
+from streams.serde import Serde
+
+_enc = msgspec.json.encode
+
+
+class ArrowJsonDecoder:
+    """Decodes one source partition's batches of JSON values into Arrow."""
+
+    def __init__(
+        self,
+        schema: Any,
+        timestamp: plan.Fn | None,
+        topic: str,
+        partition: int,
+        key_serde: Serde | None = None,
+        step: str = "",
+    ) -> None:
+        self.inferred = isinstance(schema, str)
+        self.schema: pa.Schema | None = None if self.inferred else schema
+        self.timestamp, self.topic, self.partition = timestamp, topic, partition
+        self.key_serde, self.step = key_serde, step
+
+    def _read(self, data: bytes, n: int) -> pa.Table:
+        opts = pj.ParseOptions(
+            explicit_schema=self.schema,
+            unexpected_field_behavior="error" if self.inferred else "ignore",
+        )
+        table = pj.read_json(io.BytesIO(data), parse_options=opts)
+        if table.num_rows != n:  # a value spanning lines
+            opts.newlines_in_values = True
+            table = pj.read_json(io.BytesIO(data), parse_options=opts)
+        if table.num_rows != n:
+            raise pa.ArrowInvalid(f"{n} values gave {table.num_rows} records")
+        return table
+
+    def decode(self, msgs: Sequence[Any]) -> ColumnarBatch:
+        if isinstance(msgs[0], tuple):
+            kbs, vbs, tss, hs, offs = (list(x) for x in zip(*msgs, strict=True))
+        else:
+            kbs = [m.key for m in msgs]
+            vbs, tss = [m.value for m in msgs], [m.timestamp for m in msgs]
+            hs, offs = [m.headers for m in msgs], [m.offset for m in msgs]
+        n = len(vbs)
+        where: dict[str, Any] = dict(topic=self.topic, partition=self.partition)
+        if None in vbs:
+            raise SerializationError(
+                "a null value on a source with a schema", offset=offs[vbs.index(None)], **where
+            )
+        try:
+            table = self._read(b"\n".join(vbs), n)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            which = "inferred from the first batch" if self.inferred else "declared"
+            raise SerializationError(
+                f"could not deserialize the value: the batch does not match the {which} "
+                f"schema {self._schema_text()}: {e}",
+                offset=offs[0],
+                **where,
+            ) from e
+        if self.schema is None:
+            self.schema = table.schema
+        rb = table.combine_chunks()
+        cols = {name: rb.column(i).combine_chunks() for i, name in enumerate(rb.column_names)}
+        if self.key_serde is None or kbs.count(None) == n:
+            keys: list[Any] = [None] * n
+        else:
+            de = self.key_serde.deserialize
+            keys = [None if k is None else de(k) for k in kbs]
+        batch = ColumnarBatch(cols, n, keys=keys, ts=tss, headers=hs, offsets=offs)
+        if self.timestamp is not None:
+            try:
+                batch.ts = self._timestamps(batch)
+            except Exception as e:
+                raise ProcessingError(
+                    f"timestamp extraction failed: {type(e).__name__}: {e}", step=self.step, **where
+                ) from e
+        return batch
+
+    def conform(self, batch: ColumnarBatch) -> None:
+        """Give a batch that arrived as Arrow the schema's fields, in its order and types
+        (absent: null; others dropped), as decoding JSON would."""
+        if self.schema is None:
+            if self.inferred:
+                self.schema = pa.schema([(n, batch.base[n].type) for n in batch.names])
+            return
+        cols = {}
+        for f in self.schema:
+            a = batch.base.get(f.name)
+            if a is None:
+                a = pa.nulls(batch.n, f.type)
+            elif a.type != f.type:
+                a = a.cast(f.type)
+            cols[f.name] = a
+        batch.base, batch.names = cols, list(cols)
+
+    def _timestamps(self, batch: ColumnarBatch) -> list[int]:
+        assert self.timestamp is not None
+        return arrow_timestamps(self.timestamp, batch)
+
+    def _schema_text(self) -> str:
+        s = self.schema
+        return (
+            "(none yet)" if s is None else "{" + ", ".join(f"{f.name}: {f.type}" for f in s) + "}"
+        )
+
+
+def arrow_timestamps(timestamp: plan.Fn, batch: ColumnarBatch) -> list[int]:
+    """The event times of a columnar batch's records, as the row decoder extracts them."""
+    from operators.source import to_millis
+
+    obj = timestamp.obj
+    if isinstance(obj, Expr):
+        arr = evaluate_arrow(obj, batch, batch.n)
+        if kind(arr.type) == "int" and arr.null_count == 0:
+            return list(arr.to_pylist())
+        values = arr.to_pylist()
+    else:
+        values = [obj(v) for v in batch.values()]
+    return [t if type(t) is int else to_millis(t) for t in values]
+
+
+def _float_text(a: pa.Array) -> pa.Array:
+    """msgspec's spelling of floats: Arrow's where they agree, msgspec's elsewhere."""
+    absa = pc.abs(a)
+    plain = pc.or_(pc.equal(a, 0.0), pc.and_(pc.greater_equal(absa, 1e-4), pc.less(absa, 1e10)))
+    plain = pc.fill_null(plain, True)
+    s = pc.replace_substring(pc.cast(a, pa.string()), "e+", "e")
+    s = pc.replace_substring_regex(s, pattern=r"^(-?[0-9]+)$", replacement=r"\1.0")
+    if not pc.all(plain).as_py():
+        odd = pc.indices_nonzero(pc.invert(plain)).to_pylist()
+        py = s.to_pylist()
+        vals = a.to_pylist()
+        for i in odd:
+            py[i] = _enc(vals[i]).decode()
+        s = pa.array(py, pa.string())
+    return s
+
+
+_CONTROL = r"[\x00-\x1f]"
+_ESCAPE = r'[\x00-\x1f"\\]'
+
+
+def _json_text(a: pa.Array) -> pa.Array:
+    """Each value's JSON text (null -> ``null``)."""
+    k = kind(a.type)
+    if k in ("int", "bool"):
+        s = pc.cast(a, pa.string())
+    elif k == "float":
+        s = _float_text(a)
+    elif k == "str":
+        dirty = pc.any(pc.match_substring_regex(a, _ESCAPE)).as_py()  # (one pass, usually no)
+        if dirty and pc.any(pc.match_substring_regex(a, _CONTROL)).as_py():
+            return _msgspec_text(a)  # \u00XX escapes: msgspec's own
+        if dirty:
+            a = pc.replace_substring(pc.replace_substring(a, "\\", "\\\\"), '"', '\\"')
+        s = pc.binary_join_element_wise('"', a, '"', "")
+    elif k == "null":
+        return pa.repeat(pa.scalar("null"), len(a))
+    else:  # nested, temporal: msgspec per value
+        return _msgspec_text(a)
+    return pc.fill_null(s, "null") if s.null_count else s
+
+
+def _msgspec_text(a: pa.Array) -> pa.Array:
+    return pa.array([_enc(x).decode() for x in a.to_pylist()], pa.string())
+
+
+def encode_values(batch: ColumnarBatch) -> list[bytes]:
+    """The JSON bytes of each value (a dict of the batch's columns)."""
+    if not batch.names:
+        return [b"{}"] * batch.n
+    parts: list[Any] = []
+    for i, (name, col) in enumerate(batch.columns().items()):
+        parts.append(("{" if i == 0 else ",") + _enc(name).decode() + ":")
+        parts.append(_json_text(to_array(col, batch.n)))
+    parts.append("}")
+    joined = pc.binary_join_element_wise(*parts, "")
+    return list(joined.cast(pa.binary()).to_pylist())
+
+
+def encodable(batch: ColumnarBatch) -> bool:
+    """Whether the values are exactly the columns (not original dicts with computed fields)."""
+    return batch.scalar is None and (batch.rows is None or batch.overlay is None)
+
+
+__all__ = ["ArrowJsonDecoder", "arrow_timestamps", "encodable", "encode_values"]

@@ -1,0 +1,382 @@
+"""Columnar chains: a run of expression-only steps over an Arrow batch.
+
+A :class:`ColumnarBatch` holds record values as Arrow columns plus, per row, where it came from:
+either the row batch it was converted from (``rows``; then only the fields the chain reads are
+converted, and leaving the chain rebuilds each value as its original dict plus the columns the
+chain computed, so untouched fields keep their exact Python objects), or a source that decoded
+straight into Arrow (``keys``, ``ts``, ``headers``, ``offsets`` lists). Filters shrink the
+columns and record the surviving positions; nothing goes back to Python until the chain's exit
+hands the batch to a child that only takes rows.
+
+A :class:`ColumnarChain` fails with an exception wherever Arrow could answer differently from
+Python (:class:`~streams.expr_arrow.Unsupported`, an int64 overflow, a division by zero, mixed
+types); :class:`ColumnarChainProcessor` then runs that batch through the row chain, so both modes
+give the same records (and the row chain reports real errors with its error policy).
+
+>>> from streams import plan
+>>> from streams.expr import col
+>>> f = plan.Filter(step="big", parents=("s",), predicate=plan.as_fn("big", "p", col("n") > 1))
+>>> m = plan.as_fn("w", "c", col("n") * 10)
+>>> w = plan.WithColumns(step="w", parents=("big",), columns=(("m", m),))
+>>> c = ColumnarChain([f, w])
+>>> rows = [("a", {"n": 1, "x": "p"}, 0, (), 0), ("b", {"n": 2, "x": "q"}, 5, (), 1)]
+>>> c(ColumnarBatch.from_rows(rows, c.needed)).to_rows()
+[('b', {'n': 2, 'x': 'q', 'm': 20}, 5, (), 1)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+from operators.base import Rows
+from operators.fused import ChainProcessor
+from streams import plan
+from streams.expr import Expr
+from streams.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
+
+_PLAIN = ("null", "bool", "int", "str", "float")
+
+
+class ColumnarBatch:
+    """Record values as Arrow columns; see the module doc for the two origins.
+
+    Filters do not copy columns: ``base`` keeps the columns as they arrived and ``pos`` the
+    surviving positions; :meth:`get` takes a base column at ``pos`` only when something reads it
+    (a filter on ``type`` need not move the long ``description`` strings of every record).
+    """
+
+    __slots__ = (
+        "base",
+        "cols",
+        "headers",
+        "key",
+        "keys",
+        "n",
+        "names",
+        "offsets",
+        "overlay",
+        "pos",
+        "rows",
+        "scalar",
+        "ts",
+    )
+
+    def __init__(
+        self,
+        cols: dict[str, Any],
+        n: int,
+        *,
+        rows: Rows | None = None,
+        keys: list[Any] | None = None,
+        ts: list[int] | None = None,
+        headers: list[Any] | None = None,
+        offsets: list[int] | None = None,
+    ) -> None:
+        self.base, self.n, self.rows = cols, n, rows
+        self.keys, self.ts, self.headers, self.offsets = keys, ts, headers, offsets
+        self.cols: dict[str, Any] = {}  # columns at the current positions (computed, taken)
+        self.names = list(cols)  # the value's fields, in order (when it is the columns)
+        self.pos: Any = None  # positions (into base, rows, the lists) of the rows still here
+        #: names computed on top of the original dicts; None: the value is exactly the columns
+        self.overlay: list[str] | None = [] if rows is not None else None
+        self.key: Any = None  # a key computed by key_by
+        self.scalar: Any = None  # a non-dict value computed by map_values
+
+    @classmethod
+    def from_rows(cls, rows: Rows, needed: frozenset[str]) -> ColumnarBatch:
+        """Convert the fields ``needed`` of dict values; raises if a field is not plainly
+        typed (mixed ints and floats would come back as floats, nested values changed)."""
+        values = [r[1] for r in rows]
+        if not all(isinstance(v, dict) for v in values):
+            raise Unsupported("values that are not dicts")  # (their errors are row-wise)
+        cols = {name: _plain([v.get(name) for v in values], name) for name in sorted(needed)}
+        return cls(cols, len(rows), rows=rows)
+
+    def ensure(self, needed: frozenset[str]) -> None:
+        """Convert the fields ``needed`` that an upstream chain did not (rows origin)."""
+        if self.rows is None or self.overlay is None:
+            return  # the columns are the whole value: a field not there is null
+        missing = [n for n in needed if n not in self.cols and n not in self.base]
+        if missing:
+            idx = self.positions()
+            src = self.rows if idx is None else [self.rows[i] for i in idx]
+            for name in missing:
+                self.cols[name] = _plain([r[1].get(name) for r in src], name)
+
+    def get(self, name: str) -> Any:
+        """Column ``name`` at the current positions (None: no such field)."""
+        a = self.cols.get(name)
+        if a is None:
+            a = self.base.get(name)
+            if a is None:
+                return None
+            if self.pos is not None:
+                a = a.take(self.pos)
+            self.cols[name] = a
+        return a
+
+    def copy(self) -> ColumnarBatch:
+        b = ColumnarBatch(self.base, self.n, rows=self.rows, keys=self.keys, ts=self.ts)
+        b.headers, b.offsets, b.pos, b.key, b.scalar = (
+            self.headers,
+            self.offsets,
+            self.pos,
+            self.key,
+            self.scalar,
+        )
+        b.cols, b.names = dict(self.cols), list(self.names)
+        b.overlay = None if self.overlay is None else list(self.overlay)
+        return b
+
+    # -- leaving Arrow ----------------------------------------------------------------------
+    def positions(self) -> list[int] | None:
+        return None if self.pos is None else self.pos.to_pylist()
+
+    def columns(self) -> dict[str, Any]:
+        """The value's fields as arrays (when the value is exactly the columns)."""
+        return {name: to_array(self.get(name), self.n) for name in self.names}
+
+    def values(self) -> list[Any]:
+        """The record values when they are exactly the columns (or the map_values result)."""
+        if self.scalar is not None:
+            return list(to_array(self.scalar, self.n).to_pylist())
+        if not self.names:
+            return [{} for _ in range(self.n)]
+        return list(pa.Table.from_pydict(self.columns()).to_pylist())
+
+    def meta(self) -> tuple[list[Any], list[int], list[Any], list[int]]:
+        """Keys, timestamps, headers and offsets of the rows still here."""
+        idx = self.positions()
+        if self.rows is not None:
+            src = self.rows if idx is None else [self.rows[i] for i in idx]
+            keys = [r[0] for r in src] if self.key is None else self.key.to_pylist()
+            return keys, [r[2] for r in src], [r[3] for r in src], [r[4] for r in src]
+        assert self.keys is not None and self.ts is not None
+        assert self.headers is not None and self.offsets is not None
+
+        def take(xs: list[Any]) -> list[Any]:
+            return xs if idx is None else [xs[i] for i in idx]
+
+        keys = take(self.keys) if self.key is None else self.key.to_pylist()
+        return keys, take(self.ts), take(self.headers), take(self.offsets)
+
+    def to_rows(self) -> Rows:
+        if self.rows is not None and self.overlay is not None and self.scalar is None:
+            idx = self.positions()
+            src = self.rows if idx is None else [self.rows[i] for i in idx]
+            if not self.overlay and self.key is None:
+                return list(src)
+            keys = [r[0] for r in src] if self.key is None else self.key.to_pylist()
+            if not self.overlay:
+                return [(k, r[1], r[2], r[3], r[4]) for k, r in zip(keys, src, strict=True)]
+            names = self.overlay
+            cols = zip(*(to_array(self.get(n), self.n).to_pylist() for n in names), strict=True)
+            return [
+                (k, {**r[1], **dict(zip(names, xs, strict=True))}, r[2], r[3], r[4])
+                for k, r, xs in zip(keys, src, cols, strict=True)
+            ]
+        keys, ts, hs, offs = self.meta()
+        return list(zip(keys, self.values(), ts, hs, offs, strict=True))
+
+
+def _plain(xs: list[Any], name: str) -> Any:
+    arr = pa.array(xs)
+    k = kind(arr.type)
+    if k not in _PLAIN or (k == "float" and int in set(map(type, xs))):
+        raise Unsupported(f"field {name!r} holds {arr.type} values")
+    return arr
+
+
+def _mask(x: Any, n: int) -> Any:
+    k = kind(x.type)
+    if k == "null":
+        return pa.nulls(n, pa.bool_())
+    if k != "bool":
+        raise Unsupported(f"a filter predicate of type {x.type}")
+    return to_array(x, n)
+
+
+def _filter(b: ColumnarBatch, mask: Any) -> None:
+    if mask.null_count == 0 and pc.all(mask).as_py() is not False:
+        return  # everything stays
+    b.cols = {k: pc.filter(to_array(v, b.n), mask) for k, v in b.cols.items()}  # (taken lazily)
+    b.pos = (
+        pc.indices_nonzero(pc.fill_null(mask, False)) if b.pos is None else pc.filter(b.pos, mask)
+    )
+    if b.key is not None:
+        b.key = pc.filter(b.key, mask)
+    if b.scalar is not None:
+        b.scalar = pc.filter(b.scalar, mask)
+    b.n = len(b.pos)
+
+
+def _expr(fn: plan.Fn) -> Expr:
+    assert isinstance(fn.obj, Expr)
+    return fn.obj
+
+
+def _check_dict(b: ColumnarBatch) -> None:
+    if b.scalar is not None:  # row-wise, v.get(...) on a non-dict value fails
+        raise Unsupported("a field of a non-dict value")
+
+
+Step = Callable[[ColumnarBatch], None]
+
+
+def _step(node: plan.Node) -> Step:
+    if isinstance(node, plan.Filter):
+        pred, neg = _expr(node.predicate), node.negate
+
+        def filt(b: ColumnarBatch) -> None:
+            _check_dict(b)
+            m = _mask(evaluate_arrow(pred, b, b.n), b.n)
+            _filter(b, pc.invert(m) if neg else m)
+
+        return filt
+    if isinstance(node, plan.WithColumns | plan.Select):
+        cols = [(n, _expr(f)) for n, f in node.columns]
+        select = isinstance(node, plan.Select)
+
+        def with_columns(b: ColumnarBatch) -> None:
+            _check_dict(b)
+            new = {n: evaluate_arrow(e, b, b.n) for n, e in cols}
+            if select:
+                b.base, b.cols, b.names, b.overlay = {}, new, list(new), None
+                return
+            b.cols.update(new)
+            b.names += [n for n in new if n not in b.names]
+            if b.overlay is not None:
+                b.overlay += [n for n in new if n not in b.overlay]
+
+        return with_columns
+    if isinstance(node, plan.MapValues):
+        e = _expr(node.fn)
+
+        def map_values(b: ColumnarBatch) -> None:
+            _check_dict(b)
+            b.scalar = evaluate_arrow(e, b, b.n)
+            b.base, b.cols, b.names, b.overlay = {}, {}, [], None
+
+        return map_values
+    if isinstance(node, plan.KeyBy):
+        ke = _expr(node.key)
+
+        def key_by(b: ColumnarBatch) -> None:
+            _check_dict(b)
+            b.key = evaluate_arrow(ke, b, b.n)
+
+        return key_by
+    assert isinstance(node, plan.Merge | plan.BranchOutput | plan.LateOutput)
+    return lambda b: None
+
+
+_EXPR_STEPS = (plan.Filter, plan.WithColumns, plan.Select, plan.MapValues, plan.KeyBy)
+
+
+def chain_is_columnar(nodes: Sequence[plan.Node]) -> bool:
+    """Every step is an expression step (or a no-op), every expression has a columnar form."""
+    for n in nodes:
+        if isinstance(n, plan.Merge | plan.BranchOutput | plan.LateOutput):
+            continue
+        if not isinstance(n, _EXPR_STEPS):
+            return False
+        fns = [f for _, f in n.columns] if isinstance(n, plan.WithColumns | plan.Select) else []
+        if isinstance(n, plan.Filter):
+            fns = [n.predicate]
+        elif isinstance(n, plan.MapValues):
+            fns = [n.fn]
+        elif isinstance(n, plan.KeyBy):
+            fns = [n.key]
+        if not all(isinstance(f.obj, Expr) and columnar_ok(f.obj) for f in fns):
+            return False
+    return any(isinstance(n, _EXPR_STEPS) for n in nodes)
+
+
+def _reads(node: plan.Node) -> frozenset[str]:
+    out: frozenset[str] = frozenset()
+    for f in ("predicate", "fn", "key"):
+        fn = getattr(node, f, None)
+        if isinstance(fn, plan.Fn) and isinstance(fn.obj, Expr):
+            out |= fn.obj.columns()
+    for _, fn in getattr(node, "columns", ()):
+        out |= _expr(fn).columns()
+    return out
+
+
+class ColumnarChain:
+    """``chain(batch) -> batch`` (the input batch is not changed)."""
+
+    def __init__(self, nodes: Sequence[plan.Node]) -> None:
+        if not chain_is_columnar(nodes):
+            raise ValueError("a columnar chain takes expression steps only")
+        self.steps = tuple(n.step for n in nodes)
+        self._steps = [_step(n) for n in nodes]
+        #: the fields read from the input values (converted when the input is rows)
+        self.needed = frozenset().union(*(_reads(n) for n in nodes))
+        pa.scalar(0)  # (the first one imports pandas, ~1 s: at compile time, not on a batch)
+
+    def __call__(self, batch: ColumnarBatch) -> ColumnarBatch:
+        b = batch.copy()
+        b.ensure(self.needed)
+        for step in self._steps:
+            if b.n == 0:
+                break
+            step(b)
+        return b
+
+
+class ColumnarChainProcessor:
+    """Runs a chain on Arrow, or row-wise (``row``: the chain's row processor) where Arrow
+    declines. Row batches are converted only under ``always`` (``execution="columnar"``);
+    otherwise only batches that arrive columnar (a source decoding to Arrow) run on Arrow."""
+
+    accepts_columnar = True
+    __slots__ = ("always", "chain", "row")
+
+    def __init__(self, row: ChainProcessor, chain: ColumnarChain, *, always: bool) -> None:
+        self.row, self.chain, self.always = row, chain, always
+
+    def process(self, rows: Rows) -> None:
+        if not self.always or not rows:
+            self.row.process(rows)
+            return
+        try:
+            batch = ColumnarBatch.from_rows(rows, self.chain.needed)
+        except Exception:  # not plain dicts of plain values: row-wise
+            self.row.process(rows)
+            return
+        self.process_columnar(batch)
+
+    def process_columnar(self, batch: ColumnarBatch) -> None:
+        try:
+            out = self.chain(batch)
+        except Exception:  # Arrow declined (or Python raises too): the row chain decides
+            self.row.process(batch.to_rows())
+            return
+        if out.n:
+            push_columnar(self.row.exits[0], out)
+
+
+def push_columnar(children: Sequence[Any], batch: ColumnarBatch) -> None:
+    """Hand a columnar batch to children that take one, rows (converted once) to the rest."""
+    rows: Rows | None = None
+    for c in children:
+        if getattr(c, "accepts_columnar", False):
+            c.process_columnar(batch)
+        else:
+            if rows is None:
+                rows = batch.to_rows()
+            c.process(rows)
+
+
+__all__ = [
+    "ColumnarBatch",
+    "ColumnarChain",
+    "ColumnarChainProcessor",
+    "chain_is_columnar",
+    "push_columnar",
+]

@@ -1,0 +1,202 @@
+"""Aggregation of a whole batch on Arrow: window assignment and partial aggregates.
+
+For tumbling and hopping windows whose aggregations are all ``count``, ``sum``, ``min``,
+``max`` or ``mean`` of a column expression, a batch is turned into one Arrow table of (record,
+window) pairs, grouped by (key, window start), and each group's partial aggregate is merged into
+the store's accumulator: one read and one write per (key, window) per batch, no Python per
+record. The result (store contents, emitted updates and their order, timestamps, late records)
+is the row path's (:meth:`WindowedAggregateProcessor._windows`), which runs instead wherever
+Arrow could differ: float sums (addition order), float min/max (NaN, signed zeros), int64
+overflow, keys or values of mixed or nested types.
+
+>>> import pyarrow as pa
+>>> from streams import agg, plan, windows
+>>> node = plan.WindowedAggregate(step="w", parents=("p",), window=windows.tumbling(ms=10),
+...     aggs=(("n", agg.count()), ("s", agg.sum("x"))), single=False, emit="update",
+...     store=plan.StoreSpec("w", kind="window"))
+>>> wb = WindowBatch.for_node(node)
+>>> rows = [("a", {"x": 1}, 3, (), 0), ("b", {"x": 5}, 4, (), 1), ("a", {"x": 2}, 12, (), 2)]
+>>> groups, late = wb.partials(rows, -1)
+>>> [(g.key, g.start, g.partial) for g in groups]
+[('a', 0, [1, 1]), ('b', 0, [1, 5]), ('a', 10, [1, 2])]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+from operators.base import Rows
+from streams import plan
+from streams.expr import Expr
+from streams.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind
+from streams.windows import Hopping, Tumbling
+
+_KINDS = ("count", "sum", "min", "max", "mean")
+_MAX = (1 << 63) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One (key, window) of a batch: its partial aggregates and the row that last touched it."""
+
+    key: Any
+    start: int
+    partial: list[Any]
+    last: int  # index (in the batch) of the group's last record
+
+
+class WindowBatch:
+    """Computes a batch's groups; see the module doc."""
+
+    def __init__(self, node: plan.WindowedAggregate, window: Tumbling | Hopping) -> None:
+        self.node, self.window = node, window
+        self.aggs = [(a.kind, a.of) for _, a in node.aggs]
+        self.needed = frozenset().union(*(e.columns() for _, e in self.aggs if e is not None))
+
+    @classmethod
+    def for_node(cls, node: plan.WindowedAggregate) -> WindowBatch | None:
+        """The columnar form of ``node``, or None when it has none."""
+        if not isinstance(node.window, Tumbling | Hopping) or not _columnar_aggs(node.aggs):
+            return None
+        return cls(node, node.window)
+
+    def partials(self, rows: Rows, watermark: int) -> tuple[list[Group], Rows]:
+        """The batch's groups in the order the row path creates them, and its late records.
+
+        Raises where Arrow could answer differently (the caller then runs the row path)."""
+        n = len(rows)
+        keys = pa.array([r[0] for r in rows])
+        if kind(keys.type) not in ("str", "int", "null"):
+            raise Unsupported(f"keys of type {keys.type}")
+        ts = pa.array([r[2] for r in rows], pa.int64())
+        cols = _columns(rows, self.needed)
+        values = [_values(k, e, cols, n) for k, e in self.aggs]
+        w = self.window
+        advance = w.advance_ms if isinstance(w, Hopping) else w.size_ms
+        last = pc.subtract_checked(ts, pc.modulo_checked(ts, advance))
+        keyed = pc.is_valid(keys)
+        closed_before = max(watermark - w.grace_ms, -(1 << 63))  # an open window ends after
+        parts, any_open = [], None
+        for j in range((w.size_ms - 1) // advance + 1):
+            start = pc.subtract_checked(last, j * advance)
+            end = pc.add_checked(start, w.size_ms)
+            ok = pc.and_(pc.and_(keyed, pc.greater(end, ts)), pc.greater(end, closed_before))
+            any_open = ok if any_open is None else pc.or_(any_open, ok)
+            cols_j = {"k": keys, "s": start, "i": pa.array(range(n), pa.int64())}
+            cols_j.update({f"v{i}": v for i, v in enumerate(values) if v is not None})
+            parts.append(pa.table(cols_j).filter(ok))
+        assert any_open is not None
+        late_idx = pc.indices_nonzero(pc.and_(keyed, pc.invert(any_open))).to_pylist()
+        g = pa.concat_tables(parts).group_by(["k", "s"], use_threads=False)
+        g = g.aggregate(_aggregations(self.aggs))
+        g = g.sort_by([("i_min", "ascending"), ("s", "ascending")])
+        res = {name: g.column(name).to_pylist() for name in g.column_names}
+        groups = [
+            Group(res["k"][x], res["s"][x], _partial(res, x, self.aggs), res["i_max"][x])
+            for x in range(g.num_rows)
+        ]
+        return groups, [rows[i] for i in late_idx]
+
+
+class KeyedBatch:
+    """A keyed (non-windowed) aggregation's batch on Arrow: partial aggregates per key, in the
+    order keys first appear; each with the batch's largest timestamp and last record."""
+
+    def __init__(self, node: plan.Aggregate) -> None:
+        self.aggs = [(a.kind, a.of) for _, a in node.aggs]
+        self.needed = frozenset().union(*(e.columns() for _, e in self.aggs if e is not None))
+
+    @classmethod
+    def for_node(cls, node: plan.Aggregate) -> KeyedBatch | None:
+        return cls(node) if _columnar_aggs(node.aggs) else None
+
+    def partials(self, rows: Rows) -> list[tuple[Any, list[Any], int, int]]:
+        """``(key, partials, max timestamp, index of the last record)`` per key; null keys are
+        left out. Raises where Arrow could answer differently."""
+        n = len(rows)
+        keys = pa.array([r[0] for r in rows])
+        if kind(keys.type) not in ("str", "int", "null"):
+            raise Unsupported(f"keys of type {keys.type}")
+        cols = _columns(rows, self.needed)
+        table = {"k": keys, "i": pa.array(range(n), pa.int64())}
+        table["t"] = pa.array([r[2] for r in rows], pa.int64())
+        for i, (k, e) in enumerate(self.aggs):
+            v = _values(k, e, cols, n)
+            if v is not None:
+                table[f"v{i}"] = v
+        t = pa.table(table).filter(pc.is_valid(keys))
+        aggs = [*_aggregations(self.aggs), ("t", "max")]
+        g = t.group_by(["k"], use_threads=False).aggregate(aggs).sort_by("i_min")
+        res = {name: g.column(name).to_pylist() for name in g.column_names}
+        return [
+            (res["k"][x], _partial(res, x, self.aggs), res["t_max"][x], res["i_max"][x])
+            for x in range(g.num_rows)
+        ]
+
+
+def _columnar_aggs(aggs: tuple[tuple[str, Any], ...]) -> bool:
+    for _, a in aggs:
+        if a.kind not in _KINDS or (a.kind != "count" and a.of is None):
+            return False
+        if a.of is not None and not columnar_ok(a.of):
+            return False
+    return True
+
+
+def _aggregations(specs: list[tuple[str, Expr | None]]) -> list[Any]:
+    aggs: list[Any] = [("i", "min"), ("i", "max"), ([], "count_all")]
+    nn = pc.ScalarAggregateOptions(min_count=1)
+    for i, (k, _) in enumerate(specs):
+        if k in ("sum", "min", "max"):
+            aggs.append((f"v{i}", k, nn))
+        elif k == "mean":
+            aggs += [(f"v{i}", "sum"), (f"v{i}", "count")]
+    return aggs
+
+
+def _partial(res: dict[str, list[Any]], x: int, specs: list[tuple[str, Expr | None]]) -> list[Any]:
+    """Group ``x``'s partial accumulators, shaped as the aggregations' own."""
+    partial: list[Any] = []
+    for i, (k, _) in enumerate(specs):
+        if k == "count":
+            partial.append(res["count_all"][x])
+        elif k == "mean":
+            partial.append((res[f"v{i}_sum"][x] or 0, res[f"v{i}_count"][x]))
+        else:
+            partial.append(res[f"v{i}_{k}"][x])
+    return partial
+
+
+def _columns(rows: Rows, needed: frozenset[str]) -> dict[str, Any]:
+    from operators.columnar import _plain
+
+    if not all(isinstance(r[1], dict) for r in rows) and needed:
+        raise Unsupported("values that are not dicts")
+    return {n: _plain([r[1].get(n) for r in rows], n) for n in sorted(needed)}
+
+
+def _values(k: str, e: Expr | None, cols: dict[str, Any], n: int) -> Any:
+    """The values aggregation ``k`` reads, where Arrow's result is exactly Python's."""
+    if e is None:
+        return None
+    v = evaluate_arrow(e, cols, n)
+    vk = kind(v.type)
+    if vk == "null":
+        return v.cast(pa.int64())
+    if vk == "int":
+        if k in ("sum", "mean") and v.null_count < n:
+            mm = pc.min_max(v)
+            top = max(abs(mm["min"].as_py()), abs(mm["max"].as_py()))
+            if top * n > _MAX:  # Arrow's sums wrap: the row path adds exactly
+                raise Unsupported("a sum could leave int64")
+        return v
+    if vk == "str" and k in ("min", "max"):
+        return v
+    raise Unsupported(f"{k} of {v.type} values")
+
+
+__all__ = ["Group", "KeyedBatch", "WindowBatch"]

@@ -1,4 +1,4 @@
-"""Peers for the Nexmark comparison: faust-streaming, quixstreams, bytewax (see harness.py).
+"""Nexmark comparison peers: faust-streaming, quixstreams, bytewax, Kafka Streams, PyFlink.
 
     python -m bench nexmark compare --queries q0,q1,q2,q5,q7 --events 200000   # table + record
     python -m bench nexmark compare --check     # correctness of every system, 20K events
@@ -7,8 +7,10 @@
 Each peer runs in its own virtualenv under ``~/.cache/streams-dsl/peers/<name>/`` (see
 :mod:`bench.peers.envs`), never in the project's environment; its query implementations live in
 ``bench/peers/<name>_app.py``, which runs inside that venv and imports only the peer library,
-the standard library and :mod:`bench.peers.common` (stdlib only). The Kafka peers need a broker
-(``scripts/kafka/kafka start``, or ``--bootstrap``). None of this is part of the test suite
-(CI stays offline from PyPI beyond the project's own dependencies): run ``--check`` by hand
-after changing a peer app or a query's semantics; it exits 1 on any mismatch.
+the standard library and :mod:`bench.peers.common` (stdlib only). Kafka Streams is a Maven
+project, ``bench/peers/kafka-streams/`` (see its README), built into a jar on first use.
+The Kafka peers need a broker (``scripts/kafka/kafka start``, or ``--bootstrap``). None of
+this is part of the test suite (CI stays offline from PyPI beyond the project's own
+dependencies): run ``--check`` by hand after changing a peer app or a query's semantics; it
+exits 1 on any mismatch.
 """

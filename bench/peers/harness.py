@@ -6,10 +6,16 @@
 Peers, each in its own venv (:mod:`bench.peers.envs`, created on first use):
 
 * **bytewax** — in-process, like ours: reads the generated JSONL, writes rows as JSONL;
-* **quixstreams**, **faust** — through the real Kafka broker: the harness produces the events
-  (plus end-of-input sentinels, see :mod:`bench.peers.common`) to a fresh one-partition input
-  topic, runs the peer app until it consumed everything and went idle, reads its output topic,
-  then deletes the run's topics and consumer groups.
+* **pyflink** — in-process too: Table API SQL in local mode over the JSONL file (filesystem
+  source, json format, watermark ``dateTime - 4 s``), rows to a filesystem JSON sink
+  (:mod:`bench.peers.pyflink_app`); its CPU excludes the per-job fixed cost (MiniCluster start,
+  planning, code generation, deployment), measured on an empty input in the same JVM;
+* **quixstreams**, **faust**, **kafka-streams** — through the real Kafka broker: the harness
+  produces the events (plus end-of-input sentinels, see :mod:`bench.peers.common`) to a fresh
+  one-partition input topic, runs the peer app until it consumed everything and went idle,
+  reads its output topic, then deletes the run's topics and consumer groups. Kafka Streams is
+  Java (``bench/peers/kafka-streams/``, a Maven project built on first use, run as
+  ``java -Xmx512m -jar``).
 
 **ours** is ``python -m bench nexmark run`` (embedded runtime, one partition) in a subprocess
 (:mod:`bench.peers.ours_app`).
@@ -42,18 +48,22 @@ from bench.peers.common import SENTINEL_AUCTION, sentinel_events
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = ROOT / "scripts" / "kafka" / "kafka"
-PEERS = ("bytewax", "quixstreams", "faust")
-KAFKA_PEERS = ("quixstreams", "faust")
+PEERS = ("bytewax", "quixstreams", "faust", "kafka-streams", "pyflink")
+KAFKA_PEERS = ("quixstreams", "faust", "kafka-streams")
+JVM_PEERS = ("kafka-streams", "pyflink")
 MODULES = {
     "bytewax": "bench.peers.bytewax_app",
     "quixstreams": "bench.peers.quix_app",
     "faust": "bench.peers.faust_app",
+    "pyflink": "bench.peers.pyflink_app",
 }
 EXPRESSES: dict[str, tuple[str, ...]] = {
     "ours": ("q0", "q1", "q2", "q5", "q7"),
     "bytewax": ("q0", "q1", "q2", "q5", "q7"),
     "quixstreams": ("q0", "q1", "q2", "q5", "q7"),
     "faust": ("q0", "q1", "q2"),
+    "kafka-streams": ("q0", "q1", "q2", "q5", "q7"),
+    "pyflink": ("q0", "q1", "q2", "q5", "q7"),
 }
 _FAUST_NE = (
     "faust: windowed tables expire windows on wall-clock time (Table._del_old_keys compares "
@@ -65,6 +75,16 @@ NOT_EXPRESSIBLE: dict[tuple[str, str], str] = {
     ("faust", "q7"): _FAUST_NE,
 }
 ALL_QUERIES = ("q0", "q1", "q2", "q5", "q7")
+COST_NOTES = {
+    "kafka-streams": "kafka-streams: CPU of the whole JVM (all threads, GC and JIT included) from "
+    "its first input record to its last progress; JVM start, topology build and group join "
+    "excluded, as for the Python Kafka peers; the JIT compiler threads take over half of it on a "
+    "run this short (jit_cpu_s in its stats line); RSS is the JVM's (-Xmx512m)",
+    "pyflink": "pyflink: CPU of the gateway JVM (plus the idle Python driver) for the job, minus "
+    "the same query's job on an empty file in the same JVM (the fixed cost of a local "
+    "MiniCluster, planning, code generation and deployment; the stats line keeps both); RSS is "
+    "the JVM's (-Xmx512m, plus Flink's off-heap network and managed memory)",
+}
 
 
 @dataclass
@@ -123,6 +143,16 @@ def run_bytewax(query: str, data: Path, events: int, work: Path, timeout: float)
     return Outcome("bytewax", query, stats, _read_jsonl(out))
 
 
+def run_pyflink(query: str, data: Path, events: int, work: Path, timeout: float) -> Outcome:
+    out = work / f"pyflink-{query}.jsonl"
+    py = str(envs.ensure("pyflink"))
+    env = _peer_env()
+    env["JVM_ARGS"] = " ".join(envs.JVM_OPTS)  # read by pyflink's gateway launcher
+    cmd = [py, "-m", MODULES["pyflink"], "--query", query, "--input", str(data)]
+    stats = _run([*cmd, "--output", str(out), "--events", str(events)], env, timeout)
+    return Outcome("pyflink", query, stats, _read_jsonl(out))
+
+
 @dataclass
 class KafkaInput:
     bootstrap: str
@@ -148,16 +178,19 @@ def prepare_kafka(bootstrap: str, data: Path) -> KafkaInput:
 def run_kafka_peer(peer: str, query: str, k: KafkaInput, events: int, timeout: float) -> Outcome:
     from bench.peers import kafka_io
 
-    py = str(envs.ensure(peer))
+    if peer == "kafka-streams":
+        launch = [envs.java(), *envs.JVM_OPTS, "-jar", str(envs.kafka_streams_jar())]
+    else:
+        launch = [str(envs.ensure(peer)), "-m", MODULES[peer]]
     group = f"{k.run_id}-{peer}-{query}"
     out_topic = f"{group}-out"
     k.groups.append(group)
     kafka_io.run(kafka_io.create_topics(k.bootstrap, [out_topic]))
     with tempfile.TemporaryDirectory(prefix=f"{peer}-state-") as state:
-        cmd = [py, "-m", MODULES[peer], "--query", query, "--bootstrap", k.bootstrap]
+        cmd = [*launch, "--query", query, "--bootstrap", k.bootstrap]
         cmd += ["--input-topic", k.topic, "--output-topic", out_topic, "--group", group]
         cmd += ["--expected", str(k.expected), "--events", str(events)]
-        if peer == "quixstreams":
+        if peer in ("quixstreams", "kafka-streams"):
             cmd += ["--state-dir", state]
         stats = _run(cmd, _peer_env(), timeout)
     values = kafka_io.run(kafka_io.read_all(k.bootstrap, out_topic))
@@ -266,10 +299,24 @@ def versions(peers: list[str]) -> str:
     except importlib.metadata.PackageNotFoundError:
         ours = "?"
     parts = [f"streams-dsl {ours}"]
-    parts += [
-        f"{envs.PEERS[p].split('==')[0]} {envs.version(p)}" for p in peers if envs.is_ready(p)
-    ]
+    for p in peers:
+        if p == "kafka-streams":
+            if envs.KAFKA_STREAMS_JAR.exists():
+                parts.append(f"kafka-streams {envs.KAFKA_STREAMS_VERSION}")
+        elif envs.is_ready(p):
+            parts.append(f"{envs.PEERS[p].split('==')[0]} {envs.version(p)}")
+    if set(peers) & set(JVM_PEERS):
+        parts.append(_java_version())
     return ", ".join(parts)
+
+
+def _java_version() -> str:
+    try:
+        r = subprocess.run([envs.java(), "-version"], capture_output=True, text=True)
+    except (RuntimeError, OSError):
+        return "java ?"
+    first = (r.stderr or r.stdout).splitlines()[:1]
+    return first[0].replace('"', "") if first else "java ?"
 
 
 def record(path: Path, title: str, command: str, body: str, peers: list[str]) -> None:
@@ -324,7 +371,10 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         return 2
     if args.install_only:
         for p in peers:
-            print(f"{p}: {envs.ensure(p, quiet=False)} ({envs.version(p)})")
+            if p == "kafka-streams":
+                print(f"{p}: {envs.kafka_streams_jar()} ({envs.KAFKA_STREAMS_VERSION})")
+            else:
+                print(f"{p}: {envs.ensure(p, quiet=False)} ({envs.version(p)})")
         return 0
     events = args.events or (20_000 if args.check else 200_000)
     rate = args.rate or (500.0 if args.check else 10_000.0)
@@ -361,6 +411,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
                         o = run_ours(q, data, work, args.timeout)
                     elif system == "bytewax":
                         o = run_bytewax(q, data, events, work, args.timeout)
+                    elif system == "pyflink":
+                        o = run_pyflink(q, data, events, work, args.timeout)
                     else:
                         assert kin is not None
                         o = run_kafka_peer(system, q, kin, events, args.timeout)
@@ -383,7 +435,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         "partition, one process per system; events/s per CPU-second of that process. "
         "Correctness against the DuckDB reference:\n\n" + checks + "\n"
     )
-    nl = notes(results)
+    nl = notes(results) + [f"- {COST_NOTES[p]}" for p in peers if p in COST_NOTES]
     if nl:
         body += "\n" + "\n".join(nl) + "\n"
     print(body)

@@ -1,0 +1,199 @@
+"""Nexmark q0 q1 q2 q5 q7 on PyFlink (Table API SQL, local mode), run inside the pyflink venv.
+
+    python -m bench.peers.pyflink_app --query q5 --input events.jsonl --output rows.jsonl \
+        --events N
+
+Streaming mode, parallelism 1, session time zone UTC. The source is the generated JSONL file
+(``filesystem`` connector, ``json`` format) with ``ts = TO_TIMESTAMP_LTZ(dateTime, 3)`` as the
+event-time attribute and ``WATERMARK FOR ts AS ts - INTERVAL '4' SECOND``; at the end of the
+bounded input Flink's final watermark closes every window (no sentinels needed). Queries are the
+Nexmark SQL (github.com/nexmark/nexmark, nexmark-flink queries), adapted only where the
+reference (bench/nexmark/reference.py) fixes a convention: q1 casts the DECIMAL product to
+DOUBLE, q5 and q7 return window times as epoch ms, q7 uses the half-open window instead of
+``BETWEEN``. Rows go to a ``filesystem`` sink (``json``), whose part files are concatenated into
+``--output`` afterwards (not timed).
+
+Cost: the JVM is the py4j gateway the Python driver starts. Each job runs on a fresh local
+MiniCluster, so a job's CPU includes starting it, planning, code generation and deployment. To
+leave that fixed cost out (as the Kafka peers leave out their startup and group join), the app
+runs the same query on an empty file first (a warm-up, then ``FIXED_RUNS`` times: the median is
+``fixed_cpu_s``), then on the data (``cpu_raw_s``); ``cpu_s = cpu_raw_s - fixed_cpu_s`` (same
+for wall time). The fixed cost varies by a few hundred ms from job to job, which bounds the
+precision of ``cpu_s``: read small inputs' numbers with that in mind.
+CPU is the java process's (``/proc/<pid>/stat``, 10 ms ticks) plus this driver's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+from pyflink.java_gateway import get_gateway
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+from bench.peers.common import OUT_OF_ORDERNESS_MS, stats_line
+
+QUERIES = ("q0", "q1", "q2", "q5", "q7")
+FIXED_RUNS = 3
+
+SOURCE = """
+CREATE TEMPORARY TABLE events (
+  `type` STRING, auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING,
+  `dateTime` BIGINT, extra STRING,
+  ts AS TO_TIMESTAMP_LTZ(`dateTime`, 3),
+  WATERMARK FOR ts AS ts - INTERVAL '{delay}' SECOND
+) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'json')
+"""
+BID = """
+CREATE TEMPORARY VIEW bid AS
+SELECT auction, bidder, price, channel, url, `dateTime`, extra, ts FROM events
+WHERE `type` = 'bid'
+"""
+
+# epoch ms of a window bound (TIMESTAMP(3) in the UTC session zone; bounds are whole seconds)
+_MS = "CAST(TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', {}) AS BIGINT) * 1000"
+
+SINK_COLUMNS = {
+    "q0": "auction BIGINT, bidder BIGINT, price BIGINT, `dateTime` BIGINT, extra STRING",
+    "q1": "auction BIGINT, bidder BIGINT, price DOUBLE, `dateTime` BIGINT, extra STRING",
+    "q2": "auction BIGINT, price BIGINT",
+    "q5": "auction BIGINT, num BIGINT, starttime BIGINT, endtime BIGINT",
+    "q7": "auction BIGINT, bidder BIGINT, price BIGINT, `dateTime` BIGINT, extra STRING",
+}
+
+SELECT = {
+    "q0": "SELECT auction, bidder, price, `dateTime`, extra FROM bid",
+    "q1": """SELECT auction, bidder, CAST(0.908 * price AS DOUBLE) AS price, `dateTime`, extra
+             FROM bid""",
+    "q2": "SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0",
+    "q5": f"""
+SELECT AuctionBids.auction, AuctionBids.num,
+       {_MS.format("AuctionBids.starttime")} AS starttime,
+       {_MS.format("AuctionBids.endtime")} AS endtime
+FROM (
+  SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+  FROM TABLE(HOP(TABLE bid, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+  GROUP BY auction, window_start, window_end
+) AS AuctionBids
+JOIN (
+  SELECT max(CountBids.num) AS maxn, CountBids.starttime, CountBids.endtime
+  FROM (
+    SELECT count(*) AS num, window_start AS starttime, window_end AS endtime
+    FROM TABLE(HOP(TABLE bid, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+    GROUP BY auction, window_start, window_end
+  ) AS CountBids
+  GROUP BY CountBids.starttime, CountBids.endtime
+) AS MaxBids
+ON AuctionBids.starttime = MaxBids.starttime AND AuctionBids.endtime = MaxBids.endtime
+   AND AuctionBids.num >= MaxBids.maxn
+""",
+    "q7": f"""
+SELECT B.auction, B.bidder, B.price, B.`dateTime`, B.extra
+FROM bid B
+JOIN (
+  SELECT MAX(price) AS maxprice, {_MS.format("window_start")} AS starttime,
+         {_MS.format("window_end")} AS endtime
+  FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+  GROUP BY window_start, window_end
+) B1
+ON B.price = B1.maxprice
+WHERE B.`dateTime` >= B1.starttime AND B.`dateTime` < B1.endtime
+""",
+}
+
+
+def _java_cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+
+
+def _peak_rss_mb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    return -1
+
+
+def run_job(query: str, path: str, out_dir: str, pid: int) -> tuple[float, float]:
+    """Run ``query`` over ``path`` into ``out_dir``; (wall s, CPU s of java + driver)."""
+    settings = EnvironmentSettings.in_streaming_mode()
+    t_env = TableEnvironment.create(settings)
+    conf = t_env.get_config()
+    conf.set("parallelism.default", "1")
+    conf.set("table.local-time-zone", "UTC")
+    delay = OUT_OF_ORDERNESS_MS // 1000
+    t_env.execute_sql(SOURCE.format(delay=delay, path=path))
+    t_env.execute_sql(BID)
+    t_env.execute_sql(
+        f"CREATE TEMPORARY TABLE sink ({SINK_COLUMNS[query]}) WITH ("
+        f"'connector' = 'filesystem', 'path' = '{out_dir}', 'format' = 'json')"
+    )
+    hz = os.sysconf("SC_CLK_TCK")
+    t0, j0, p0 = time.perf_counter(), _java_cpu_ticks(pid), time.process_time()
+    t_env.execute_sql(f"INSERT INTO sink {SELECT[query]}").wait()
+    wall = time.perf_counter() - t0
+    cpu = (_java_cpu_ticks(pid) - j0) / hz + time.process_time() - p0
+    return wall, cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="pyflink_app")
+    p.add_argument("--query", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--events", type=int, required=True, help="events in the input (for stats)")
+    args = p.parse_args(argv)
+    if args.query not in QUERIES:
+        raise SystemExit(f"pyflink: query {args.query!r} not implemented; have {QUERIES}")
+    pid = int(get_gateway().jvm.java.lang.ProcessHandle.current().pid())
+    work = tempfile.mkdtemp(prefix="pyflink-")
+    try:
+        empty = os.path.join(work, "empty.jsonl")
+        open(empty, "w").close()
+        run_job(args.query, empty, os.path.join(work, "warm"), pid)
+        fixed = [
+            run_job(args.query, empty, os.path.join(work, f"fixed{i}"), pid)
+            for i in range(FIXED_RUNS)
+        ]
+        fixed_wall = statistics.median(w for w, _ in fixed)
+        fixed_cpu = statistics.median(c for _, c in fixed)
+        out_dir = os.path.join(work, "out")
+        wall, cpu = run_job(args.query, os.path.abspath(args.input), out_dir, pid)
+        rows = 0
+        with open(args.output, "wb") as out:
+            for part in sorted(glob.glob(os.path.join(out_dir, "**", "part-*"), recursive=True)):
+                with open(part, "rb") as f:
+                    data = f.read()
+                rows += data.count(b"\n")
+                out.write(data)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    line = stats_line(
+        args.query,
+        args.events,
+        rows,
+        max(wall - fixed_wall, 0.001),
+        max(cpu - fixed_cpu, 0.001),
+        wall_raw_s=round(wall, 3),
+        cpu_raw_s=round(cpu, 3),
+        fixed_wall_s=round(fixed_wall, 3),
+        fixed_cpu_s=round(fixed_cpu, 3),
+        fixed_cpu_runs_s=[round(c, 3) for _, c in fixed],
+    )
+    stats = json.loads(line)  # peak RSS: the JVM's (the driver's is small and idle)
+    stats["driver_peak_rss_mb"], stats["peak_rss_mb"] = stats["peak_rss_mb"], _peak_rss_mb(pid)
+    print(json.dumps(stats), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,12 +11,13 @@ needs ``--bootstrap`` (see :func:`check_workers`).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,27 @@ from streams.runtime.broker import Broker, TopicPartition
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX_ENV = "STREAMS_DEMO_PREFIX"  # read by the demos' ``from_env`` topology functions
+
+
+def parse_run_args(ap: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Add the options both demos share (where and how they run), parse, check ``--workers``."""
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--bootstrap", help="run on Kafka at HOST:PORT (default: embedded broker)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --bootstrap: N worker processes in one consumer group (streams run --workers)",
+    )
+    ap.add_argument("--state-dir", help="RocksDB state directory (default: in memory)")
+    ap.add_argument(
+        "--prefix", default="", help="prefix of the topics and application id (isolates runs)"
+    )
+    args = ap.parse_args(argv)
+    problem = check_workers(args.workers, args.bootstrap, args.partitions)
+    if problem:
+        ap.error(problem)
+    return args
 
 
 def check_workers(workers: int, bootstrap: str | None, partitions: int) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 import streams as st
 from apps.fraud_detection.generator import Dataset, generate
 from apps.fraud_detection.topology import ALERTS, BLOCKLIST, TRANSACTIONS, build_topology
-from apps.workers import check_workers, run_workers
+from apps.workers import parse_run_args, run_workers
 from streams.partitioner import partition_for
 from streams.runtime.broker import Broker, TopicPartition, TopicSpec
 
@@ -196,22 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0.001,
         help="share of malformed records (they go to the dead-letter topic)",
     )
-    ap.add_argument("--partitions", type=int, default=4)
-    ap.add_argument("--bootstrap", help="run on Kafka at HOST:PORT (default: embedded broker)")
-    ap.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="with --bootstrap: N worker processes in one consumer group (streams run --workers)",
-    )
-    ap.add_argument("--state-dir", help="RocksDB state directory (default: in memory)")
-    ap.add_argument(
-        "--prefix", default="", help="prefix of the topics and application id (isolates runs)"
-    )
-    args = ap.parse_args(argv)
-    problem = check_workers(args.workers, args.bootstrap, args.partitions)
-    if problem:
-        ap.error(problem)
+    args = parse_run_args(ap, argv)
 
     t0 = time.perf_counter()
     ds = generate(args.transactions, seed=args.seed, malformed_rate=args.malformed_rate)

@@ -21,7 +21,7 @@ import streams as st
 from apps.personalization.evaluate import Measure, cutoff_ms, quality, recommendations_at
 from apps.personalization.generator import DEFAULT_START_MS, Clickstream, generate
 from apps.personalization.topology import TOP_N, build_topology, topics
-from apps.workers import check_workers, read_topic, run_workers
+from apps.workers import parse_run_args, read_topic, run_workers
 from streams.partitioner import partition_for
 from streams.runtime.broker import Broker, TopicSpec
 
@@ -121,22 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--users", type=int, help="default: events / 40, between 50 and 5,000")
     ap.add_argument("--products", type=int, default=2_000)
-    ap.add_argument("--partitions", type=int, default=4)
-    ap.add_argument("--bootstrap", help="run on Kafka at HOST:PORT (default: embedded broker)")
-    ap.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="with --bootstrap: N worker processes in one consumer group (streams run --workers)",
-    )
-    ap.add_argument("--state-dir", help="RocksDB state directory (default: in memory)")
-    ap.add_argument(
-        "--prefix", default="", help="prefix of the topics and application id (isolates runs)"
-    )
-    args = ap.parse_args(argv)
-    problem = check_workers(args.workers, args.bootstrap, args.partitions)
-    if problem:
-        ap.error(problem)
+    args = parse_run_args(ap, argv)
     users = args.users or max(50, min(5_000, args.events // 40))
 
     t0 = time.perf_counter()

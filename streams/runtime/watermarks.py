@@ -79,7 +79,14 @@ class WatermarkTracker:
         self, topic: str, partition: int, upstream: int, count: int, watermark: int
     ) -> None:
         key = (topic, partition)
-        self._upstream.setdefault(key, {})[upstream] = watermark
+        ups = self._upstream.setdefault(key, {})
+        prev = ups.get(upstream)
+        # A watermark is a promise, so an upstream's announcements only move forward. A task
+        # that moved to another worker starts low (its restored watermark, or IDLE before its
+        # first record) and would otherwise pull this partition back below what was already
+        # promised: windows that were about to close never did (found by bench chaos).
+        if prev is None or prev == IDLE or (watermark != IDLE and watermark > prev):
+            ups[upstream] = watermark
         self._upstream_count[key] = count
 
     def state(self, now_ms: int) -> tuple[int, bool]:

@@ -98,6 +98,7 @@ class TopologyTestDriver:
             for t in self.plan.input_topics
             for p in range(self.broker.partition_count(t) or partitions)
         }
+        self._committed_meta: dict[TopicPartition, str] = {}  # event time, as in the worker
         self.tasks: dict[TaskId, Task] = {}
         self.restored_records = 0
         self.global_stores: dict[str, GlobalStore] = {}
@@ -123,6 +124,13 @@ class TopologyTestDriver:
                     global_stores=self.global_stores,
                 )
                 self.tasks[TaskId(sub.id, p)] = task
+                task.restore_time(
+                    {
+                        tp: m
+                        for tp, m in self._committed_meta.items()
+                        if tp.partition == p and tp.topic in sub.inputs
+                    }
+                )
                 if task.stores is not None:
                     self.restored_records += restore_from_embedded(self.broker, task.stores)
                     task.resume_time()
@@ -232,6 +240,15 @@ class TopologyTestDriver:
         for task in self.tasks.values():
             ends = {tp.topic: self.broker.end_offset(tp) for tp in task.changelog_partitions()}
             task.finish_commit(ends)
+        for tid, task in self.tasks.items():
+            mine = [
+                tp
+                for tp, off in self._positions.items()
+                if tp.partition == tid.partition
+                and self.plan.subtopology_of(tp.topic).id == tid.subtopology
+                and self._committed.get(tp) != off
+            ]
+            self._committed_meta.update(task.offset_metadata(mine))
         self._committed = dict(self._positions)
 
     def crash(self) -> None:

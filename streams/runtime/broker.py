@@ -98,9 +98,21 @@ class Consumer(Protocol):
 
     def resume(self, tps: Sequence[TopicPartition]) -> None: ...
 
-    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
+    async def commit(
+        self,
+        offsets: Mapping[TopicPartition, int],
+        metadata: Mapping[TopicPartition, str] | None = None,
+    ) -> None:
+        """Commit the group's offsets, each with optional metadata (Kafka's offset metadata
+        string: the runtime keeps the event time reached there)."""
+        ...
 
     async def committed(self, tp: TopicPartition) -> int | None: ...
+
+    async def committed_metadata(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, str]:
+        """The metadata committed with the offsets of ``tps`` (partitions without any are left
+        out)."""
+        ...
 
     async def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]: ...
 
@@ -135,8 +147,13 @@ class Producer(Protocol):
     async def begin(self) -> None: ...
 
     async def commit_transaction(
-        self, offsets: Mapping[TopicPartition, int], group_id: str
-    ) -> None: ...
+        self,
+        offsets: Mapping[TopicPartition, int],
+        group_id: str,
+        metadata: Mapping[TopicPartition, str] | None = None,
+    ) -> None:
+        """Commit the open transaction with ``offsets`` (and their metadata) for ``group_id``."""
+        ...
 
     async def abort(self) -> None: ...
 

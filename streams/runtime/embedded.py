@@ -51,6 +51,7 @@ class EmbeddedBroker:
         self.auto_create = auto_create
         self.topics: dict[str, _Topic] = {}
         self._offsets: dict[tuple[str, TopicPartition], int] = {}
+        self._offset_meta: dict[tuple[str, TopicPartition], str] = {}
         self._groups: dict[str, list[EmbeddedConsumer]] = {}
         self._txn_epochs: dict[str, int] = {}
         self._event: asyncio.Event | None = None
@@ -146,12 +147,22 @@ class EmbeddedBroker:
         t = self.topics.get(tp.topic)
         return 0 if t is None else len(t.logs[tp.partition])
 
-    def commit_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
+    def commit_offsets(
+        self,
+        group: str,
+        offsets: Mapping[TopicPartition, int],
+        metadata: Mapping[TopicPartition, str] | None = None,
+    ) -> None:
         for tp, off in offsets.items():
             self._offsets[(group, tp)] = off
+            # as in Kafka, a commit without metadata clears what an earlier one carried
+            self._offset_meta[(group, tp)] = (metadata or {}).get(tp, "")
 
     def committed_offset(self, group: str, tp: TopicPartition) -> int | None:
         return self._offsets.get((group, tp))
+
+    def committed_metadata(self, group: str, tp: TopicPartition) -> str:
+        return self._offset_meta.get((group, tp), "")
 
     def group_offsets(self, group: str) -> dict[TopicPartition, int]:
         return {tp: o for (g, tp), o in self._offsets.items() if g == group}
@@ -159,6 +170,7 @@ class EmbeddedBroker:
     def delete_group(self, group: str) -> None:
         for k in [k for k in self._offsets if k[0] == group]:
             del self._offsets[k]
+            self._offset_meta.pop(k, None)
 
     # -- async interface ------------------------------------------------------------------
     async def create_topics(self, specs: Sequence[TopicSpec]) -> None:
@@ -356,13 +368,23 @@ class EmbeddedConsumer:
     def resume(self, tps: Sequence[TopicPartition]) -> None:
         self._paused.difference_update(tps)
 
-    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+    async def commit(
+        self,
+        offsets: Mapping[TopicPartition, int],
+        metadata: Mapping[TopicPartition, str] | None = None,
+    ) -> None:
         if self.group_id is None:
             raise BrokerError("commit() needs a consumer group id")
-        self._broker.commit_offsets(self.group_id, offsets)
+        self._broker.commit_offsets(self.group_id, offsets, metadata)
 
     async def committed(self, tp: TopicPartition) -> int | None:
         return None if self.group_id is None else self._broker.committed_offset(self.group_id, tp)
+
+    async def committed_metadata(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, str]:
+        if self.group_id is None:
+            return {}
+        found = {tp: self._broker.committed_metadata(self.group_id, tp) for tp in tps}
+        return {tp: m for tp, m in found.items() if m}
 
     async def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         return {tp: self._broker.end_offset(tp) for tp in tps}
@@ -413,14 +435,17 @@ class EmbeddedProducer:
         self._txn = []
 
     async def commit_transaction(
-        self, offsets: Mapping[TopicPartition, int], group_id: str
+        self,
+        offsets: Mapping[TopicPartition, int],
+        group_id: str,
+        metadata: Mapping[TopicPartition, str] | None = None,
     ) -> None:
         self._check_fenced()
         if self._txn is None:
             raise BrokerError("commit_transaction() without begin()")
         for topic, partition, records in self._txn:
             self._broker.append_batch(topic, partition, records)
-        self._broker.commit_offsets(group_id, offsets)
+        self._broker.commit_offsets(group_id, offsets, metadata)
         self._txn = None
 
     async def abort(self) -> None:

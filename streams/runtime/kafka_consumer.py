@@ -249,13 +249,36 @@ class KafkaConsumer:
         except Exception as e:
             raise BrokerError(f"kafka: resume failed: {e}") from e
 
-    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+    async def commit(
+        self,
+        offsets: Mapping[TopicPartition, int],
+        metadata: Mapping[TopicPartition, str] | None = None,
+    ) -> None:
         if self.group_id is None:
             raise BrokerError("commit() needs a consumer group id")
         if not offsets:
             return
         c = await self._start()
-        await _wrap("offset commit", c.commit({_ak(tp): off for tp, off in offsets.items()}))
+        meta = metadata or {}
+        await _wrap(
+            "offset commit",
+            c.commit({_ak(tp): (off, meta.get(tp, "")) for tp, off in offsets.items()}),
+        )
+
+    async def committed_metadata(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, str]:
+        if self.group_id is None or not tps:
+            return {}
+        c = await self._start()
+        # AIOKafkaConsumer.committed() drops the metadata; its coordinator returns both
+        found = await _wrap(
+            "committed offset lookup",
+            c._coordinator.fetch_committed_offsets([_ak(tp) for tp in tps]),
+        )
+        return {
+            TopicPartition(ak.topic, ak.partition): om.metadata
+            for ak, om in found.items()
+            if om.offset >= 0 and om.metadata
+        }
 
     async def committed(self, tp: TopicPartition) -> int | None:
         if self.group_id is None:

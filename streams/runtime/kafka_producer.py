@@ -246,7 +246,10 @@ class KafkaProducer:
         self._in_txn = True
 
     async def commit_transaction(
-        self, offsets: Mapping[TopicPartition, int], group_id: str
+        self,
+        offsets: Mapping[TopicPartition, int],
+        group_id: str,
+        metadata: Mapping[TopicPartition, str] | None = None,
     ) -> None:
         if not self.transactional:
             raise BrokerError("commit_transaction(): producer has no transactional id")
@@ -260,12 +263,14 @@ class KafkaProducer:
             with contextlib.suppress(Exception):
                 await p.abort_transaction()
             raise
+        meta = metadata or {}
         try:
             if offsets:
                 await self._txn_call(
                     "sending offsets to the transaction",
                     p.send_offsets_to_transaction(
-                        {_ak(tp): off for tp, off in offsets.items()}, group_id
+                        {_ak(tp): (off, meta.get(tp, "")) for tp, off in offsets.items()},
+                        group_id,
                     ),
                 )
             await self._txn_call("commit transaction", p.commit_transaction())

@@ -16,7 +16,7 @@ b'4'
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 import msgspec
@@ -456,13 +456,7 @@ class Task:
             for tp, off in self.positions.items():
                 if tp.topic in self._source_backed:
                     changelog_end[tp.topic] = off
-            # (the end of a bounded run is not remembered: the next run starts from real time)
-            wm = (
-                self.watermark
-                if self.timed and MIN_WATERMARK < self.watermark < END_OF_TIME
-                else None
-            )
-            self.stores.finish_commit(changelog_end, src, wm)
+            self.stores.finish_commit(changelog_end, src, self._committable_watermark())
         for fs in self.file_sinks:
             fs.post_commit()
 
@@ -475,7 +469,12 @@ class Task:
         if self.stores is None or not self.timed:
             return
         wm = self.stores.stored_watermark()
-        if wm is not None and wm > self.watermark:
+        if wm is not None:
+            self._resume_from(wm)
+
+    def _resume_from(self, wm: int) -> None:
+        """Continue from a watermark reached before a restart: windows it closed stay closed."""
+        if wm > self.watermark:
             self.watermark = wm
             self.watermarks.floor = wm
             for p in self.timed:
@@ -483,6 +482,36 @@ class Task:
                     p, WindowedAggregateProcessor | ProcessProcessor | StreamStreamJoinProcessor
                 ):
                     p.watermark = wm
+
+    def _committable_watermark(self) -> int | None:
+        # (the end of a bounded run is not remembered: the next run starts from real time)
+        if self.timed and MIN_WATERMARK < self.watermark < END_OF_TIME:
+            return self.watermark
+        return None
+
+    def offset_metadata(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, str]:
+        """Event time to commit with the offsets of ``tps`` (see
+        :meth:`~streams.runtime.watermarks.WatermarkTracker.checkpoint`); empty for a task
+        without event-time steps."""
+        if not self.timed:
+            return {}
+        wm = self._committable_watermark()
+        return {tp: self.watermarks.checkpoint(tp.topic, tp.partition, wm) for tp in tps}
+
+    def restore_time(self, metadata: Mapping[TopicPartition, str]) -> None:
+        """Before the first batch after an assignment: take back the event time committed
+        with the input offsets, so a restarted or moved task neither waits for watermark
+        announcements made before its committed offsets nor reopens closed windows."""
+        if not self.timed:
+            return
+        now = self.clock()
+        floors = [
+            self.watermarks.restore(tp.topic, tp.partition, meta, now)
+            for tp, meta in metadata.items()
+        ]
+        known = [f for f in floors if f is not None]
+        if known:
+            self._resume_from(max(known))
 
     def _getter(self, topo: Any, table_step: str) -> Any:
         assert self.stores is not None

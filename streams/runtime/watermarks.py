@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -29,6 +30,9 @@ IDLE = (1 << 63) - 1  # announced by an upstream task whose inputs are all idle
 END_OF_TIME = (1 << 63) - 2  # the watermark after end_of_input(): every window closes
 CONTROL_HEADER = "__streams_wm"
 _CTRL = struct.Struct(">iiq")
+CHECKPOINT_PREFIX = "wm1:"  # committed offset metadata written by this version
+# Kafka refuses offset metadata over offset.metadata.max.bytes (4096 by default)
+MAX_CHECKPOINT_CHARS = 4000
 
 
 def encode_control(upstream_partition: int, upstream_count: int, watermark: int) -> bytes:
@@ -125,6 +129,58 @@ class WatermarkTracker:
     def current(self, now_ms: int) -> int:
         return self.state(now_ms)[0]
 
+    # -- checkpoints: event time committed with the offsets -----------------------------------
+    def checkpoint(self, topic: str, partition: int, task_watermark: int | None) -> str:
+        """What event time this task has seen on one input partition, as offset metadata to
+        commit with that partition's offset (Kafka Streams keeps partition time there too).
+
+        Event time lives in the records *before* the committed offset, which a restarted or
+        moved task never reads again: a source partition's largest timestamp, and on a
+        repartition partition the watermark each upstream task announced. Without them a
+        restarted downstream task waits for announcements that were already made, and an
+        upstream task with no new input never makes them again (found by bench chaos).
+
+        >>> w = WatermarkTracker({}, [("r", 0)], start_ms=0)
+        >>> w.observe_control("r", 0, upstream=1, count=2, watermark=7_000)
+        >>> cp = w.checkpoint("r", 0, task_watermark=None)
+        >>> fresh = WatermarkTracker({}, [("r", 0)], start_ms=0)
+        >>> fresh.restore("r", 0, cp, now_ms=0); fresh._upstream[("r", 0)]
+        {1: 7000}
+        """
+        key = (topic, partition)
+        state: dict[str, object] = {}
+        if task_watermark is not None:
+            state["t"] = task_watermark
+        if key in self._max_ts:
+            state["m"] = self._max_ts[key]
+        if key in self._upstream:
+            state["n"] = self._upstream_count.get(key, 0)
+            # the end of a bounded run is not a promise for the next run
+            state["u"] = {str(u): w for u, w in self._upstream[key].items() if w != END_OF_TIME}
+        text = CHECKPOINT_PREFIX + json.dumps(state, separators=(",", ":"))
+        if len(text) > MAX_CHECKPOINT_CHARS:  # thousands of upstream tasks: keep what fits
+            state.pop("u", None)
+            state.pop("n", None)
+            text = CHECKPOINT_PREFIX + json.dumps(state, separators=(",", ":"))
+        return text
+
+    def restore(self, topic: str, partition: int, metadata: str | None, now_ms: int) -> int | None:
+        """Take back what :meth:`checkpoint` wrote for one partition; returns the task
+        watermark it carried (``None`` if none). Metadata not written by us is ignored."""
+        if not metadata or not metadata.startswith(CHECKPOINT_PREFIX):
+            return None
+        try:
+            state = json.loads(metadata[len(CHECKPOINT_PREFIX) :])
+        except ValueError:
+            return None
+        if "m" in state:
+            self.observe(topic, partition, int(state["m"]), now_ms)
+        if "u" in state:
+            for u, w in state["u"].items():
+                self.observe_control(topic, partition, int(u), int(state["n"]), int(w))
+        t = state.get("t")
+        return None if t is None else int(t)
+
     def announcement(self, now_ms: int) -> int:
         """What this task tells downstream tasks: its watermark, or :data:`IDLE` when every
         input is idle and it has never seen event time."""
@@ -135,6 +191,7 @@ class WatermarkTracker:
 
 
 __all__ = [
+    "CHECKPOINT_PREFIX",
     "CONTROL_HEADER",
     "END_OF_TIME",
     "IDLE",

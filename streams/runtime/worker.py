@@ -270,6 +270,12 @@ class Worker:
                 new.append(slot)
             slot.inputs.add(tp)
         await asyncio.gather(*(s.producer.begin() for s in new if s.producer is not None))
+        # event time reached before the committed offsets travels in their metadata
+        committed = await self._consumer.committed_metadata(
+            sorted(tp for s in new if s.task.timed for tp in s.inputs)
+        )
+        for slot in new:
+            slot.task.restore_time({tp: m for tp, m in committed.items() if tp in slot.inputs})
         await self._sync_standbys()
         for slot in new:
             slot.runner = asyncio.create_task(self._run_task(slot), name=f"task-{slot.task.id}")
@@ -389,10 +395,11 @@ class Worker:
         now_ms = int(time.time() * 1000)
         changelogs = [tp for s in ready for tp in s.task.prepare_commit(now_ms)]
         offsets: dict[TopicPartition, int] = {}
+        metadata: dict[TopicPartition, str] = {}
         for s in ready:
-            for tp, off in s.task.positions.items():
-                if s.committed.get(tp) != off:
-                    offsets[tp] = off
+            changed = {tp: o for tp, o in s.task.positions.items() if s.committed.get(tp) != o}
+            offsets.update(changed)
+            metadata.update(s.task.offset_metadata(changed))
         # 2. outputs + changelogs durable, then input offsets (one transaction per task
         #    under EOS)
         if self.config.exactly_once:
@@ -402,7 +409,7 @@ class Worker:
         else:
             await self._producer.flush()
             if offsets:
-                await self._consumer.commit(offsets)
+                await self._consumer.commit(offsets, metadata)
         # 3. stores: the same entries, with the changelog offsets they correspond to
         ends = await self._consumer.end_offsets(changelogs) if changelogs else {}
         for s in ready:
@@ -420,7 +427,8 @@ class Worker:
             tp: off for tp, off in slot.task.positions.items() if slot.committed.get(tp) != off
         }
         try:
-            await slot.producer.commit_transaction(offsets, self.group_id)
+            metadata = slot.task.offset_metadata(offsets)
+            await slot.producer.commit_transaction(offsets, self.group_id, metadata)
             await slot.producer.begin()
         except BrokerError as e:
             self.slots.pop(slot.task.id, None)

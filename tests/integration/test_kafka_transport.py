@@ -266,6 +266,9 @@ async def test_commit_committed_seek_position_end_offsets(
 
         await c.commit({tp: 60})
         assert await c.committed(tp) == 60
+        assert await c.committed_metadata([tp]) == {}
+        await c.commit({tp: 60}, {tp: 'wm1:{"m":123}'})  # event time travels with offsets
+        assert await c.committed_metadata([tp]) == {tp: 'wm1:{"m":123}'}
 
         c.seek(tp, 10)
         assert c.position(tp) == 10
@@ -284,6 +287,7 @@ async def test_commit_committed_seek_position_end_offsets(
     try:
         c2.assign([tp])
         assert await c2.committed(tp) == 60
+        assert await c2.committed_metadata([tp]) == {tp: 'wm1:{"m":123}'}
         first = (await c2.getmany(timeout_ms=5000))[tp]
         assert first[0].offset == 60
     finally:
@@ -307,7 +311,8 @@ async def test_transactions_commit_abort_and_offsets(
         await p.begin()
         p.send_batch(out, 0, [(None, b"c%d" % i, NOW + i, ()) for i in range(10)])
         p.send_batch(out, 1, [(b"k", b"c-one", NOW + 5, (("h", b"1"),))])
-        await p.commit_transaction({TopicPartition(inp, 0): 42}, group)
+        tp_in = TopicPartition(inp, 0)
+        await p.commit_transaction({tp_in: 42}, group, {tp_in: "wm1:{}"})
 
         await p.begin()
         p.send_batch(out, 0, [(None, b"aborted%d" % i, NOW + i, ()) for i in range(5)])
@@ -331,6 +336,7 @@ async def test_transactions_commit_abort_and_offsets(
     c = broker.consumer(group)
     try:
         assert await c.committed(TopicPartition(inp, 0)) == 42
+        assert await c.committed_metadata([TopicPartition(inp, 0)]) == {tp_in: "wm1:{}"}
     finally:
         await c.close()
         await broker.close()

@@ -135,12 +135,12 @@ def test_a_commit_that_fails_without_fencing_restarts_the_task_from_its_last_com
     real = EmbeddedProducer.commit_transaction
     failures = []
 
-    async def flaky(self, offsets, group_id):
+    async def flaky(self, offsets, group_id, metadata=None):
         if offsets and len(failures) < 2 and sum(offsets.values()) > 100:
             failures.append(dict(offsets))
             await self.abort()  # what a lost commit amounts to: nothing of it is visible
             raise BrokerError("kafka: commit transaction failed: KafkaConnectionError")
-        return await real(self, offsets, group_id)
+        return await real(self, offsets, group_id, metadata)
 
     monkeypatch.setattr(EmbeddedProducer, "commit_transaction", flaky)
     w = run(

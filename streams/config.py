@@ -105,6 +105,14 @@ class Config:
             "streams_stalled_partitions)."
         ),
     )
+    repartition_purge_interval_ms: int = field(
+        default=30_000,
+        metadata=_doc(
+            "How often records of repartition topics that every reader has committed past "
+            "are deleted (Kafka DeleteRecords), so those topics do not grow forever; as Kafka "
+            "Streams' repartition.purge.interval.ms."
+        ),
+    )
     startup_timeout_ms: int = field(
         default=60_000,
         metadata=_doc(
@@ -126,6 +134,7 @@ class Config:
             "default_partitions",
             "stall_timeout_ms",
             "startup_timeout_ms",
+            "repartition_purge_interval_ms",
         ):
             if getattr(self, f) < 1:
                 raise StreamsError(f"config {f} must be >= 1, got {getattr(self, f)}")

@@ -178,6 +178,11 @@ class Broker(Protocol):
 
     def producer(self, *, transactional_id: str | None = None) -> Producer: ...
 
+    async def delete_records(self, before: Mapping[TopicPartition, int]) -> None:
+        """Delete each partition's records before the given offset (Kafka's DeleteRecords:
+        the partition's log start moves there; a fetch from below it starts at it)."""
+        ...
+
     async def close(self) -> None: ...
 
 

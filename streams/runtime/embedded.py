@@ -39,6 +39,12 @@ class _Topic:
     name: str
     logs: list[list[RawMessage]]
     config: dict[str, str] = field(default_factory=dict)
+    # log start offsets: records below them were deleted (their slots hold _DELETED, so
+    # offsets stay list indices and the records' memory is freed)
+    start: list[int] = field(default_factory=list)
+
+
+_DELETED: RawMessage = (None, None, 0, (), -1)
 
 
 class EmbeddedBroker:
@@ -82,7 +88,9 @@ class EmbeddedBroker:
                     f"topic '{name}' exists with {len(t.logs)} partitions, not {partitions}"
                 )
             return
-        self.topics[name] = _Topic(name, [[] for _ in range(partitions)], dict(config or {}))
+        self.topics[name] = _Topic(
+            name, [[] for _ in range(partitions)], dict(config or {}), [0] * partitions
+        )
 
     def delete_topic(self, name: str) -> None:
         self.topics.pop(name, None)
@@ -141,11 +149,29 @@ class EmbeddedBroker:
         t = self.topics.get(tp.topic)
         if t is None:
             return []
+        offset = max(offset, t.start[tp.partition])  # as auto.offset.reset=earliest
         return t.logs[tp.partition][offset : offset + max_records]
 
     def end_offset(self, tp: TopicPartition) -> int:
         t = self.topics.get(tp.topic)
         return 0 if t is None else len(t.logs[tp.partition])
+
+    def start_offset(self, tp: TopicPartition) -> int:
+        """The partition's log start offset (0 until records were deleted)."""
+        t = self.topics.get(tp.topic)
+        return 0 if t is None else t.start[tp.partition]
+
+    def delete_records_before(self, tp: TopicPartition, offset: int) -> None:
+        t = self.topics.get(tp.topic)
+        if t is None:
+            raise BrokerError(f"unknown topic '{tp.topic}'")
+        log, start = t.logs[tp.partition], t.start[tp.partition]
+        if not start <= offset <= len(log):
+            if offset < start:
+                return  # already deleted
+            raise BrokerError(f"{tp.topic}[{tp.partition}]: offset {offset} is past the end")
+        log[start:offset] = [_DELETED] * (offset - start)
+        t.start[tp.partition] = offset
 
     def commit_offsets(
         self,
@@ -195,6 +221,10 @@ class EmbeddedBroker:
 
     def producer(self, *, transactional_id: str | None = None) -> EmbeddedProducer:
         return EmbeddedProducer(self, transactional_id)
+
+    async def delete_records(self, before: Mapping[TopicPartition, int]) -> None:
+        for tp, off in before.items():
+            self.delete_records_before(tp, off)
 
     async def close(self) -> None:
         return None

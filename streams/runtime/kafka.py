@@ -43,17 +43,23 @@ import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
+from aiokafka.admin import (  # type: ignore[import-untyped]
+    AIOKafkaAdminClient,
+    NewTopic,
+    RecordsToDelete,
+)
 from aiokafka.protocol.metadata import MetadataRequest  # type: ignore[import-untyped]
 
 from streams.errors import BrokerError
 from streams.runtime.broker import (
+    TopicPartition,
     TopicSpec,
 )
 from streams.runtime.kafka_common import (
     _ERR_NONE,
     _ERR_TOPIC_EXISTS,
     _ERR_UNKNOWN_TOPIC,
+    _ak,
     _wrap,
     log,
     redact_secret,
@@ -244,6 +250,17 @@ class KafkaBroker:
 
     def producer(self, *, transactional_id: str | None = None) -> KafkaProducer:
         return KafkaProducer(self, transactional_id)
+
+    async def delete_records(self, before: Mapping[TopicPartition, int]) -> None:
+        if not before:
+            return
+        admin = await self._admin()
+        await _wrap(
+            "deleting records",
+            admin.delete_records(
+                {_ak(tp): RecordsToDelete(before_offset=off) for tp, off in before.items()}
+            ),
+        )
 
     async def close(self) -> None:
         admin, self._admin_client = self._admin_client, None

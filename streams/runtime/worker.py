@@ -124,10 +124,14 @@ class Worker:
         self._standby_runner: asyncio.Task[None] | None = None
         self.state_dir = self.config.state_dir or os.path.join(".streams-state", self.group_id)
         repartition = {t.name for t in self.plan.internal_topics if t.kind == "repartition"}
+        self._repartition_topics = frozenset(repartition)
+        self._purged: dict[TopicPartition, int] = {}
+        self._next_purge = time.monotonic() + self.config.repartition_purge_interval_ms / 1000
         self.metrics = WorkerMetrics(frozenset(self.plan.sink_topics) | repartition)
         self.metrics.store_sizes = lambda: store_sizes(self)
         self.metrics.task_states = lambda: task_states(self)
         self.rebalances = 0  # assignments received
+        self._rejoining = False  # a failed commit asked the group for a new assignment
         self.queries = Queries(self)
         self.http: HttpServer | None = None
         self.endpoint: str | None = None  # the HTTP address other workers forward queries to
@@ -237,6 +241,7 @@ class Worker:
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         assert self._collector is not None and self._consumer is not None
+        self._rejoining = False
         self.rebalances += 1
         self.metrics.rebalance()
         # a standby promoted to active hands its (warm) directory over: close it first
@@ -420,6 +425,29 @@ class Worker:
             if s.meter is not None:
                 s.meter.sync()  # outputs of idle punctuations and window closes too
         self.metrics.observe_commit(time.perf_counter() - t0)
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + self.config.repartition_purge_interval_ms / 1000
+            await self._purge_repartition_topics(ready)
+
+    async def _purge_repartition_topics(self, slots: list[_TaskSlot]) -> None:
+        """Delete what this worker's tasks committed past on repartition topics: each
+        partition has one reader (its task), so nothing will read those records again (Kafka
+        Streams does the same; repartition topics keep records by time forever otherwise)."""
+        before = {
+            tp: off
+            for s in slots
+            for tp, off in s.committed.items()
+            if tp.topic in self._repartition_topics
+        }
+        before = {tp: off for tp, off in before.items() if self._purged.get(tp) != off}
+        if not before:
+            return
+        try:
+            await self.broker.delete_records(before)
+        except BrokerError as e:  # the next purge tries again; nothing depends on it
+            log.warning("purging repartition topics failed: %s", e)
+            return
+        self._purged.update(before)
 
     async def _commit_task_txn(self, slot: _TaskSlot) -> None:
         assert slot.producer is not None
@@ -454,6 +482,7 @@ class Worker:
             err,
         )
         self._consumer.pause(sorted(slot.inputs))  # nothing of it is processed meanwhile
+        self._rejoining = True
         self._consumer.request_rejoin()
 
     def _end_next_subtopology(self) -> bool:
@@ -535,6 +564,9 @@ class Worker:
                         self._failure is None
                         and self.slots
                         and not restoring  # paused while restoring: no lag, not done either
+                        # a task whose commit failed starts over after the rejoin: its input
+                        # was fetched (no lag) but is not committed
+                        and not self._rejoining
                         and await self._lag() == 0
                     ):
                         if end_of_input and self._end_next_subtopology():

@@ -524,3 +524,26 @@ if __name__ == "__main__":
             f"({_reps} runs)",
             flush=True,
         )
+
+
+async def test_delete_records_moves_the_log_start(
+    kafka_bootstrap: str, kafka_topic_factory: TopicFactory
+) -> None:
+    topic = kafka_topic_factory(partitions=1)
+    tp = TopicPartition(topic, 0)
+    broker = KafkaBroker(kafka_bootstrap)
+    producer = broker.producer()
+    producer.send_batch(topic, 0, [(None, b"%d" % i, NOW + i, ()) for i in range(10)])
+    await producer.flush()
+    await producer.close()
+    await broker.delete_records({tp: 6})
+    c = broker.consumer(None)
+    try:
+        c.assign([tp])  # from the earliest offset: the new log start
+        got: list[Message] = []
+        while len(got) < 4:
+            got.extend((await c.getmany(timeout_ms=500)).get(tp, []))
+        assert [(m.offset, m.value) for m in got] == [(i, b"%d" % i) for i in range(6, 10)]
+    finally:
+        await c.close()
+        await broker.close()

@@ -158,3 +158,20 @@ def test_event_survives_separate_event_loops():
 
     asyncio.run(once())
     asyncio.run(once())
+
+
+async def test_delete_records_moves_the_log_start():
+    b = EmbeddedBroker()
+    b.create_topic("t", 1)
+    tp = TopicPartition("t", 0)
+    for i in range(5):
+        b.append("t", 0, None, b"%d" % i, i)
+    await b.delete_records({tp: 3})
+    assert b.start_offset(tp) == 3 and b.end_offset(tp) == 5
+    # a fetch from below the log start starts at it; offsets keep their numbers
+    assert [(m.offset, m.value) for m in b.fetch(tp, 0)] == [(3, b"3"), (4, b"4")]
+    await b.delete_records({tp: 2})  # already deleted: no change
+    assert b.start_offset(tp) == 3
+    assert b.append("t", 0, None, b"5", 5) == 5
+    with pytest.raises(BrokerError, match="past the end"):
+        await b.delete_records({tp: 7})

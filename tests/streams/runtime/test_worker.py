@@ -155,3 +155,31 @@ def test_stateful_step_over_inputs_with_different_partition_counts_is_rejected()
         st.BrokerError, match=r"step 'n' reads a \(2 partitions\), b \(3 partitions\)"
     ):
         asyncio.run(st.Worker(t, b, st.Config(state_backend="memory")).run(until_idle=True))
+
+
+def test_repartition_topics_are_purged_up_to_the_committed_offsets():
+    t = st.Topology("purge")
+    t.source("in").key_by("k").count("n").to("out")
+    b = EmbeddedBroker(default_partitions=2)
+    b.create_topic("in", 2)
+    b.create_topic("out", 2)
+    for i in range(100):
+        b.append("in", i % 2, None, b'{"k": "k%d"}' % (i % 7), i)
+    config = st.Config(state_backend="memory", repartition_purge_interval_ms=1)
+    asyncio.run(st.Worker(t, b, config).run(until_idle=True))
+    rep = TopicPartition("purge-n-repartition", 0)
+    ends = [b.end_offset(TopicPartition(rep.topic, p)) for p in range(2)]
+    assert sum(ends) == 100
+    # everything the counting tasks committed is gone from the repartition topic ...
+    assert [b.start_offset(TopicPartition(rep.topic, p)) for p in range(2)] == [
+        b.committed_offset("purge", TopicPartition(rep.topic, p)) for p in range(2)
+    ]
+    assert all(b.start_offset(TopicPartition(rep.topic, p)) > 0 for p in range(2))
+    # ... and the counts are exact
+    finals = {}
+    for p in range(2):
+        for m in b.fetch(TopicPartition("out", p), 0):
+            finals[m.key] = m.value
+    assert sorted(finals.values()) == sorted(
+        str(sum(1 for i in range(100) if i % 7 == k)).encode() for k in range(7)
+    )

@@ -157,7 +157,9 @@ EXTERNAL = ["bench/RESULTS.md", "notebooks/README.md"]
 
 def external_files() -> list[str]:
     notebooks = sorted(
-        f"notebooks/{n}" for n in os.listdir(os.path.join(ROOT, "notebooks")) if n.endswith(".ipynb")
+        f"notebooks/{n}"
+        for n in os.listdir(os.path.join(ROOT, "notebooks"))
+        if n.endswith(".ipynb")
     )
     return [*EXTERNAL, *notebooks]
 

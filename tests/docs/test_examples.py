@@ -49,7 +49,9 @@ def test_the_guide_has_examples_and_few_are_skipped():
     assert len(skipped) <= MAX_SKIPPED, skipped
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if ALL[p]], ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if ALL[p]], ids=lambda p: str(p.relative_to(DOCS))
+)
 def test_page_examples_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__docs__"}

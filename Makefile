@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench-micro kafka-start kafka-stop clean
+.PHONY: demo test lint docs docs-serve bench-micro kafka-start kafka-stop clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
 bench-micro: $(VENV)/.installed
 	$(PY) -m bench micro
 
@@ -32,4 +38,4 @@ kafka-stop:
 	scripts/kafka/kafka stop
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .streams-state
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .streams-state

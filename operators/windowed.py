@@ -1,6 +1,6 @@
 """Windowed aggregation: per (key, window) accumulators in a window or session store.
 
-Time semantics (see docs/time-and-windows.md):
+Time semantics (see docs/concepts/time-and-windows.md):
 
 * a record belongs to the windows ``[start, end)`` that contain its event time;
 * the watermark this operator knows (updated by the task between batches) decides lateness: a

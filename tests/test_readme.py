@@ -18,3 +18,12 @@ def test_quickstart_is_two_commands_and_ci_runs_the_test_one():
     assert commands == ["make demo", "make test"]
     ci = (README.parent / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_readme_links_resolve():
+    """Relative links of the README point at files that exist (the guide, notebooks, results)."""
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README.read_text())
+    local = [link for link in links if "://" not in link]
+    assert len(local) >= 10
+    missing = [link for link in local if not (README.parent / link).exists()]
+    assert not missing, missing

@@ -17,7 +17,11 @@ Metrics (``task`` is ``{subtopology}_{partition}``):
 * ``streams_restored_records_total{store}``, ``streams_restore_remaining_records{store,partition}``;
 * ``streams_consumer_lag{topic,partition}``: end offset minus position (refreshed on scrape);
 * ``streams_store_entries{store,partition}``: approximate entries (committed) per store;
-* ``streams_tasks{state}``: tasks running, restoring and kept as standbys.
+* ``streams_tasks{state}``: tasks running, restoring and kept as standbys;
+* ``streams_stalled_partitions``: partitions with lag whose task made no progress for
+  ``stall_timeout_ms``.
+
+The reference in ``docs/operations/metrics.md`` is generated from this registry.
 
 >>> m = WorkerMetrics(frozenset({"out"}))
 >>> m.rebalance(); m.sample("streams_rebalances_total")

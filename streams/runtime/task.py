@@ -52,6 +52,8 @@ from streams.runtime.watermarks import (
 from streams.serde import PICKLE
 from streams.table import table_store
 
+IDLE_ANNOUNCE_MS = 1_000  # how often an idle task tells downstream tasks its watermark
+
 
 class TaskId(NamedTuple):
     subtopology: int
@@ -288,6 +290,7 @@ class Task:
         self.watermarks = WatermarkTracker(sources, expected, self.clock())
         self.watermark = MIN_WATERMARK
         self._announced: int | None = None
+        self._announced_at = MIN_WATERMARK  # wall clock of the last announcement
         self.decoders: dict[str, Decoder] = {}
         for topic, inp in sub.inputs.items():
             src_node = None if inp.internal else topo.node(inp.step)
@@ -385,9 +388,15 @@ class Task:
                 p.on_wall_clock(now)
         # downstream tasks wait for every writer of a repartition topic: tell them where we
         # are (or that we are idle) whenever that changes
-        announce = self.watermarks.announcement(now)
-        if announce != self._announced:
+        announce, by_wall_clock = self.watermarks.announcement(now)
+        # An idle task's watermark moves with the wall clock, so it would announce at every
+        # poll; at most once per IDLE_ANNOUNCE_MS instead. Otherwise its control records are
+        # new input downstream forever, and a bounded run never sees its input end.
+        if announce != self._announced and (
+            not by_wall_clock or now - self._announced_at >= IDLE_ANNOUNCE_MS
+        ):
             self._announced = announce
+            self._announced_at = now
             for p in self.timed:
                 if isinstance(p, SinkProcessor):
                     p.on_watermark(announce)

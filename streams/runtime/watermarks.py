@@ -181,13 +181,14 @@ class WatermarkTracker:
         t = state.get("t")
         return None if t is None else int(t)
 
-    def announcement(self, now_ms: int) -> int:
+    def announcement(self, now_ms: int) -> tuple[int, bool]:
         """What this task tells downstream tasks: its watermark, or :data:`IDLE` when every
-        input is idle and it has never seen event time."""
+        input is idle and it has never seen event time; and whether that watermark only
+        moves with the wall clock (every input idle), so it changes at every call."""
         wm, all_idle = self.state(now_ms)
         if all_idle and not self._max_ts:
-            return IDLE
-        return wm
+            return IDLE, False
+        return wm, all_idle
 
 
 __all__ = [

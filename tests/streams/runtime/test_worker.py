@@ -183,3 +183,31 @@ def test_repartition_topics_are_purged_up_to_the_committed_offsets():
     assert sorted(finals.values()) == sorted(
         str(sum(1 for i in range(100) if i % 7 == k)).encode() for k in range(7)
     )
+
+
+def test_a_bounded_run_ends_with_idle_inputs_behind_a_repartition():
+    """An idle task's watermark moves with the wall clock; announced at every poll, its control
+    records were new input downstream forever and ``until_idle`` never ended."""
+    from streams import windows
+
+    t = st.Topology("idle-end")
+    (
+        t.source("ev", timestamp="ts", idle_timeout=50)
+        .key_by("user")
+        .window("w", windows.tumbling(ms=10_000))
+        .count()
+        .to("out")
+    )
+    b = EmbeddedBroker(default_partitions=2)
+    b.create_topic("ev", 2)
+    b.create_topic("out", 2)
+    for i in range(20_000):  # partition 1 stays empty: idle from the start
+        b.append("ev", 0, None, b'{"ts": %d, "user": "u%d"}' % (i * 500, i % 3), i)
+
+    async def bounded() -> None:
+        w = st.Worker(t, b, st.Config(state_backend="memory"))
+        await asyncio.wait_for(w.run(until_idle=True, end_of_input=True), 60)
+
+    asyncio.run(bounded())
+    windows_out = [m for p in range(2) for m in b.fetch(TopicPartition("out", p), 0)]
+    assert len(windows_out) == 3 * 1000  # 10 s windows over 10,000 s, three users each

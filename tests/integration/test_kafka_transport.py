@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+from aiokafka.structs import TopicPartition as AkTP  # type: ignore[import-untyped]
 
 import streams as st
 from streams.errors import BrokerError
@@ -448,9 +450,19 @@ async def test_worker_exactly_once_with_repartition_topic(
 
     broker = KafkaBroker(kafka_bootstrap)
     await _copy_driver_input(broker, driver, inp, 4)
-    worker = Worker(topo, broker, st.Config(processing_guarantee="exactly_once"))
+    config = st.Config(processing_guarantee="exactly_once", repartition_purge_interval_ms=1)
+    worker = Worker(topo, broker, config)
     await asyncio.wait_for(worker.run(until_idle=True), 120)
-    assert await broker.partitions(f"{topo.app_id}-by-g-repartition") == 4
+    rep = f"{topo.app_id}-by-g-repartition"
+    assert await broker.partitions(rep) == 4
+    # what the downstream tasks committed past was deleted from the repartition topic
+    reader = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    await reader.start()
+    try:
+        starts = await reader.beginning_offsets([AkTP(rep, p) for p in range(4)])
+    finally:
+        await reader.stop()
+    assert sum(starts.values()) > 0, starts
 
     got = await _read_all(broker, out, 4, n_out, read_committed=True)
     # Upstream tasks interleave differently on Kafka: compare per partition, order aside.

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from state._sorted import SortedKeys, new_sorted_keys
 
+_ABSENT = object()
+
 
 class DirtyMap:
     """Latest value per dirty raw key (``None``: tombstone), with ordered range reads."""
@@ -24,7 +26,7 @@ class DirtyMap:
     def __init__(self) -> None:
         self.data: dict[bytes, bytes | None] = {}
         self._index: SortedKeys | None = None  # built on the first scan
-        self._new: list[bytes] = []  # keys not yet in the index
+        self._new: set[bytes] = set()  # keys not yet in the index
 
     def __len__(self) -> int:
         return len(self.data)
@@ -33,8 +35,17 @@ class DirtyMap:
         """Record the latest value (or tombstone) of ``key``."""
         data = self.data
         if key not in data:
-            self._new.append(key)
+            self._new.add(key)
         data[key] = value
+
+    def discard(self, key: bytes) -> None:
+        """Forget ``key`` altogether (not a tombstone: for a key the backend never had)."""
+        if self.data.pop(key, _ABSENT) is _ABSENT:
+            return
+        if key in self._new:
+            self._new.discard(key)
+        elif self._index is not None:
+            self._index.remove(key)
 
     def merge_from(self, newer: DirtyMap) -> None:
         """Overlay every entry of ``newer`` onto this map."""
@@ -52,7 +63,7 @@ class DirtyMap:
             index = self._index = new_sorted_keys()
         if self._new:
             index.update(self._new)
-            self._new = []
+            self._new = set()
         data = self.data
         return [(k, data[k]) for k in index.irange(lo, hi, (True, False), reverse)]
 

@@ -54,6 +54,8 @@ class SortedKeys(Protocol):
 
     def update(self, keys: Iterable[bytes], /) -> None: ...
 
+    def remove(self, key: bytes, /) -> None: ...
+
     def irange(
         self,
         minimum: bytes | None,

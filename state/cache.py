@@ -139,6 +139,21 @@ class CachedStore:
             return pending.data[raw]
         return self.backend.get(raw)
 
+    def _forget_or_delete(self, raw: bytes) -> None:
+        """Delete ``raw``; an entry written since the last commit that the backend never had
+        is forgotten instead of tombstoned. Its changelog never saw it, so no tombstone is
+        owed, and tombstones left in the cache cost every later range scan over them: a
+        session extended by each record of a busy key left one per record (quadratic)."""
+        cache = self._cache.data
+        if (
+            cache.get(raw) is not None
+            and (self._pending is None or raw not in self._pending.data)
+            and self.backend.get(raw) is None
+        ):
+            self._cache.discard(raw)
+        else:
+            self._cache.set(raw, None)
+
     def _scan(
         self, lo: bytes | None, hi: bytes | None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:

@@ -54,8 +54,8 @@ class SessionStore(CachedStore):
     def remove(self, key: bytes, start: int, end: int) -> None:
         """Delete one session."""
         s, e = encode_ts(start), encode_ts(end)
-        self._cache.set(_kprefix(key) + e + s, None)
-        self._cache.set(_T + e + key + s, None)
+        self._forget_or_delete(_kprefix(key) + e + s)
+        self._forget_or_delete(_T + e + key + s)
 
     def find_sessions(
         self, key: bytes, earliest_end: int, latest_start: int

@@ -1,4 +1,5 @@
-"""SASL_PLAINTEXT (PLAIN) against the real broker's SASL listener; secrets never leak."""
+"""SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) against the real broker's SASL
+listener (``scripts/kafka/kafka start --sasl``); secrets never leak."""
 
 from __future__ import annotations
 
@@ -19,18 +20,25 @@ from streams.runtime.worker import Worker
 pytestmark = pytest.mark.kafka
 
 
-def sasl_broker(address: str, user: str, password: str) -> KafkaBroker:
+MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+def sasl_broker(address: str, user: str, password: str, mechanism: str = "PLAIN") -> KafkaBroker:
     return KafkaBroker(
         address,
         security_protocol="SASL_PLAINTEXT",
-        sasl_mechanism="PLAIN",
+        sasl_mechanism=mechanism,
         sasl_plain_username=user,
         sasl_plain_password=password,
     )
 
 
+@pytest.mark.parametrize("mechanism", MECHANISMS)
 def test_worker_runs_over_sasl_and_never_logs_the_password(
-    kafka_sasl: tuple[str, str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    kafka_sasl: tuple[str, str, str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    mechanism: str,
 ) -> None:
     address, user, password = kafka_sasl
     uid = uuid.uuid4().hex[:8]
@@ -40,7 +48,7 @@ def test_worker_runs_over_sasl_and_never_logs_the_password(
     caplog.set_level(logging.DEBUG)
 
     async def go() -> list[tuple[bytes, int]]:
-        broker = sasl_broker(address, user, password)
+        broker = sasl_broker(address, user, password, mechanism)
         await broker.create_topics([TopicSpec(src, 1), TopicSpec(out, 1)])
         p = broker.producer()
         p.send_batch(src, 0, [(b"k%d" % (i % 3), b"{}", 1_000 + i, ()) for i in range(30)])
@@ -68,14 +76,15 @@ def test_worker_runs_over_sasl_and_never_logs_the_password(
     assert all(password not in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("mechanism", MECHANISMS)
 def test_a_wrong_password_is_a_clear_error_without_the_password(
-    kafka_sasl: tuple[str, str, str],
+    kafka_sasl: tuple[str, str, str], mechanism: str
 ) -> None:
     address, user, _ = kafka_sasl
     wrong = "not-the-" + uuid.uuid4().hex
 
     async def go() -> None:
-        broker = sasl_broker(address, user, wrong)
+        broker = sasl_broker(address, user, wrong, mechanism)
         try:
             await broker.partitions("anything")
         finally:

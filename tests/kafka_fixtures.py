@@ -5,6 +5,7 @@ Enable with ``pytest_plugins = ["tests.kafka_fixtures"]`` in tests/conftest.py.
 * ``kafka_bootstrap`` (session): ``$STREAMS_KAFKA_BOOTSTRAP`` if set, else a broker started once per
   session with ``scripts/kafka/kafka start`` in a private state dir and stopped at session end.
   Without Java (or when the broker fails to start) the test is skipped; under ``CI=true`` it fails.
+* ``kafka_sasl`` / ``kafka_tls``: the session broker's SASL_PLAINTEXT and SSL listeners.
 * ``kafka_topic_factory``: ``create(partitions=1, configs=None, name=None) -> str`` makes a fresh,
   uniquely named topic (the broker runs with ``auto.create.topics.enable=false``).
 """
@@ -75,8 +76,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # A private state dir: never reuse (and so never stop) a broker someone else started.
     home = tmp_path_factory.mktemp("kafka-broker")
     try:
-        # with a second, SASL_PLAINTEXT/PLAIN listener for the security tests
-        res = _script("start", "--home", str(home), "--sasl", timeout=START_TIMEOUT_S)
+        # with SASL_PLAINTEXT (PLAIN, SCRAM) and SSL listeners for the security tests
+        res = _script("start", "--home", str(home), "--sasl", "--tls", timeout=START_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         _script("stop", "--home", str(home), timeout=60)
         _unavailable(f"Kafka broker did not start within {START_TIMEOUT_S}s: {exc}")
@@ -91,6 +92,10 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     sasl = home / "bootstrap_sasl"
     if sasl.exists():
         os.environ["STREAMS_KAFKA_SASL_BOOTSTRAP"] = sasl.read_text().strip()
+    tls = home / "bootstrap_tls"
+    if tls.exists():
+        os.environ["STREAMS_KAFKA_TLS_BOOTSTRAP"] = tls.read_text().strip()
+        os.environ["STREAMS_KAFKA_TLS_CAFILE"] = str(home / "ca.pem")
     try:
         yield bootstrap
     finally:
@@ -110,6 +115,21 @@ def kafka_sasl(kafka_bootstrap: str) -> tuple[str, str, str]:
     if not address:
         _unavailable("no SASL listener: set STREAMS_KAFKA_SASL_BOOTSTRAP with an external broker")
     return address, "streams", "streams-secret"
+
+
+@pytest.fixture
+def kafka_tls(kafka_bootstrap: str) -> tuple[str, str]:
+    """``(bootstrap, cafile)`` of the broker's SSL listener (self-signed certificate for
+    127.0.0.1; ``cafile`` is it, in PEM). With an external broker set
+    ``STREAMS_KAFKA_TLS_BOOTSTRAP`` and ``STREAMS_KAFKA_TLS_CAFILE``."""
+    address = os.environ.get("STREAMS_KAFKA_TLS_BOOTSTRAP", "").strip()
+    cafile = os.environ.get("STREAMS_KAFKA_TLS_CAFILE", "").strip()
+    if not address or not cafile:
+        _unavailable(
+            "no SSL listener: set STREAMS_KAFKA_TLS_BOOTSTRAP and STREAMS_KAFKA_TLS_CAFILE "
+            "with an external broker"
+        )
+    return address, cafile
 
 
 async def _create_topic(

@@ -1,10 +1,11 @@
-"""SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) against the real broker's SASL
-listener (``scripts/kafka/kafka start --sasl``); secrets never leak."""
+"""SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and TLS against the real broker's
+listeners (``scripts/kafka/kafka start --sasl --tls``); secrets never leak."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import uuid
 from pathlib import Path
 
@@ -94,3 +95,48 @@ def test_a_wrong_password_is_a_clear_error_without_the_password(
         asyncio.run(go())
     assert wrong not in str(err.value)
     assert address in str(err.value) or "auth" in str(err.value).lower()
+
+
+def test_worker_runs_over_tls_and_an_untrusted_certificate_is_refused(
+    kafka_tls: tuple[str, str], tmp_path: Path
+) -> None:
+    address, cafile = kafka_tls
+    uid = uuid.uuid4().hex[:8]
+    src, out, app = f"tls-in-{uid}", f"tls-out-{uid}", f"tls-app-{uid}"
+    t = st.Topology(app)
+    t.source(src).count("counts").to(out, value=st.serde.INT)
+
+    def tls_broker(context: ssl.SSLContext) -> KafkaBroker:
+        return KafkaBroker(address, security_protocol="SSL", ssl_context=context)
+
+    async def go() -> dict[bytes, int]:
+        broker = tls_broker(ssl.create_default_context(cafile=cafile))  # verifies 127.0.0.1
+        await broker.create_topics([TopicSpec(src, 1), TopicSpec(out, 1)])
+        p = broker.producer()
+        p.send_batch(src, 0, [(b"k%d" % (i % 2), b"{}", 1_000 + i, ()) for i in range(20)])
+        await p.flush()
+        await p.close()
+        await asyncio.wait_for(
+            Worker(t, broker, Config(state_dir=str(tmp_path))).run(until_idle=True), 120
+        )
+        c = broker.consumer(None)
+        c.assign([TopicPartition(out, 0)])
+        got: dict[bytes, int] = {}
+        while sum(1 for v in got.values() if v == 10) < 2:
+            for msgs in (await c.getmany(timeout_ms=1000)).values():
+                got.update((m.key, st.serde.INT.deserialize(m.value)) for m in msgs)
+        await c.close()
+        await broker.close()
+        return got
+
+    assert asyncio.run(go()) == {b"k0": 10, b"k1": 10}
+
+    async def untrusted() -> None:
+        broker = tls_broker(ssl.create_default_context())  # system CAs: not our certificate
+        try:
+            await broker.partitions(src)
+        finally:
+            await broker.close()
+
+    with pytest.raises(BrokerError):
+        asyncio.run(untrusted())

@@ -21,7 +21,7 @@ from streams.errors import SerializationError
 from streams.partitioner import Partitioner
 from streams.runtime.broker import OutRecord
 from streams.runtime.watermarks import CONTROL_HEADER, encode_control
-from streams.serde import FnSerde, Serde
+from streams.serde import Discard, FnSerde, Serde
 
 _LONG = struct.Struct(">q")
 
@@ -63,12 +63,18 @@ class SinkProcessor:
 
     @property
     def accepts_columnar(self) -> bool:
-        """JSON values encode from Arrow columns (:mod:`operators.arrow_json`)."""
+        """JSON values encode from Arrow columns (:mod:`operators.arrow_json`); a blackhole
+        takes anything."""
+        if isinstance(self.value_serde, Discard):
+            return True
         return self.value_serde.name == "json" and isinstance(self.key_serde, FnSerde)
 
     def process_columnar(self, batch: Any) -> None:
         from operators.arrow_json import encodable, encode_values
 
+        if isinstance(self.value_serde, Discard):
+            self.value_serde.count += batch.n
+            return
         if not encodable(batch):
             self.process(batch.to_rows())
             return
@@ -83,6 +89,9 @@ class SinkProcessor:
         self._send(keys, list(zip(kbs, vbs, ts, hs, strict=True)), batch.to_rows)
 
     def process(self, rows: Rows) -> None:
+        if isinstance(self.value_serde, Discard):
+            self.value_serde.count += len(rows)
+            return
         try:
             recs = self._encode(rows)
         except Exception as e:

@@ -45,6 +45,8 @@ class Input:
     timestamp: plan.Fn | None
     internal: bool
     children: tuple[str, ...]  # segment ids fed by this input
+    #: a repartition topic that columnar writers fill with Arrow IPC batches (and rows)
+    arrow: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Segment:
     steps: tuple[str, ...]
     exits: tuple[tuple[str, ...], ...]  # per exit: downstream segment ids
     chain: ChainFn | None = None
+    #: chains: whether they run on Arrow; repartitions: whether they send Arrow batches
     mode: Literal["row", "columnar"] = "row"
     #: the chain's Arrow form (mode "columnar"); batches Arrow declines run ``chain``
     columnar: ColumnarChain | None = None
@@ -286,13 +289,16 @@ def _build_subtopology(
         columnar = None
         if chain is not None and _runs_columnar(topo, steps, by_step, segments, segment_of):
             columnar = ColumnarChain(steps)
+        arrow = isinstance(last, plan.Repartition) and _arrow_repartition(
+            topo, last, segments.get(segment_of.get(last.parents[0], ""))
+        )
         segments[seg_id] = Segment(
             seg_id,
             kinds[seg_id],
             tuple(s.step for s in steps),
             exits,
             chain,
-            "columnar" if columnar is not None else "row",
+            "columnar" if columnar is not None or arrow else "row",
             columnar,
         )
 
@@ -319,6 +325,7 @@ def _build_subtopology(
                     None,
                     True,
                     kids,
+                    arrow=_arrow_repartition(topo, rp, None),
                 )
 
     outputs: list[str] = []
@@ -383,6 +390,15 @@ def _runs_columnar(
         if seg is not None and seg.mode == "columnar":
             return True
     return False
+
+
+def _arrow_repartition(topo: Topology, rp: plan.Repartition, writer: Segment | None) -> bool:
+    """Whether a repartition topic carries Arrow batches (:mod:`operators.arrow_ipc`): its
+    readers take them whenever execution is not ``"row"`` and the serdes are the internal
+    default (pickle); its writer sends them when it is fed by a columnar chain."""
+    if topo.execution == "row" or rp.key_serde is not None or rp.value_serde is not None:
+        return False
+    return writer is None or writer.mode == "columnar"
 
 
 def _input_topics(

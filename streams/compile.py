@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from operators.columnar import ColumnarChain, chain_is_columnar
+from operators.columnar import ColumnarChain, chain_is_columnar, projected_reads
 from operators.fused import ChainFn
 from streams import plan
 from streams.errors import TopologyError
+from streams.expr import Expr
 from streams.serde import PICKLE, Serde
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class Input:
     children: tuple[str, ...]  # segment ids fed by this input
     #: a repartition topic that columnar writers fill with Arrow IPC batches (and rows)
     arrow: bool = False
+    #: a user source's schema (JSON decodes into Arrow), narrowed to the fields steps read
+    schema: Any = None
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,14 @@ def _build_subtopology(
             assert n.key_serde is not None and n.value_serde is not None
             kids = tuple(segment_of[c] for c in children(n.step))
             inputs[n.topic] = Input(
-                n.topic, n.step, n.key_serde, n.value_serde, n.timestamp, False, kids
+                n.topic,
+                n.step,
+                n.key_serde,
+                n.value_serde,
+                n.timestamp,
+                False,
+                kids,
+                schema=_pruned_schema(n, [segments[k] for k in kids], by_step),
             )
     # repartition topics read by this sub-topology: parents outside it that are Repartitions
     for n in members:
@@ -390,6 +400,34 @@ def _runs_columnar(
         if seg is not None and seg.mode == "columnar":
             return True
     return False
+
+
+def _pruned_schema(src: plan.Source, kids: list[Segment], by_step: Mapping[str, plan.Node]) -> Any:
+    """A declared schema without the fields no step can see: when every child of the source
+    is a columnar chain that projects (``select``/``map_values``) and the event time is an
+    expression, only the fields they read are decoded (JSON parsing is most of the cost of a
+    stateless query; a field not decoded costs nothing)."""
+    schema = src.schema
+    if schema is None or isinstance(schema, str) or not kids:
+        return schema
+    need: set[str] = set()
+    if src.timestamp is not None:
+        if not isinstance(src.timestamp.obj, Expr):
+            return schema  # fn(value) may read any field
+        need |= src.timestamp.obj.columns()
+    for seg in kids:
+        reads = None
+        if seg.columnar is not None:
+            reads = projected_reads([by_step[s] for s in seg.steps])
+        if reads is None:
+            return schema
+        need |= reads
+    fields = [f for f in schema if f.name in need]
+    if not fields or len(fields) == len(schema):
+        return schema
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    return pa.schema(fields)
 
 
 def _arrow_repartition(topo: Topology, rp: plan.Repartition, writer: Segment | None) -> bool:

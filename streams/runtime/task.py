@@ -304,7 +304,7 @@ class Task:
                 [wire(c, inp.step) for c in inp.children],
                 on_error=src_policy,
                 dead_letter=self._dead_letter_to(dlq, inp.step) if dlq else None,
-                schema=src_node.schema if isinstance(src_node, plan.Source) else None,
+                schema=inp.schema,  # (narrowed to the fields steps read)
                 arrow=inp.arrow,
             )
         self.positions: dict[TopicPartition, int] = {}

@@ -19,10 +19,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from operators.arrow_ipc import is_arrow
 from operators.base import Processor, Rows
 from streams import plan
 from streams.errors import ProcessingError, SerializationError, _RecordError
 from streams.expr import CodeGen, Expr
+from streams.runtime.broker import as_raw
 from streams.serde import FnSerde, Serde
 
 _ids = itertools.count()
@@ -190,7 +192,7 @@ class Decoder:
         self, msgs: Sequence[MessageLike], *, track_time: bool = False
     ) -> int | None:
         """Decode and push downstream; with ``track_time``, return the batch's max event time."""
-        if self.arrow_messages and msgs:
+        if self.arrow_messages and msgs and any(is_arrow(as_raw(m)[3]) for m in msgs):
             return self._process_mixed(msgs, track_time)
         if self._arrow is not None and msgs:
             from operators.columnar import push_columnar
@@ -216,7 +218,6 @@ class Decoder:
         batch) and of per-record messages, pushed in their order."""
         from operators import arrow_ipc
         from operators.columnar import push_columnar
-        from streams.runtime.broker import as_raw
 
         raw = [as_raw(m) for m in msgs]
         top: int | None = None

@@ -431,12 +431,13 @@ def _pruned_schema(src: plan.Source, kids: list[Segment], by_step: Mapping[str, 
 
 
 def _arrow_repartition(topo: Topology, rp: plan.Repartition, writer: Segment | None) -> bool:
-    """Whether a repartition topic carries Arrow batches (:mod:`operators.arrow_ipc`): its
-    readers take them whenever execution is not ``"row"`` and the serdes are the internal
-    default (pickle); its writer sends them when it is fed by a columnar chain."""
-    if topo.execution == "row" or rp.key_serde is not None or rp.value_serde is not None:
+    """Whether a repartition topic carries Arrow batches (:mod:`operators.arrow_ipc`): with
+    the internal default serdes (pickle), its writer sends them when a columnar chain feeds
+    it; its readers (``writer`` None) always take them, whatever the execution, so a restart
+    with another ``execution`` still reads what the last run left in the topic."""
+    if rp.key_serde is not None or rp.value_serde is not None:
         return False
-    return writer is None or writer.mode == "columnar"
+    return writer is None or (topo.execution != "row" and writer.mode == "columnar")
 
 
 def _input_topics(

@@ -93,3 +93,22 @@ def test_a_large_batch_is_split_into_bounded_messages(monkeypatch):
     assert got == want
     arrow = [m for _, m in msgs if arrow_ipc.is_arrow(m[3])]
     assert len(arrow) > 10 and all(len(m[1]) < 8_000 for m in arrow)
+
+
+def test_a_row_mode_reader_reads_the_arrow_batches_a_columnar_run_left():
+    """A restart with execution="row" still reads the repartition topic's Arrow messages."""
+    import pyarrow as pa
+
+    w = windows.tumbling(ms=1_000)
+    recs = [(i % 3, i, i * 100) for i in range(20)]
+    want, _ = _run("row", recs, ["a", "b", "c", "d", "e"], w, "final", 1, 1)
+    d = TopologyTestDriver(_topology("row", w, "final"))
+    (topic,) = [it.name for it in d.plan.internal_topics if it.kind == "repartition"]
+    pool = ["a", "b", "c"]
+    keys = pa.array([pool[k] for k, _, _ in recs])
+    cols = {"k": keys, "x": pa.array([x for _, x, _ in recs])}
+    (msg,) = arrow_ipc.encode(keys, [t for *_, t in recs], cols, None)
+    d.pipe_raw(topic, None, msg, timestamp=1_900, headers=arrow_ipc.HEADERS, partition=0)
+    d.end_of_input()
+    out = [(r.key, r.value, r.timestamp, r.partition) for r in d.read("out")]
+    assert repr((out, [])) == want

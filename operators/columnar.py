@@ -307,6 +307,20 @@ def _reads(node: plan.Node) -> frozenset[str]:
     return out
 
 
+def projected_reads(nodes: Sequence[plan.Node]) -> frozenset[str] | None:
+    """The input fields a columnar chain can read before it replaces the value (the first
+    ``select`` or ``map_values``), or None when it passes whole values on (then any field
+    may be seen downstream)."""
+    out: frozenset[str] = frozenset()
+    for n in nodes:
+        out |= _reads(n)
+        if isinstance(n, plan.Select | plan.MapValues):
+            return out
+        if isinstance(n, plan.Branch):
+            return None
+    return None
+
+
 class ColumnarChain:
     """``chain(batch) -> batch`` (the input batch is not changed)."""
 
@@ -378,5 +392,6 @@ __all__ = [
     "ColumnarChain",
     "ColumnarChainProcessor",
     "chain_is_columnar",
+    "projected_reads",
     "push_columnar",
 ]

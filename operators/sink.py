@@ -21,7 +21,7 @@ from streams.errors import SerializationError
 from streams.partitioner import Partitioner
 from streams.runtime.broker import OutRecord
 from streams.runtime.watermarks import CONTROL_HEADER, encode_control
-from streams.serde import FnSerde, Serde
+from streams.serde import Discard, FnSerde, Serde
 
 _LONG = struct.Struct(">q")
 
@@ -50,6 +50,7 @@ class SinkProcessor:
         task_partition: int,
         *,
         by_canonical_key: bool = False,
+        arrow: bool = False,
     ) -> None:
         self.step, self.topic = step, topic
         self.key_serde, self.value_serde = key_serde, value_serde
@@ -60,15 +61,26 @@ class SinkProcessor:
         self._n: int | None = None
         self._encode = _batch_encoder(key_serde, value_serde)
         self.task_count = 1  # tasks of this sub-topology (set by the task: control records)
+        #: a repartition topic read columnar: columnar batches go as Arrow IPC messages
+        self.arrow = arrow
 
     @property
     def accepts_columnar(self) -> bool:
-        """JSON values encode from Arrow columns (:mod:`operators.arrow_json`)."""
+        """JSON values encode from Arrow columns (:mod:`operators.arrow_json`); a blackhole
+        takes anything."""
+        if isinstance(self.value_serde, Discard) or self.arrow:
+            return True
         return self.value_serde.name == "json" and isinstance(self.key_serde, FnSerde)
 
     def process_columnar(self, batch: Any) -> None:
         from operators.arrow_json import encodable, encode_values
 
+        if isinstance(self.value_serde, Discard):
+            self.value_serde.count += batch.n
+            return
+        if self.arrow:
+            self._send_arrow(batch)
+            return
         if not encodable(batch):
             self.process(batch.to_rows())
             return
@@ -83,6 +95,9 @@ class SinkProcessor:
         self._send(keys, list(zip(kbs, vbs, ts, hs, strict=True)), batch.to_rows)
 
     def process(self, rows: Rows) -> None:
+        if isinstance(self.value_serde, Discard):
+            self.value_serde.count += len(rows)
+            return
         try:
             recs = self._encode(rows)
         except Exception as e:
@@ -119,6 +134,43 @@ class SinkProcessor:
             raise self._error(rows(), e) from e
         for p, batch in buckets.items():
             self.collector.send_batch(self.topic, p, batch)
+
+    def _send_arrow(self, batch: Any) -> None:
+        """Each partition's records of the batch as Arrow IPC messages (see
+        :mod:`operators.arrow_ipc`); records Arrow cannot carry exactly go one by one."""
+        import pyarrow as pa  # type: ignore[import-untyped]
+
+        from operators import arrow_ipc
+
+        n = self._n
+        if n is None:
+            n = self._n = self.collector.partitions(self.topic)
+        try:
+            keys, ts, cols = arrow_ipc.parts(batch)
+            parts: dict[int, list[int] | None]
+            if n == 1:
+                parts = {0: None}
+            else:  # each key's partition once per batch, records in their order
+                part, mine = self._partitioner.partition, self.task_partition % n
+                of: dict[Any, int] = {}
+                idx: dict[int, list[int]] = {}
+                for i, k in enumerate(keys.to_pylist()):
+                    p = of.get(k)
+                    if p is None:
+                        p = of[k] = mine if k is None else part(canonical_key_bytes(k), n)
+                    idx.setdefault(p, []).append(i)
+                parts = dict(idx)
+            out: list[tuple[int, list[OutRecord]]] = []
+            for p, ix in parts.items():
+                t = max(ts) if ix is None else max(ts[i] for i in ix)
+                pos = None if ix is None else pa.array(ix, pa.int64())
+                msgs = arrow_ipc.encode(keys, ts, cols, pos)
+                out.append((p, [(None, m, t, arrow_ipc.HEADERS) for m in msgs]))
+        except Exception:  # (mixed or nested keys, big ints, headers): record by record
+            self.process(batch.to_rows())
+            return
+        for p, recs in out:
+            self.collector.send_batch(self.topic, p, recs)
 
     def on_watermark(self, wm: int) -> None:
         """Announce this task's watermark to every partition of the (repartition) topic."""

@@ -19,10 +19,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from operators.arrow_ipc import is_arrow
 from operators.base import Processor, Rows
 from streams import plan
 from streams.errors import ProcessingError, SerializationError, _RecordError
 from streams.expr import CodeGen, Expr
+from streams.runtime.broker import as_raw
 from streams.serde import FnSerde, Serde
 
 _ids = itertools.count()
@@ -78,6 +80,7 @@ class Decoder:
         on_error: str = "fail",
         dead_letter: Callable[[Any, Exception], None] | None = None,
         schema: Any = None,
+        arrow: bool = False,
     ) -> None:
         self.step, self.topic, self.partition = step, topic, partition
         self.children = children if children is not None else []
@@ -91,6 +94,8 @@ class Decoder:
         # (aiokafka's ConsumerRecord) are read by name
         self._fn_tuple = self._build(key_serde, value_serde, timestamp, unpack=True)
         self._fn_attr = self._build(key_serde, value_serde, timestamp, unpack=False)
+        #: a repartition topic whose writer may send Arrow IPC messages (operators.arrow_ipc)
+        self.arrow_messages = arrow
         #: with a schema, JSON values decode straight into Arrow (one batch at a time)
         self._arrow = None
         if schema is not None:
@@ -187,6 +192,8 @@ class Decoder:
         self, msgs: Sequence[MessageLike], *, track_time: bool = False
     ) -> int | None:
         """Decode and push downstream; with ``track_time``, return the batch's max event time."""
+        if self.arrow_messages and msgs and any(is_arrow(as_raw(m)[3]) for m in msgs):
+            return self._process_mixed(msgs, track_time)
         if self._arrow is not None and msgs:
             from operators.columnar import push_columnar
 
@@ -205,6 +212,43 @@ class Decoder:
         if track_time and rows:
             return max(r[2] for r in rows)
         return None
+
+    def _process_mixed(self, msgs: Sequence[Any], track_time: bool) -> int | None:
+        """A repartition topic's batch: runs of Arrow IPC messages (each run one columnar
+        batch) and of per-record messages, pushed in their order."""
+        from operators import arrow_ipc
+        from operators.columnar import push_columnar
+
+        raw = [as_raw(m) for m in msgs]
+        top: int | None = None
+        i = 0
+        while i < len(raw):
+            arrow = arrow_ipc.is_arrow(raw[i][3])
+            j = i + 1
+            while j < len(raw) and arrow_ipc.is_arrow(raw[j][3]) == arrow:
+                j += 1
+            run = raw[i:j]
+            if arrow:
+                try:
+                    batch = arrow_ipc.decode([m[1] or b"" for m in run], [m[4] for m in run])
+                except Exception as e:
+                    raise SerializationError(
+                        f"could not deserialize an Arrow batch: {type(e).__name__}: {e}",
+                        topic=self.topic,
+                        partition=self.partition,
+                        offset=run[0][4],
+                    ) from e
+                push_columnar(self.children, batch)
+                t = max(batch.ts) if track_time and batch.n else None  # type: ignore[arg-type]
+            else:
+                rows = self.decode(msgs[i:j])
+                for c in self.children:
+                    c.process(rows)
+                t = max(r[2] for r in rows) if track_time and rows else None
+            if t is not None:
+                top = t if top is None else max(top, t)
+            i = j
+        return top
 
     def _locate(self, exc: Exception) -> Exception:
         tb: types.TracebackType | None = exc.__traceback__

@@ -32,7 +32,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 from operators.base import Rows
 from streams import plan
 from streams.expr import Expr
-from streams.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind
+from streams.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
 from streams.windows import Hopping, Tumbling
 
 _KINDS = ("count", "sum", "min", "max", "mean")
@@ -68,12 +68,33 @@ class WindowBatch:
         """The batch's groups in the order the row path creates them, and its late records.
 
         Raises where Arrow could answer differently (the caller then runs the row path)."""
-        n = len(rows)
         keys = pa.array([r[0] for r in rows])
-        if kind(keys.type) not in ("str", "int", "null"):
-            raise Unsupported(f"keys of type {keys.type}")
         ts = pa.array([r[2] for r in rows], pa.int64())
         cols = _columns(rows, self.needed)
+        groups, late_idx = self._partials(keys, ts, cols, len(rows), watermark)
+        return groups, [rows[i] for i in late_idx]
+
+    def partials_columnar(self, batch: Any, watermark: int) -> tuple[list[Group], list[int]]:
+        """:meth:`partials` of a :class:`~operators.columnar.ColumnarBatch` (no rows built);
+        the late records as positions in the batch."""
+        if batch.scalar is not None and self.needed:
+            raise Unsupported("fields of a non-dict value")  # (row-wise, v.get fails)
+        b = batch.copy()
+        b.ensure(self.needed)  # (a batch converted from rows: the fields it lacks)
+        keys = b.key if b.key is not None else pa.array(b.meta()[0])
+        keys = to_array(keys, b.n)
+        ts = pa.array(b.meta()[1], pa.int64())
+        cols = {}
+        for name in self.needed:
+            c = b.get(name)
+            cols[name] = pa.nulls(b.n) if c is None else to_array(c, b.n)
+        return self._partials(keys, ts, cols, b.n, watermark)
+
+    def _partials(
+        self, keys: Any, ts: Any, cols: dict[str, Any], n: int, watermark: int
+    ) -> tuple[list[Group], list[int]]:
+        if kind(keys.type) not in ("str", "int", "null"):
+            raise Unsupported(f"keys of type {keys.type}")
         values = [_values(k, e, cols, n) for k, e in self.aggs]
         w = self.window
         advance = w.advance_ms if isinstance(w, Hopping) else w.size_ms
@@ -99,7 +120,7 @@ class WindowBatch:
             Group(res["k"][x], res["s"][x], _partial(res, x, self.aggs), res["i_max"][x])
             for x in range(g.num_rows)
         ]
-        return groups, [rows[i] for i in late_idx]
+        return groups, late_idx
 
 
 class KeyedBatch:

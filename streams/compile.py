@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from operators.columnar import ColumnarChain, chain_is_columnar
+from operators.columnar import ColumnarChain, chain_is_columnar, projected_reads
 from operators.fused import ChainFn
 from streams import plan
 from streams.errors import TopologyError
+from streams.expr import Expr
 from streams.serde import PICKLE, Serde
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ class Input:
     timestamp: plan.Fn | None
     internal: bool
     children: tuple[str, ...]  # segment ids fed by this input
+    #: a repartition topic that columnar writers fill with Arrow IPC batches (and rows)
+    arrow: bool = False
+    #: a user source's schema (JSON decodes into Arrow), narrowed to the fields steps read
+    schema: Any = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Segment:
     steps: tuple[str, ...]
     exits: tuple[tuple[str, ...], ...]  # per exit: downstream segment ids
     chain: ChainFn | None = None
+    #: chains: whether they run on Arrow; repartitions: whether they send Arrow batches
     mode: Literal["row", "columnar"] = "row"
     #: the chain's Arrow form (mode "columnar"); batches Arrow declines run ``chain``
     columnar: ColumnarChain | None = None
@@ -286,13 +292,16 @@ def _build_subtopology(
         columnar = None
         if chain is not None and _runs_columnar(topo, steps, by_step, segments, segment_of):
             columnar = ColumnarChain(steps)
+        arrow = isinstance(last, plan.Repartition) and _arrow_repartition(
+            topo, last, segments.get(segment_of.get(last.parents[0], ""))
+        )
         segments[seg_id] = Segment(
             seg_id,
             kinds[seg_id],
             tuple(s.step for s in steps),
             exits,
             chain,
-            "columnar" if columnar is not None else "row",
+            "columnar" if columnar is not None or arrow else "row",
             columnar,
         )
 
@@ -302,7 +311,14 @@ def _build_subtopology(
             assert n.key_serde is not None and n.value_serde is not None
             kids = tuple(segment_of[c] for c in children(n.step))
             inputs[n.topic] = Input(
-                n.topic, n.step, n.key_serde, n.value_serde, n.timestamp, False, kids
+                n.topic,
+                n.step,
+                n.key_serde,
+                n.value_serde,
+                n.timestamp,
+                False,
+                kids,
+                schema=_pruned_schema(n, [segments[k] for k in kids], by_step),
             )
     # repartition topics read by this sub-topology: parents outside it that are Repartitions
     for n in members:
@@ -319,6 +335,7 @@ def _build_subtopology(
                     None,
                     True,
                     kids,
+                    arrow=_arrow_repartition(topo, rp, None),
                 )
 
     outputs: list[str] = []
@@ -383,6 +400,44 @@ def _runs_columnar(
         if seg is not None and seg.mode == "columnar":
             return True
     return False
+
+
+def _pruned_schema(src: plan.Source, kids: list[Segment], by_step: Mapping[str, plan.Node]) -> Any:
+    """A declared schema without the fields no step can see: when every child of the source
+    is a columnar chain that projects (``select``/``map_values``) and the event time is an
+    expression, only the fields they read are decoded (JSON parsing is most of the cost of a
+    stateless query; a field not decoded costs nothing)."""
+    schema = src.schema
+    if schema is None or isinstance(schema, str) or not kids:
+        return schema
+    need: set[str] = set()
+    if src.timestamp is not None:
+        if not isinstance(src.timestamp.obj, Expr):
+            return schema  # fn(value) may read any field
+        need |= src.timestamp.obj.columns()
+    for seg in kids:
+        reads = None
+        if seg.columnar is not None:
+            reads = projected_reads([by_step[s] for s in seg.steps])
+        if reads is None:
+            return schema
+        need |= reads
+    fields = [f for f in schema if f.name in need]
+    if not fields or len(fields) == len(schema):
+        return schema
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    return pa.schema(fields)
+
+
+def _arrow_repartition(topo: Topology, rp: plan.Repartition, writer: Segment | None) -> bool:
+    """Whether a repartition topic carries Arrow batches (:mod:`operators.arrow_ipc`): with
+    the internal default serdes (pickle), its writer sends them when a columnar chain feeds
+    it; its readers (``writer`` None) always take them, whatever the execution, so a restart
+    with another ``execution`` still reads what the last run left in the topic."""
+    if rp.key_serde is not None or rp.value_serde is not None:
+        return False
+    return writer is None or (topo.execution != "row" and writer.mode == "columnar")
 
 
 def _input_topics(

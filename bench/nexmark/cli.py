@@ -64,7 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     q = sub.add_parser("run", help="run a query (our DSL) over a .jsonl file, embedded runtime")
     q.add_argument("--query", required=True, help="q0 q1 q2 q3 q4 q5 q7 q8 q9 q11 q18 q19 q20")
     q.add_argument("--input", required=True, help="events .jsonl")
-    q.add_argument("--output", help="result rows as JSON lines")
+    q.add_argument(
+        "--output",
+        help="result rows as JSON lines (without it: a blackhole sink, rows counted, not encoded)",
+    )
     q.add_argument("--partitions", type=int, default=1)
     q.add_argument(
         "--mode",

@@ -266,6 +266,7 @@ class Task:
                     collector,
                     partition,
                     by_canonical_key=internal,
+                    arrow=internal and seg.mode == "columnar",  # Arrow IPC batches
                 )
                 sink.task_count = task_count
                 procs[seg.id] = sink
@@ -306,7 +307,8 @@ class Task:
                 [wire(c, inp.step) for c in inp.children],
                 on_error=src_policy,
                 dead_letter=self._dead_letter_to(dlq, inp.step) if dlq else None,
-                schema=src_node.schema if isinstance(src_node, plan.Source) else None,
+                schema=inp.schema,  # (narrowed to the fields steps read)
+                arrow=inp.arrow,
             )
         self.positions: dict[TopicPartition, int] = {}
         self.processed = 0

@@ -45,6 +45,7 @@ async def failover(bootstrap: str, tmp, standby_replicas: int) -> tuple[int, int
     rc = asyncio.create_task(c.run())
     changelog = f"{app}-counts-changelog"
     consumer = b.consumer(None)
+    offsets = b.consumer(app)  # reads the group's committed offsets (never joins it)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:  # a and c each own one task; all counted; standby warm
         await asyncio.sleep(0.5)
@@ -55,6 +56,12 @@ async def failover(bootstrap: str, tmp, standby_replicas: int) -> tuple[int, int
         if standby_replicas and not c.standbys:
             continue
         a_part = next(iter(a.slots)).partition
+        # a's task has committed all its input, so no more changelog records will come (under
+        # load, a's last commit otherwise wrote most of them after the standby check)
+        src_tp = TopicPartition(src, a_part)
+        src_end = (await consumer.end_offsets([src_tp]))[src_tp]
+        if await offsets.committed(src_tp) != src_end:
+            continue
         end = (await consumer.end_offsets([TopicPartition(changelog, a_part)]))[
             TopicPartition(changelog, a_part)
         ]
@@ -63,6 +70,7 @@ async def failover(bootstrap: str, tmp, standby_replicas: int) -> tuple[int, int
     else:
         raise AssertionError(f"no steady state: a={a.slots} c={c.slots} standby={c.standbys}")
     await consumer.close()
+    await offsets.close()
     before = c.restored_records  # c's own task was restored when it joined: not the failover
     a.stop()
     await ra

@@ -7,6 +7,7 @@ StreamsError
 ├── SerializationError   bytes that did not decode, or a value that did not encode
 ├── StateError           a store could not be opened, read, written or restored
 └── BrokerError          the transport (embedded or Kafka) failed or was misused
+    └── TaskMigratedError  a commit refused: the group rebalanced, the partitions moved
 ```
 
 >>> try:
@@ -75,11 +76,17 @@ class BrokerError(StreamsError):
     """The broker transport failed or was used wrongly (unknown topic, bad partition...)."""
 
 
+class TaskMigratedError(BrokerError):
+    """An offset commit the group refused because it rebalanced meanwhile (this member's
+    partitions may belong to another one now); as Kafka Streams' TaskMigratedException."""
+
+
 __all__ = [
     "BrokerError",
     "ProcessingError",
     "SerializationError",
     "StateError",
     "StreamsError",
+    "TaskMigratedError",
     "TopologyError",
 ]

@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+from aiokafka import errors as Errors
 from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped]
 
-from streams.errors import BrokerError
+from streams.errors import BrokerError, TaskMigratedError
 from streams.runtime.assignor import CopartitionedAssignor
 from streams.runtime.broker import (
     Message,
@@ -26,6 +27,13 @@ from streams.runtime.kafka_common import (
 )
 
 _MISSING_TOPIC_REFRESH_S = 0.5
+# the group moved on without this member's commit: its partitions may be another's now
+_MIGRATED = (
+    Errors.CommitFailedError,
+    Errors.RebalanceInProgressError,
+    Errors.IllegalGenerationError,
+    Errors.UnknownMemberIdError,
+)
 
 
 class _ListenerBridge(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -260,10 +268,12 @@ class KafkaConsumer:
             return
         c = await self._start()
         meta = metadata or {}
-        await _wrap(
-            "offset commit",
-            c.commit({_ak(tp): (off, meta.get(tp, "")) for tp, off in offsets.items()}),
-        )
+        try:
+            await c.commit({_ak(tp): (off, meta.get(tp, "")) for tp, off in offsets.items()})
+        except _MIGRATED as e:
+            raise TaskMigratedError(f"kafka: offset commit refused: {type(e).__name__}") from e
+        except Exception as e:
+            raise BrokerError(f"kafka: offset commit failed: {type(e).__name__}: {e}") from e
 
     async def committed_metadata(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, str]:
         if self.group_id is None or not tps:

@@ -33,7 +33,7 @@ import time
 from state.task_state import StoreDef, TaskStores
 from streams.compile import PhysicalPlan
 from streams.config import Config
-from streams.errors import BrokerError
+from streams.errors import BrokerError, TaskMigratedError
 from streams.runtime.broker import (
     Broker,
     Consumer,
@@ -41,7 +41,6 @@ from streams.runtime.broker import (
     OutRecord,
     Producer,
     TopicPartition,
-    TopicSpec,
 )
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore, load_global_tables
@@ -58,6 +57,7 @@ from streams.runtime.metrics import (
 from streams.runtime.queries import Queries, StoreQuery
 from streams.runtime.restore import restore_stores, tail_standbys
 from streams.runtime.task import Task, TaskId
+from streams.runtime.topics import partition_counts
 from streams.topology import Topology
 
 log = logging.getLogger("streams.worker")
@@ -137,53 +137,6 @@ class Worker:
         self.endpoint: str | None = None  # the HTTP address other workers forward queries to
 
     # -- setup ------------------------------------------------------------------------------
-    async def _partition_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        missing = []
-        for topic in self.plan.source_topics:
-            n = await self.broker.partitions(topic)
-            if n is None:
-                missing.append(topic)
-            else:
-                counts[topic] = n
-        if missing:
-            raise BrokerError(
-                f"source topic(s) {', '.join(missing)} do not exist: create them first"
-            )
-        pending = list(self.plan.internal_topics)
-        while pending:
-            progressed = False
-            for it in list(pending):
-                if it.partitions is not None:
-                    counts[it.name] = it.partitions
-                elif all(t in counts for t in it.partitions_from):
-                    counts[it.name] = max(counts[t] for t in it.partitions_from)
-                else:
-                    continue
-                pending.remove(it)
-                progressed = True
-            if not progressed:  # pragma: no cover - the compiler orders sub-topologies
-                raise BrokerError(f"cannot derive partition counts for {[t.name for t in pending]}")
-        for sub in self.plan.subtopologies:
-            for step, topics in sub.copartitioned:
-                if len({counts[t] for t in topics}) > 1:
-                    found = ", ".join(f"{t} ({counts[t]} partitions)" for t in topics)
-                    raise BrokerError(
-                        f"step '{step}' reads {found}: the inputs of a stateful step must have "
-                        "equal partition counts (co-partitioned); repartition one side with "
-                        ".repartition(name, partitions=N)"
-                    )
-        await self.broker.create_topics(
-            [TopicSpec(t.name, counts[t.name], t.config) for t in self.plan.internal_topics]
-        )
-        for topic in self.plan.sink_topics:
-            if topic not in counts:
-                n = await self.broker.partitions(topic)
-                if n is None:
-                    raise BrokerError(f"sink topic '{topic}' does not exist: create it first")
-                counts[topic] = n
-        return counts
-
     async def start(self) -> None:
         if self.config.http_address is not None:  # first: /health answers while we start
             self.http = HttpServer(self, self.config.http_address)
@@ -191,7 +144,7 @@ class Worker:
             self.endpoint = self.config.http_advertised_address or self.http.advertised()
         # the broker may be restarting while we start: keep trying for startup_timeout_ms
         self._counts = await until_reachable(
-            self._partition_counts, self.config.startup_timeout_ms / 1000
+            lambda: partition_counts(self.broker, self.plan), self.config.startup_timeout_ms / 1000
         )
         await self._load_global_tables()
         # at-least-once: one producer for every task. Exactly-once: one transactional producer
@@ -414,7 +367,11 @@ class Worker:
         else:
             await self._producer.flush()
             if offsets:
-                await self._consumer.commit(offsets, metadata)
+                try:
+                    await self._consumer.commit(offsets, metadata)
+                except TaskMigratedError as e:
+                    await self._migrated(ready, e)
+                    return
         # 3. stores: the same entries, with the changelog offsets they correspond to
         ends = await self._consumer.end_offsets(changelogs) if changelogs else {}
         for s in ready:
@@ -465,6 +422,23 @@ class Worker:
                 log.warning("task %s migrated (%s); closed it here", slot.task.id, e)
             else:  # e.g. the broker went away mid-commit: start the task over
                 await self._reinit(slot, e)
+
+    async def _migrated(self, slots: list[_TaskSlot], err: TaskMigratedError) -> None:
+        """At-least-once: the group rebalanced before this commit, so its offsets were refused
+        and the partitions may be another member's now. Close the tasks without writing their
+        stores back (the local copies stay at the last commit; whoever owns the partitions next
+        restores the changelog and re-reads the input from the committed offsets: at-least-once
+        duplicates, nothing lost) and rejoin (Kafka Streams' TaskMigratedException path).
+        This used to end the worker ("offset commit failed"; seen in a loaded CI chaos run)."""
+        assert self._consumer is not None
+        log.warning("commit refused, the group rebalanced (%s); rejoining", err)
+        for slot in slots:
+            if self.slots.get(slot.task.id) is slot:
+                del self.slots[slot.task.id]
+                self._consumer.pause(sorted(slot.inputs))
+                await self._close_slot(slot)
+        self._rejoining = True
+        self._consumer.request_rejoin()
 
     async def _reinit(self, slot: _TaskSlot, err: BrokerError) -> None:
         """Start a task over from its last commit after a failed (not fenced) commit, e.g. the
@@ -609,7 +583,7 @@ class Worker:
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self.commit()
-        for slot in self.slots.values():
+        for slot in list(self.slots.values()):  # a rebalance callback may pop slots meanwhile
             await self._close_slot(slot)
         self.slots.clear()
         await self._stop_standbys(set(self.standbys))

@@ -160,3 +160,33 @@ def test_a_commit_that_fails_without_fencing_restarts_the_task_from_its_last_com
             n = st.serde.JSON.deserialize(m.value)["n"]
             assert n > seen.get(m.key.decode(), 0)  # never a replayed (duplicate) update
             seen[m.key.decode()] = n
+
+
+def test_a_commit_refused_after_a_rebalance_rejoins_instead_of_failing(tmp_path, monkeypatch):
+    """At-least-once: the group rebalanced before an offset commit (Kafka's CommitFailedError).
+    The worker closes the tasks and rejoins; their input is re-read from the committed offsets,
+    so nothing is lost (a loaded CI chaos run ended a worker on this before)."""
+    from streams.errors import TaskMigratedError
+    from streams.runtime.embedded import EmbeddedConsumer
+
+    b = EmbeddedBroker(default_partitions=2)
+    b.create_topic("tx", 2)
+    b.create_topic("totals", 2)
+    load(b, 600, partitions=2)
+    real = EmbeddedConsumer.commit
+    refused = []
+
+    async def flaky(self, offsets, metadata=None):
+        if len(refused) < 2 and sum(offsets.values()) > 100:
+            refused.append(dict(offsets))
+            raise TaskMigratedError("kafka: offset commit refused: CommitFailedError")
+        return await real(self, offsets, metadata)
+
+    monkeypatch.setattr(EmbeddedConsumer, "commit", flaky)
+    w = run(topology(), b, state_dir=str(tmp_path), max_poll_records=50, commit_interval_ms=1)
+    assert len(refused) == 2 and w.rebalances >= 2  # each refusal made the worker rejoin
+    totals = final_per_key(b)
+    # at-least-once: replayed records may count twice, none is lost
+    assert len(totals) == 23 and sum(v["n"] for v in totals.values()) >= 600
+    committed = {p: b.committed_offset("ws", TopicPartition("tx", p)) for p in range(2)}
+    assert committed == {0: 300, 1: 300}

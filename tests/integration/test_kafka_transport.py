@@ -194,7 +194,8 @@ async def test_group_assigns_copartitioned_partitions_together(
     try:
         await c1.subscribe([a, b], l1)
         await _poll_until([c1], lambda: c1.assignment() == every)
-        assert l1.assigned == [every]
+        # (a topic whose metadata the broker publishes late joins in a second assignment)
+        assert l1.assigned[-1] == every
 
         await c2.subscribe([a, b], l2)
         await _poll_until(
@@ -210,7 +211,7 @@ async def test_group_assigns_copartitioned_partitions_together(
         for s in (s1, s2):  # partition numbers as whole groups: a-p and b-p on one member
             assert {p for t, p in s if t == a} == {p for t, p in s if t == b}
             assert len({p for _, p in s}) == 2
-        assert l1.revoked and l1.revoked[0] == every
+        assert l1.revoked and l1.revoked[-1] == every
         assert l1.assigned[-1] == s1 and l2.assigned[-1] == s2
 
         await c2.close()

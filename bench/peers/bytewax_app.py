@@ -1,4 +1,4 @@
-"""Nexmark q0 q1 q2 q5 q7 on bytewax (in-process), run inside the bytewax venv.
+"""Nexmark q0 q1 q2 q5 q7 q8 on bytewax (in-process), run inside the bytewax venv.
 
     python -m bench.peers.bytewax_app --query q5 --input events.jsonl --output rows.jsonl
 
@@ -15,6 +15,11 @@ one key (as the SQL's single ``GROUP BY window``); q5 also uses one key with a p
 ``{auction: count}`` map, because a per-auction count step would close each auction's windows
 on that auction's own clock and a second, per-window step could never know when all counts
 for a window are in.
+q8 keys people by ``id`` and auctions by ``seller`` and folds both into one tumbling-window
+accumulator per person (:func:`bench.peers.common.q8_add`), emitting a row for each closed
+window holding both. Here the per-key clock is harmless: a key's watermark (its own max - 4 s)
+is at most the global one, so its windows close later (at the latest at end of input), and no
+event is late under either, so the rows are the SQL's.
 """
 
 from __future__ import annotations
@@ -46,11 +51,15 @@ from bench.peers.common import (
     q2_keep,
     q2_row,
     q5_rows,
+    q8_add,
+    q8_key,
+    q8_rows,
+    q8_slim,
     stats_line,
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-QUERIES = ("q0", "q1", "q2", "q5", "q7")
+QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8")
 
 
 def _ts(e: Row) -> datetime:
@@ -102,10 +111,23 @@ def _q7(bids: Stream[Row]) -> Stream[Row]:
     return op.flat_map("q7-highest", out.down, lambda kv: kv[1][1][1] if kv[1][1] else [])
 
 
+def _q8(events: Stream[Row]) -> Stream[Row]:
+    rel = op.filter("q8-people-auctions", events, lambda e: e["type"] != "bid")
+    keyed = op.key_on("q8-by-person", op.map("q8-slim", rel, q8_slim), lambda e: str(q8_key(e)))
+    windower = TumblingWindower(length=timedelta(milliseconds=TUMBLE_MS), align_to=EPOCH)
+    out = win.fold_window(
+        "q8-seen", keyed, _clock(), windower, lambda: None, q8_add, _merge, ordered=False
+    )
+    # window id n opens at align_to + n * length
+    return op.flat_map("q8-rows", out.down, lambda kv: q8_rows(kv[1][0] * TUMBLE_MS, kv[1][1]))
+
+
 def build(query: str, input_path: str, output_path: str) -> Dataflow:
     flow = Dataflow(f"nexmark-{query}")
     lines = op.input("in", flow, FileSource(input_path, batch_size=1000))
     events = op.map("decode", lines, json.loads)
+    if query == "q8":  # people and auctions, no bids
+        return _finish(flow, _q8(events), output_path)
     bids = op.filter("bids", events, lambda e: e["type"] == "bid")
     if query == "q0":
         rows = op.map("q0", bids, q0_row)
@@ -119,6 +141,10 @@ def build(query: str, input_path: str, output_path: str) -> Dataflow:
         rows = _q7(bids)
     else:
         raise SystemExit(f"bytewax: query {query!r} not implemented; have {', '.join(QUERIES)}")
+    return _finish(flow, rows, output_path)
+
+
+def _finish(flow: Dataflow, rows: Stream[Row], output_path: str) -> Dataflow:
     encoded = op.map("encode", rows, lambda r: ("out", json.dumps(r)))
     op.output("out", encoded, FileSink(output_path))
     return flow

@@ -34,13 +34,18 @@ from bench.peers.common import peak_rss_mb
 
 def run_kafka(args: argparse.Namespace) -> dict[str, object]:
     import streams as st
+    from bench.nexmark import base
     from bench.nexmark.queries import INPUT, OUTPUT, QUERIES
     from streams import plan
     from streams.runtime.kafka import KafkaBroker
 
-    topo = QUERIES[args.query]()
-    # the same topology on the run's topics and under the run's application id
-    topo.app_id = args.group
+    # the same topology under the run's application id (its internal topics are named after it
+    # as the topology is built), on the run's topics
+    base.APP_ID["override"] = args.group
+    try:
+        topo = QUERIES[args.query]()
+    finally:
+        base.APP_ID["override"] = None
     for step, node in list(topo._nodes.items()):
         if isinstance(node, plan.Source) and node.topic == INPUT:
             topo._nodes[step] = dataclasses.replace(node, topic=args.input_topic)

@@ -5,7 +5,9 @@
 
 One agent consumes the input topic from the earliest offset (raw bytes, ``json.loads``), sends
 rows as JSON to the output topic and the process prints one JSON stats line once all input
-was consumed and nothing moved for 2 s (see :class:`bench.peers.common.Progress`).
+was consumed and nothing moved for 2 s (see :class:`bench.peers.common.Progress`). Faust's own
+defaults otherwise; ``STREAMS_FAUST_SETTINGS`` (a JSON object of ``faust.App`` settings, e.g.
+``{"producer_linger_ms": 10}``) overrides them for tuning trials.
 
 q5, q7 and q8 are not expressible in Faust: its windowed tables assign records to windows by event
 time (``relative_to_field``) but expire them by *wall-clock* time (``Table._del_old_keys``

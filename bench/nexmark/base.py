@@ -41,6 +41,12 @@ MODE = {"execution": "row"}
 into Arrow with :func:`event_schema`, expression chains run on Arrow)."""
 
 
+APP_ID: dict[str, str | None] = {"override": None}
+"""When set, the application id of the topologies built (Kafka mode: a unique one per run, so
+that the consumer group and the internal topics, named after it when the topology is built, are
+the run's own); default ``nexmark-{name}``."""
+
+
 def source(
     name: str, kinds: tuple[str, ...] = ("person", "auction", "bid")
 ) -> tuple[st.Topology, st.Stream]:
@@ -48,7 +54,9 @@ def source(
 
     In columnar mode the source decodes the fields of ``kinds`` (the events the query reads)."""
     columnar = MODE["execution"] == "columnar"
-    t = st.Topology(f"nexmark-{name}", execution="columnar" if columnar else "row")
+    t = st.Topology(
+        APP_ID["override"] or f"nexmark-{name}", execution="columnar" if columnar else "row"
+    )
     src = t.source(
         INPUT,
         timestamp="dateTime",
@@ -63,4 +71,13 @@ def of_type(src: st.Stream, kind: str, name: str | None = None) -> st.Stream:
     return src.filter(st.col("type") == kind, name=name or f"{kind}s")
 
 
-__all__ = ["INPUT", "MODE", "OUTPUT", "OUT_OF_ORDERNESS_MS", "event_schema", "of_type", "source"]
+__all__ = [
+    "APP_ID",
+    "INPUT",
+    "MODE",
+    "OUTPUT",
+    "OUT_OF_ORDERNESS_MS",
+    "event_schema",
+    "of_type",
+    "source",
+]

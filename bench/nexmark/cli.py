@@ -2,7 +2,7 @@
 
     python -m bench nexmark generate --events 1000000 --seed 1 --out /tmp/nexmark.jsonl
     python -m bench nexmark reference --in /tmp/nexmark.jsonl --query q5 [--out q5.jsonl]
-    python -m bench nexmark compare --queries q0,q1,q2,q5,q7 --events 200000 [--check]
+    python -m bench nexmark compare --queries q0,q1,q2,q5,q7,q8 --events 1000000 [--check]
 
 ``generate`` writes the events as JSON lines and prints one JSON line of stats, e.g.
 ``{"events": 1000000, "seconds": 3.1, "events_per_s": 322580, "counts": {"person": 20000,

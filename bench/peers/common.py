@@ -1,15 +1,20 @@
 """Stdlib-only helpers shared by the peer apps (they run inside each peer's own venv).
 
-The Nexmark semantics the peers must match (see :mod:`bench.nexmark.queries`): bids only,
-event time from ``dateTime`` (epoch ms), watermark = max seen - 4 s, epoch-aligned half-open
-windows (tumbling 10 s; q5 hopping 10 s every 2 s), a window emits once, when it closes; at the
-end of input every window closes. Ties (q5, q7): every tied row is emitted.
+The Nexmark semantics the peers must match (see :mod:`bench.nexmark.queries`): bids only
+(q8: people and auctions), event time from ``dateTime`` (epoch ms), watermark = max seen - 4 s,
+epoch-aligned half-open windows (tumbling 10 s; q5 hopping 10 s every 2 s), a window emits once,
+when it closes; at the end of input every window closes. Ties (q5, q7): every tied row is emitted.
 
 Peers on Kafka have no end-of-input watermark, so the harness appends ``SENTINELS`` bids after
 the data for windowed queries, each a minute of event time after the previous one: like the
 "watermark to infinity" at the end of a Nexmark run they close every real window (one sentinel
 per chained windowed step, plus one); rows they produce themselves carry ``auction ==
-SENTINEL_AUCTION`` and the harness drops them.
+SENTINEL_AUCTION`` and the harness drops them. q8 reads no bids, so its peers let the sentinel
+bids (only those) through to the window step, under the key ``SENTINEL_AUCTION``: their windows
+hold no person and give no row. Without the bids a q8 window step sees a stream time that is the
+max over people and auctions only, which is at most the true one: its windows close later, never
+earlier, and since the generator's events are at most 3 s late (< the 4 s delay) no record is
+late under either, so the rows are the same.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ HOP_SIZE_MS = 10_000
 HOP_SLIDE_MS = 2_000
 SENTINEL_AUCTION = -1
 SENTINELS = 3
-WINDOWED = ("q5", "q7")
+WINDOWED = ("q5", "q7", "q8")
 
 Q7_FIELDS = ("auction", "bidder", "price", "dateTime", "extra")
 
@@ -106,6 +111,49 @@ def q5_rows(start: int, counts: dict[Any, int]) -> list[Row]:
         for a, n in counts.items()
         if n == top
     ]
+
+
+def q8_relevant(e: Row) -> bool:
+    """People, auctions, and the end-of-input sentinel bids (which move time on)."""
+    return e["type"] != "bid" or e["auction"] == SENTINEL_AUCTION
+
+
+def q8_key(e: Row) -> int:
+    """The person a q8 event is about: a person's ``id``, an auction's ``seller``."""
+    t = e["type"]
+    return e["id"] if t == "person" else e["seller"] if t == "auction" else SENTINEL_AUCTION
+
+
+def q8_slim(e: Row) -> Row:
+    """What q8's window step needs of an event (as ours' ``select("type", "name")``), with
+    ``dateTime`` (event time)."""
+    t = e["type"]
+    if t == "person":
+        return {"type": t, "id": e["id"], "name": e["name"], "dateTime": e["dateTime"]}
+    if t == "auction":
+        return {"type": t, "seller": e["seller"], "dateTime": e["dateTime"]}
+    return {"type": t, "auction": e["auction"], "dateTime": e["dateTime"]}
+
+
+def q8_add(acc: list[Any] | None, e: Row) -> list[Any]:
+    """q8's per (person, window) accumulator ``[person, name or None, auction seen]``
+    (JSON-serialisable): the person's side of the SQL's join (GROUP BY id, name, window) and
+    the auctions' side (GROUP BY seller, window) in one window step."""
+    if acc is None:
+        acc = [q8_key(e), None, False]
+    t = e["type"]
+    if t == "person":
+        acc[1] = e["name"]
+    elif t == "auction":
+        acc[2] = True
+    return acc
+
+
+def q8_rows(start: int, acc: list[Any] | None) -> list[Row]:
+    """The row of a closed (person, window), if the person joined and sold in it."""
+    if acc is None or acc[1] is None or not acc[2]:
+        return []
+    return [{"id": acc[0], "name": acc[1], "starttime": start}]
 
 
 # ---------------------------------------------------------------- stats
@@ -213,6 +261,11 @@ __all__ = [
     "q2_keep",
     "q2_row",
     "q5_rows",
+    "q8_add",
+    "q8_key",
+    "q8_relevant",
+    "q8_rows",
+    "q8_slim",
     "sentinel_events",
     "stats_line",
 ]

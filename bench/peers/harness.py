@@ -1,6 +1,6 @@
 """``python -m bench nexmark compare``: our engine against peers, same data, machine and run.
 
-    python -m bench nexmark compare --queries q0,q1,q2,q5,q7 --events 200000
+    python -m bench nexmark compare --queries q0,q1,q2,q5,q7,q8 --events 1000000
     python -m bench nexmark compare --check          # correctness only, 20K events, no record
 
 Peers, each in its own venv (:mod:`bench.peers.envs`, created on first use):
@@ -18,7 +18,10 @@ Peers, each in its own venv (:mod:`bench.peers.envs`, created on first use):
   ``java -Xmx512m -jar``).
 
 **ours** is ``python -m bench nexmark run`` (embedded runtime, one partition) in a subprocess
-(:mod:`bench.peers.ours_app`).
+(:mod:`bench.peers.ours_app`). **ours-kafka** (a "peer" column, so it runs only when listed in
+``--peers``) is the same query topology on a ``Worker`` on the real broker, Kafka -> query ->
+Kafka from the same input topic as the Kafka peers; the table then also gives the Kafka peers'
+ratios to it (transport for transport).
 Every process reports its own CPU time (peers: excluding the harness's produce step and their
 startup / group join), events per CPU-second and peak RSS. Every system's rows are compared
 with the DuckDB reference (:mod:`bench.nexmark.reference`) as tests/bench/test_nexmark_queries.py
@@ -48,8 +51,8 @@ from bench.peers.common import SENTINEL_AUCTION, sentinel_events
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = ROOT / "scripts" / "kafka" / "kafka"
-PEERS = ("bytewax", "quixstreams", "faust", "kafka-streams", "pyflink")
-KAFKA_PEERS = ("quixstreams", "faust", "kafka-streams")
+PEERS = ("bytewax", "quixstreams", "faust", "kafka-streams", "pyflink", "ours-kafka")
+KAFKA_PEERS = ("quixstreams", "faust", "kafka-streams", "ours-kafka")
 JVM_PEERS = ("kafka-streams", "pyflink")
 MODULES = {
     "bytewax": "bench.peers.bytewax_app",
@@ -58,12 +61,13 @@ MODULES = {
     "pyflink": "bench.peers.pyflink_app",
 }
 EXPRESSES: dict[str, tuple[str, ...]] = {
-    "ours": ("q0", "q1", "q2", "q5", "q7"),
-    "bytewax": ("q0", "q1", "q2", "q5", "q7"),
-    "quixstreams": ("q0", "q1", "q2", "q5", "q7"),
+    "ours": ("q0", "q1", "q2", "q5", "q7", "q8"),
+    "bytewax": ("q0", "q1", "q2", "q5", "q7", "q8"),
+    "quixstreams": ("q0", "q1", "q2", "q5", "q7", "q8"),
     "faust": ("q0", "q1", "q2"),
-    "kafka-streams": ("q0", "q1", "q2", "q5", "q7"),
-    "pyflink": ("q0", "q1", "q2", "q5", "q7"),
+    "kafka-streams": ("q0", "q1", "q2", "q5", "q7", "q8"),
+    "pyflink": ("q0", "q1", "q2", "q5", "q7", "q8"),
+    "ours-kafka": ("q0", "q1", "q2", "q5", "q7", "q8"),
 }
 _FAUST_NE = (
     "faust: windowed tables expire windows on wall-clock time (Table._del_old_keys compares "
@@ -73,9 +77,12 @@ _FAUST_NE = (
 NOT_EXPRESSIBLE: dict[tuple[str, str], str] = {
     ("faust", "q5"): _FAUST_NE,
     ("faust", "q7"): _FAUST_NE,
+    ("faust", "q8"): _FAUST_NE,
 }
-ALL_QUERIES = ("q0", "q1", "q2", "q5", "q7")
+ALL_QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8")
 COST_NOTES = {
+    "ours-kafka": "ours-kafka: CPU of our worker process from its first processed batch to the "
+    "end of the run (group join excluded, as for the Kafka peers); peak RSS its own",
     "kafka-streams": "kafka-streams: CPU of the whole JVM (all threads, GC and JIT included) from "
     "its first input record to its last progress; JVM start, topology build and group join "
     "excluded, as for the Python Kafka peers; the JIT compiler threads take over half of it on a "
@@ -178,8 +185,11 @@ def prepare_kafka(bootstrap: str, data: Path) -> KafkaInput:
 def run_kafka_peer(peer: str, query: str, k: KafkaInput, events: int, timeout: float) -> Outcome:
     from bench.peers import kafka_io
 
+    env: dict[str, str] | None = _peer_env()
     if peer == "kafka-streams":
         launch = [envs.java(), *envs.JVM_OPTS, "-jar", str(envs.kafka_streams_jar())]
+    elif peer == "ours-kafka":
+        launch, env = [sys.executable, "-m", "bench.peers.ours_app"], None
     else:
         launch = [str(envs.ensure(peer)), "-m", MODULES[peer]]
     group = f"{k.run_id}-{peer}-{query}"
@@ -192,7 +202,7 @@ def run_kafka_peer(peer: str, query: str, k: KafkaInput, events: int, timeout: f
         cmd += ["--expected", str(k.expected), "--events", str(events)]
         if peer in ("quixstreams", "kafka-streams"):
             cmd += ["--state-dir", state]
-        stats = _run(cmd, _peer_env(), timeout)
+        stats = _run(cmd, env, timeout)
     values = kafka_io.run(kafka_io.read_all(k.bootstrap, out_topic))
     rows = [json.loads(v) for v in values]
     rows = [r for r in rows if r.get("auction") != SENTINEL_AUCTION]
@@ -266,6 +276,26 @@ def table(results: dict[tuple[str, str], Outcome], queries: list[str], peers: li
     return "\n".join(lines)
 
 
+def kafka_table(
+    results: dict[tuple[str, str], Outcome], queries: list[str], peers: list[str]
+) -> str:
+    """Transport for transport: ours-kafka against each Kafka peer (all Kafka -> Kafka)."""
+    others = [p for p in peers if p in KAFKA_PEERS and p != "ours-kafka"]
+    head = ["query", "ours-kafka ev/s/core"]
+    for p in others:
+        head += [f"{p} ev/s/core", f"ours-kafka/{p}"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for q in queries:
+        ours = results.get(("ours-kafka", q))
+        cells = [q, _cell(ours)]
+        for p in others:
+            o = results.get((p, q))
+            a, b = _eps(ours), _eps(o)
+            cells += [_cell(o), f"{a / b:.2f}" if a and b else "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def check_table(
     results: dict[tuple[str, str], Outcome], queries: list[str], systems: list[str]
 ) -> str:
@@ -300,6 +330,8 @@ def versions(peers: list[str]) -> str:
         ours = "?"
     parts = [f"streams-dsl {ours}"]
     for p in peers:
+        if p == "ours-kafka":
+            continue
         if p == "kafka-streams":
             if envs.KAFKA_STREAMS_JAR.exists():
                 parts.append(f"kafka-streams {envs.KAFKA_STREAMS_VERSION}")
@@ -371,6 +403,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         return 2
     if args.install_only:
         for p in peers:
+            if p == "ours-kafka":
+                continue
             if p == "kafka-streams":
                 print(f"{p}: {envs.kafka_streams_jar()} ({envs.KAFKA_STREAMS_VERSION})")
             else:
@@ -435,6 +469,13 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         "partition, one process per system; events/s per CPU-second of that process. "
         "Correctness against the DuckDB reference:\n\n" + checks + "\n"
     )
+    if "ours-kafka" in peers and len(set(peers) & set(KAFKA_PEERS)) > 1:
+        body += (
+            "\nKafka -> query -> Kafka on the same broker, transport for transport (ours-kafka: "
+            "the same topology on a Worker on KafkaBroker, at-least-once):\n\n"
+            + kafka_table(results, queries, peers)
+            + "\n"
+        )
     nl = notes(results) + [f"- {COST_NOTES[p]}" for p in peers if p in COST_NOTES]
     if nl:
         body += "\n" + "\n".join(nl) + "\n"

@@ -1,28 +1,111 @@
 """Our side of the comparison: ``bench.nexmark.runner.run_file`` in its own process.
 
     python -m bench.peers.ours_app --query q5 --input events.jsonl --output rows.jsonl
+    python -m bench.peers.ours_app --query q5 --bootstrap HOST:PORT --input-topic T \
+        --output-topic O --group G --expected N --events E
 
-The same as ``python -m bench nexmark run`` (embedded runtime, one partition), except that
-peak RSS is this process image's own (``VmHWM``, see :func:`bench.peers.common.peak_rss_mb`).
+The first form is the same as ``python -m bench nexmark run`` (embedded runtime, one
+partition), except that peak RSS is this process image's own (``VmHWM``, see
+:func:`bench.peers.common.peak_rss_mb`).
+
+The second (**Kafka mode**, ``ours-kafka`` in the comparison) runs the same query topology on
+the real broker, as the Kafka peers run: a ``Worker`` on ``KafkaBroker`` (at-least-once, the
+default 1 s commit interval, in-memory state, no changelog) consumes the harness's input topic
+(events plus sentinel bids, see :mod:`bench.peers.common`) from the start under the consumer
+group / application id ``--group`` (its internal topics are named after it, so the harness's
+cleanup deletes them), writes rows to ``--output-topic`` and stops once every partition it reads
+(its repartition topics included) is consumed and processed (``until_idle``), then closes the
+remaining windows (``end_of_input``, as the embedded run; the sentinels have closed them already).
+Wall and CPU time run from the first processed batch to the end (the group join and topic
+creation before it are excluded, as for the Kafka peers); CPU is this process's.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import json
 import sys
+import time
 
-from bench.nexmark.runner import run_file
 from bench.peers.common import peak_rss_mb
+
+
+def run_kafka(args: argparse.Namespace) -> dict[str, object]:
+    import streams as st
+    from bench.nexmark import base
+    from bench.nexmark.queries import INPUT, OUTPUT, QUERIES
+    from streams import plan
+    from streams.runtime.kafka import KafkaBroker
+
+    # the same topology under the run's application id (its internal topics are named after it
+    # as the topology is built), on the run's topics
+    base.APP_ID["override"] = args.group
+    try:
+        topo = QUERIES[args.query]()
+    finally:
+        base.APP_ID["override"] = None
+    for step, node in list(topo._nodes.items()):
+        if isinstance(node, plan.Source) and node.topic == INPUT:
+            topo._nodes[step] = dataclasses.replace(node, topic=args.input_topic)
+        elif isinstance(node, plan.Sink) and node.topic == OUTPUT:
+            topo._nodes[step] = dataclasses.replace(node, topic=args.output_topic)
+    topo._compiled.clear()
+    broker = KafkaBroker(args.bootstrap, replication_factor=1)
+    worker = st.Worker(topo, broker, st.Config(state_backend="memory"))  # type: ignore[arg-type]
+    marks: dict[str, float] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def watch() -> None:  # CPU at the first processed batch (group join excluded)
+            if worker.first_batch_at is not None:
+                marks["cpu0"] = time.process_time()
+                marks["t0"] = time.monotonic()
+            else:
+                loop.call_later(0.005, watch)
+
+        watch()
+        await worker.run(until_idle=True, end_of_input=True)
+        marks["cpu1"], marks["t1"] = time.process_time(), time.monotonic()
+
+    asyncio.run(main())
+    if worker.processed < args.expected:
+        raise SystemExit(f"ours-kafka: processed {worker.processed} < {args.expected} records")
+    assert worker.first_batch_at is not None
+    t0 = min(marks.get("t0", worker.first_batch_at), worker.first_batch_at)
+    cpu = marks["cpu1"] - marks.get("cpu0", marks["cpu1"])
+    wall = marks["t1"] - t0
+    return {
+        "query": args.query,
+        "mode": "row",
+        "transport": "kafka",
+        "events": args.events,
+        "processed": worker.processed,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "events_per_core_s": round(args.events / cpu) if cpu else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ours_app")
     p.add_argument("--query", required=True)
-    p.add_argument("--input", required=True)
-    p.add_argument("--output", required=True)
+    p.add_argument("--input", help="JSONL file (embedded runtime)")
+    p.add_argument("--output", help="JSONL rows (embedded runtime)")
+    p.add_argument("--bootstrap", help="Kafka HOST:PORT: Kafka mode")
+    for a in ("--input-topic", "--output-topic", "--group"):
+        p.add_argument(a)
+    p.add_argument("--expected", type=int, default=0, help="input records incl. sentinels")
+    p.add_argument("--events", type=int, default=0, help="Nexmark events (for stats)")
     args = p.parse_args(argv)
-    stats = run_file(args.query, args.input, args.output, partitions=1)
+    if args.bootstrap:
+        stats = run_kafka(args)
+    else:
+        from bench.nexmark.runner import run_file
+
+        stats = run_file(args.query, args.input, args.output, partitions=1)
     stats["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(stats), flush=True)
     return 0

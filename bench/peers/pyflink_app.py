@@ -1,4 +1,4 @@
-"""Nexmark q0 q1 q2 q5 q7 on PyFlink (Table API SQL, local mode), run inside the pyflink venv.
+"""Nexmark q0 q1 q2 q5 q7 q8 on PyFlink (Table API SQL, local mode), run inside the pyflink venv.
 
     python -m bench.peers.pyflink_app --query q5 --input events.jsonl --output rows.jsonl \
         --events N
@@ -9,9 +9,10 @@ event-time attribute and ``WATERMARK FOR ts AS ts - INTERVAL '4' SECOND``; at th
 bounded input Flink's final watermark closes every window (no sentinels needed). Queries are the
 Nexmark SQL (github.com/nexmark/nexmark, nexmark-flink queries), adapted only where the
 reference (bench/nexmark/reference.py) fixes a convention: q1 casts the DECIMAL product to
-DOUBLE, q5 and q7 return window times as epoch ms, q7 uses the half-open window instead of
-``BETWEEN``. Rows go to a ``filesystem`` sink (``json``), whose part files are concatenated into
-``--output`` afterwards (not timed).
+DOUBLE, q5, q7 and q8 return window times as epoch ms, q7 uses the half-open window instead of
+``BETWEEN``. q8 (a window join of the two window aggregates) declares the person and auction
+columns it reads instead of the bid columns. Rows go to a ``filesystem`` sink (``json``), whose
+part files are concatenated into ``--output`` afterwards (not timed).
 
 Cost: the JVM is the py4j gateway the Python driver starts. Each job runs on a fresh local
 MiniCluster, so a job's CPU includes starting it, planning, code generation and deployment. To
@@ -40,22 +41,30 @@ from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from bench.peers.common import OUT_OF_ORDERNESS_MS, stats_line
 
-QUERIES = ("q0", "q1", "q2", "q5", "q7")
+QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8")
 FIXED_RUNS = 3
 
 SOURCE = """
 CREATE TEMPORARY TABLE events (
-  `type` STRING, auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING,
-  `dateTime` BIGINT, extra STRING,
+  {columns},
   ts AS TO_TIMESTAMP_LTZ(`dateTime`, 3),
   WATERMARK FOR ts AS ts - INTERVAL '{delay}' SECOND
 ) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'json')
 """
-BID = """
-CREATE TEMPORARY VIEW bid AS
-SELECT auction, bidder, price, channel, url, `dateTime`, extra, ts FROM events
-WHERE `type` = 'bid'
-"""
+BID_COLUMNS = """`type` STRING, auction BIGINT, bidder BIGINT, price BIGINT, channel STRING,
+  url STRING, `dateTime` BIGINT, extra STRING"""
+Q8_COLUMNS = "`type` STRING, id BIGINT, name STRING, seller BIGINT, `dateTime` BIGINT"
+VIEWS: dict[str, list[str]] = {
+    "bid": [
+        """CREATE TEMPORARY VIEW bid AS
+           SELECT auction, bidder, price, channel, url, `dateTime`, extra, ts FROM events
+           WHERE `type` = 'bid'"""
+    ],
+    "q8": [
+        "CREATE TEMPORARY VIEW person AS SELECT id, name, ts FROM events WHERE `type` = 'person'",
+        "CREATE TEMPORARY VIEW auction AS SELECT seller, ts FROM events WHERE `type` = 'auction'",
+    ],
+}
 
 # epoch ms of a window bound (TIMESTAMP(3) in the UTC session zone; bounds are whole seconds)
 _MS = "CAST(TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', {}) AS BIGINT) * 1000"
@@ -66,6 +75,7 @@ SINK_COLUMNS = {
     "q2": "auction BIGINT, price BIGINT",
     "q5": "auction BIGINT, num BIGINT, starttime BIGINT, endtime BIGINT",
     "q7": "auction BIGINT, bidder BIGINT, price BIGINT, `dateTime` BIGINT, extra STRING",
+    "q8": "id BIGINT, name STRING, starttime BIGINT",
 }
 
 SELECT = {
@@ -106,6 +116,20 @@ JOIN (
 ON B.price = B1.maxprice
 WHERE B.`dateTime` >= B1.starttime AND B.`dateTime` < B1.endtime
 """,
+    "q8": f"""
+SELECT P.id, P.name, {_MS.format("P.starttime")} AS starttime
+FROM (
+  SELECT id, name, window_start AS starttime, window_end AS endtime
+  FROM TABLE(TUMBLE(TABLE person, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+  GROUP BY id, name, window_start, window_end
+) P
+JOIN (
+  SELECT seller, window_start AS starttime, window_end AS endtime
+  FROM TABLE(TUMBLE(TABLE auction, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+  GROUP BY seller, window_start, window_end
+) A
+ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime
+""",
 }
 
 
@@ -131,8 +155,10 @@ def run_job(query: str, path: str, out_dir: str, pid: int) -> tuple[float, float
     conf.set("parallelism.default", "1")
     conf.set("table.local-time-zone", "UTC")
     delay = OUT_OF_ORDERNESS_MS // 1000
-    t_env.execute_sql(SOURCE.format(delay=delay, path=path))
-    t_env.execute_sql(BID)
+    columns = Q8_COLUMNS if query == "q8" else BID_COLUMNS
+    t_env.execute_sql(SOURCE.format(columns=columns, delay=delay, path=path))
+    for view in VIEWS["q8" if query == "q8" else "bid"]:
+        t_env.execute_sql(view)
     t_env.execute_sql(
         f"CREATE TEMPORARY TABLE sink ({SINK_COLUMNS[query]}) WITH ("
         f"'connector' = 'filesystem', 'path' = '{out_dir}', 'format' = 'json')"

@@ -1,4 +1,4 @@
-"""Nexmark q0 q1 q2 q5 q7 on Quix Streams (through Kafka), run inside the quixstreams venv.
+"""Nexmark q0 q1 q2 q5 q7 q8 on Quix Streams (through Kafka), run inside the quixstreams venv.
 
     python -m bench.peers.quix_app --query q7 --bootstrap HOST:PORT --input-topic T \
         --output-topic O --group G --expected N --events E [--state-dir D]
@@ -19,6 +19,10 @@ window closes (a ``reduce`` into an ``{auction: count}`` map re-serialises the w
 every record and every window, quadratic in the map's size). The two-step form (count per
 auction and window, then regroup the closed counts by window) is not possible: Quix Streams
 refuses a second ``group_by`` after a first (``GroupByNestingLimit``).
+q8 regroups people by ``id`` and auctions by ``seller`` (one ``group_by``) and reduces both
+into one tumbling-window accumulator per person (:func:`bench.peers.common.q8_add`), emitting a
+row for each closed window holding both; the sentinel bids go along (key ``-1``) to move the
+partition's time on.
 End of input: the harness's sentinel bids (see :mod:`bench.peers.common`).
 """
 
@@ -46,9 +50,14 @@ from bench.peers.common import (
     q2_keep,
     q2_row,
     q5_rows,
+    q8_add,
+    q8_key,
+    q8_relevant,
+    q8_rows,
+    q8_slim,
 )
 
-QUERIES = ("q0", "q1", "q2", "q5", "q7")
+QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8")
 
 
 def _q5(bids: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
@@ -78,6 +87,19 @@ def _q7(bids: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
     return maxima.apply(lambda r: r["value"][1], expand=True)
 
 
+def _q8(events: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
+    seen = (
+        events.filter(q8_relevant)
+        .apply(q8_slim)
+        .group_by(lambda v: str(q8_key(v)), name="q8-by-person")
+        .update(progress.touch)
+        .tumbling_window(TUMBLE_MS, grace_ms=OUT_OF_ORDERNESS_MS, name="q8-seen")
+        .reduce(q8_add, lambda v: q8_add(None, v))
+        .final(closing_strategy="partition")
+    )
+    return seen.apply(lambda r: q8_rows(r["start"], r["value"]), expand=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="quix_app")
     for a in ("--query", "--bootstrap", "--input-topic", "--output-topic", "--group"):
@@ -105,14 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     out = app.topic(args.output_topic, value_serializer="json")
     sdf = app.dataframe(inp).update(progress.input)
-    bids = sdf.filter(lambda e: e["type"] == "bid")
     rows: Any
+    bids = sdf if args.query == "q8" else sdf.filter(lambda e: e["type"] == "bid")
     if args.query == "q0":
         rows = bids.apply(q0_row)
     elif args.query == "q1":
         rows = bids.apply(q1_row)
     elif args.query == "q2":
         rows = bids.filter(q2_keep).apply(q2_row)
+    elif args.query == "q8":
+        rows = _q8(sdf, progress)
     elif args.query == "q5":
         rows = _q5(bids, progress)
     else:

@@ -27,20 +27,22 @@ import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.WindowStore;
 
 /**
- * Nexmark q0 q1 q2 q5 q7 as Kafka Streams DSL topologies.
+ * Nexmark q0 q1 q2 q5 q7 q8 as Kafka Streams DSL topologies.
  *
  * <p>Semantics (as bench/peers/common.py): bids only; event time from {@code dateTime}; windows
  * are epoch-aligned and half-open; a window accepts records while stream time (the max event
  * time seen) is below {@code end + 4 s} and emits once, when stream time reaches that (the
  * Nexmark watermark max - 4 s passing the end): {@code suppress(untilWindowCloses)}. Ties: every
- * tied row. Window stores are RocksDB (the default) without changelog topics.
+ * tied row. Window stores are RocksDB (the default) without changelog topics. q8 reads people
+ * and auctions instead of bids (plus the end-of-input sentinel bids, which move stream time on).
  */
 final class Queries {
   static final long TUMBLE_MS = 10_000;
   static final long HOP_SIZE_MS = 10_000;
   static final long HOP_SLIDE_MS = 2_000;
   static final long GRACE_MS = 4_000;
-  static final List<String> ALL = List.of("q0", "q1", "q2", "q5", "q7");
+  static final List<String> ALL = List.of("q0", "q1", "q2", "q5", "q7", "q8");
+  static final long SENTINEL = -1;
 
   private static final Serde<JsonNode> JSON = Json.serde();
   private static final String[] Q0_FIELDS = {"auction", "bidder", "price", "dateTime", "extra"};
@@ -49,13 +51,19 @@ final class Queries {
 
   static Topology build(String query, String input, String output, Progress progress) {
     StreamsBuilder b = new StreamsBuilder();
-    KStream<String, JsonNode> bids =
+    KStream<String, JsonNode> events =
         b.stream(
                 input,
                 Consumed.with(Serdes.String(), JSON)
                     .withTimestampExtractor(new Json.DateTimeExtractor()))
-            .peek((k, v) -> progress.input())
-            .filter((k, v) -> "bid".equals(v.get("type").asText()));
+            .peek((k, v) -> progress.input());
+    if (query.equals("q8")) {
+      q8(events, progress)
+          .peek((k, v) -> progress.row())
+          .to(output, Produced.with(Serdes.String(), JSON));
+      return b.build();
+    }
+    KStream<String, JsonNode> bids = events.filter((k, v) -> "bid".equals(v.get("type").asText()));
     KStream<String, JsonNode> rows =
         switch (query) {
           case "q0" -> bids.mapValues(v -> project(v, Q0_FIELDS));
@@ -172,6 +180,66 @@ final class Queries {
               List<KeyValue<String, JsonNode>> out = new ArrayList<>();
               acc.get("rows").forEach(row -> out.add(KeyValue.pair(null, row)));
               return out;
+            });
+  }
+
+  /**
+   * New users: people (by {@code id}) and auctions (by {@code seller}) in one repartition and one
+   * tumbling-window aggregate per person, {@code {"name": name or null, "sold": bool}}: the
+   * SQL's two GROUP BYs and their join on (person, window) in one step; a closed window with
+   * both gives one row. The sentinel bids go along under key -1 (no person: no row).
+   */
+  private static KStream<String, JsonNode> q8(KStream<String, JsonNode> events, Progress progress) {
+    TimeWindows tumble =
+        TimeWindows.ofSizeAndGrace(Duration.ofMillis(TUMBLE_MS), Duration.ofMillis(GRACE_MS));
+    return events
+        .flatMap(
+            (k, v) -> {
+              String type = v.get("type").asText();
+              ObjectNode slim = Json.object().put("type", type);
+              long key;
+              if (type.equals("person")) {
+                key = v.get("id").asLong();
+                slim.set("name", v.get("name"));
+              } else if (type.equals("auction")) {
+                key = v.get("seller").asLong();
+              } else if (v.get("auction").asLong() == SENTINEL) {
+                key = SENTINEL;
+              } else {
+                return List.<KeyValue<Long, JsonNode>>of();
+              }
+              return List.of(KeyValue.pair(key, (JsonNode) slim));
+            })
+        .repartition(Repartitioned.with(Serdes.Long(), JSON).withName("q8-by-person"))
+        .peek((k, v) -> progress.touch())
+        .groupByKey(Grouped.with(Serdes.Long(), JSON))
+        .windowedBy(tumble)
+        .aggregate(
+            () -> Json.object().putNull("name").put("sold", false),
+            (person, v, acc) -> {
+              ObjectNode a = (ObjectNode) acc;
+              if (v.get("type").asText().equals("person")) {
+                a.set("name", v.get("name"));
+              } else {
+                a.put("sold", a.get("sold").asBoolean() || v.get("type").asText().equals("auction"));
+              }
+              return a;
+            },
+            Materialized.<Long, JsonNode, WindowStore<Bytes, byte[]>>as("q8-seen")
+                .withKeySerde(Serdes.Long())
+                .withValueSerde(JSON)
+                .withLoggingDisabled())
+        .suppress(finalOnly("q8-seen-final"))
+        .toStream()
+        .flatMap(
+            (w, acc) -> {
+              if (acc.get("name").isNull() || !acc.get("sold").asBoolean()) {
+                return List.<KeyValue<String, JsonNode>>of();
+              }
+              ObjectNode row = Json.object().put("id", w.key());
+              row.set("name", acc.get("name"));
+              row.put("starttime", w.window().start());
+              return List.of(KeyValue.pair((String) null, (JsonNode) row));
             });
   }
 

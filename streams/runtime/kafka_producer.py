@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+from aiokafka import errors as Errors
 
 from streams.errors import BrokerError
 from streams.runtime.broker import (
@@ -22,7 +23,10 @@ from streams.runtime.kafka_common import (
     _NO_HEADERS,
     T,
     _ak,
+    log,
 )
+
+START_RETRY_S = 60.0  # how long a producer keeps trying to reach a broker that is restarting
 
 
 class KafkaProducer:
@@ -71,15 +75,27 @@ class KafkaProducer:
         }
         if self.transactional_id is not None:
             opts["transactional_id"] = self.transactional_id
-        p = AIOKafkaProducer(**opts, **self._broker.client_options())
-        try:
-            await p.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await p.stop()
-            raise
-        self._producer = p
-        return p
+        # a broker restarting when a worker (re)starts: aiokafka's start() fails at once when it
+        # cannot bootstrap, so keep trying for a while (a worker restarted during a broker
+        # restart died here; seen in a loaded CI chaos run)
+        deadline = asyncio.get_running_loop().time() + START_RETRY_S
+        while True:
+            p = AIOKafkaProducer(**opts, **self._broker.client_options())
+            try:
+                await p.start()
+            except BaseException as e:
+                with contextlib.suppress(Exception):
+                    await p.stop()
+                if (
+                    not isinstance(e, Errors.KafkaConnectionError)
+                    or asyncio.get_running_loop().time() >= deadline
+                ):
+                    raise
+                log.warning("producer cannot reach %s yet; retrying", self._broker.address)
+                await asyncio.sleep(1)
+                continue
+            self._producer = p
+            return p
 
     async def _start(self) -> Any:
         if self._closed:

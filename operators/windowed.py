@@ -25,6 +25,7 @@ from operators.base import Processor, Rows, push
 from operators.windowed_columnar import Group, WindowBatch
 from state.session import SessionStore
 from state.window import WindowStore
+from state.window_objects import MISSING, ObjectWindows
 from streams import plan
 from streams.errors import ProcessingError
 from streams.serde import KEY
@@ -78,11 +79,17 @@ class WindowedAggregateProcessor:
         late: list[Processor],
         *,
         execution: str = "row",
+        objects: ObjectWindows | None = None,
     ) -> None:
         self.step = node.step
         self.spec = node.window
         self.emit = node.emit
         self.store = store
+        # tumbling and hopping: the accumulators as objects over ``store`` (one pickle per
+        # window per commit, closing without scans); sliding and sessions use ``store``
+        if isinstance(node.window, Tumbling | Hopping) and objects is None:
+            raise ValueError("tumbling and hopping windows need the store's ObjectWindows")
+        self.objects = objects
         self.results, self.late = results, late
         self.watermark = _MIN
         self.late_records = 0
@@ -153,8 +160,9 @@ class WindowedAggregateProcessor:
                 last_of = lambda i: (rows[i][0], rows[i][3], rows[i][4])  # noqa: E731
                 return self._merge_groups(groups, last_of), late_rows
         grace = spec.grace_ms
-        store = self.store
-        assert isinstance(store, WindowStore)
+        objects = self.objects
+        assert objects is not None
+        get = objects.get
         accs: dict[tuple[bytes, int], list[Any]] = {}
         meta: dict[tuple[bytes, int], tuple[Any, int, Any, int]] = {}
         late: Rows = []
@@ -172,14 +180,15 @@ class WindowedAggregateProcessor:
             for start, end in wins:
                 acc = accs.get((kb, start))
                 if acc is None:
-                    raw = store.get(kb, start)
-                    acc = self._init() if raw is None else _loads(raw)
+                    acc = get(kb, start)
+                    if acc is MISSING:
+                        acc = self._init()
                 accs[(kb, start)] = self._add(acc, v)
                 meta[(kb, start)] = (k, end - 1, h, o)
+        objects.put_many(accs.items())
         out: Rows = []
-        for (kb, start), acc in accs.items():
-            store.put(kb, start, _dumps(acc, protocol=5))
-            if self.emit == "update":
+        if self.emit == "update":
+            for (kb, start), acc in accs.items():
                 end = start + spec.size_ms
                 k, t, h, o = meta[(kb, start)]
                 out.append((k, self._result(acc, start, end), t, h, o))
@@ -189,20 +198,27 @@ class WindowedAggregateProcessor:
         self, groups: list[Group], meta: Callable[[int], tuple[Any, Any, int]]
     ) -> Rows:
         """Merge each (key, window)'s partial aggregates into the store, once per batch."""
-        store, size = self.store, self.spec.size_ms  # type: ignore[union-attr]
-        assert isinstance(store, WindowStore)
-        enc, merges, out = KEY.serialize, self._merges, []
-        kbs: dict[Any, bytes | None] = {}
+        objects, size = self.objects, self.spec.size_ms  # type: ignore[union-attr]
+        assert objects is not None
+        enc, merges, init = KEY.serialize, self._merges, self._init
+        kbs: dict[Any, bytes] = {}
+        pairs: list[tuple[bytes, int]] = []
         for g in groups:
             kb = kbs.get(g.key)
             if kb is None:
-                kb = kbs[g.key] = enc(g.key)
-            assert kb is not None
-            raw = store.get(kb, g.start)
-            acc = self._init() if raw is None else _loads(raw)
-            acc = [m(a, p) for m, a, p in zip(merges, acc, g.partial, strict=True)]  # type: ignore[misc]
-            store.put(kb, g.start, _dumps(acc, protocol=5))
-            if self.emit == "update":
+                kb = enc(g.key)
+                assert kb is not None
+                kbs[g.key] = kb
+            pairs.append((kb, g.start))
+        accs = []
+        for acc, g in zip(objects.get_many(pairs), groups, strict=True):
+            if acc is MISSING:
+                acc = init()
+            accs.append([m(a, p) for m, a, p in zip(merges, acc, g.partial, strict=True)])  # type: ignore[misc]
+        objects.put_many(zip(pairs, accs, strict=True))
+        out: Rows = []
+        if self.emit == "update":
+            for g, acc in zip(groups, accs, strict=True):
                 k, h, o = meta(g.last)  # (the key, headers, offset of its last record)
                 end = g.start + size
                 out.append((k, self._result(acc, g.start, end), end - 1, h, o))
@@ -336,14 +352,13 @@ class WindowedAggregateProcessor:
                     out.append((dec(kb), self._result(_loads(raw), s, e), e, (), -1))
             store.expire(before)
         else:
-            store = self.store
-            assert isinstance(store, WindowStore)
-            last_start = wm - self.spec.grace_ms - self.spec.size_ms
+            assert self.objects is not None
+            size = self.spec.size_ms
+            closed = self.objects.close_until(wm - self.spec.grace_ms - size)
             if self.emit == "final":
-                for kb, s, raw in list(store.fetch_all(_MIN, last_start)):
-                    end = s + self.spec.size_ms
-                    out.append((dec(kb), self._result(_loads(raw), s, end), end - 1, (), -1))
-            store.expire(last_start + 1)
+                result = self._result
+                for kb, s, acc in closed:
+                    out.append((dec(kb), result(acc, s, s + size), s + size - 1, (), -1))
         push(self.results, out)
 
 

@@ -11,7 +11,12 @@ scans once more to delete. This view keeps the accumulators as objects, by windo
 * closing takes whole window starts out of the view, sorted by key, with no scan: while the
   view is *complete* (it holds every live window of the store, which it checks once, loading a
   store restored from a changelog), the store has nothing the view does not; closed windows
-  become tombstones in the bytes store in one bulk delete, as the per-window deletes did;
+  become tombstones in the bytes store in one bulk delete. A window opened and closed between
+  two commits never reached the store or its changelog, so it leaves no tombstone (as
+  :meth:`~state.cache.CachedStore._forget_or_delete` does for sessions): restoring the
+  changelog gives the same store;
+* while complete, the view knows which dirty windows are new to the store; a commit writes the
+  time-index entry of those only (the others have theirs);
 * a view that would hold more than ``max_objects`` windows drops its clean objects after a
   commit and reads through the bytes store from then on (scans included): memory stays bounded.
 
@@ -47,13 +52,15 @@ Pair = tuple[bytes, int]  # (encoded key, window start)
 class ObjectWindows:
     """The accumulator objects of one window store; see the module doc."""
 
-    __slots__ = ("_complete", "_dirty", "_n", "_ndirty", "_wins", "max_objects", "raw")
+    __slots__ = ("_complete", "_dirty", "_n", "_ndirty", "_new", "_wins", "max_objects", "raw")
 
     def __init__(self, raw: WindowStore, *, max_objects: int = 500_000) -> None:
         self.raw = raw
         self.max_objects = max_objects
         self._wins: dict[int, dict[bytes, Any]] = {}  # start -> key -> accumulator
         self._dirty: dict[int, dict[bytes, Any]] = {}  # the same, written since the last flush
+        # (complete views only) the dirty windows the bytes store has never had
+        self._new: dict[int, set[bytes]] = {}
         self._n = 0
         self._ndirty = 0
         # None: not checked yet (the store may still be restored before the first batch)
@@ -108,8 +115,10 @@ class ObjectWindows:
 
     def put_many(self, items: Iterable[tuple[Pair, Any]]) -> None:
         """Set the accumulator of each ``((key, start), acc)``."""
-        self._check()
-        wins, dirty = self._wins, self._dirty
+        # (an incomplete view can't tell new windows: get_many caches what the store has, but
+        # a window absent from the view might be in the store, so none counts as new)
+        complete = self._check()
+        wins, dirty, fresh = self._wins, self._dirty, self._new
         n, nd = self._n, self._ndirty
         w = d = None
         last = None
@@ -125,6 +134,11 @@ class ObjectWindows:
             assert w is not None and d is not None
             if key not in w:
                 n += 1
+                if complete:
+                    f = fresh.get(start)
+                    if f is None:
+                        f = fresh[start] = set()
+                    f.add(key)
             if key not in d:
                 nd += 1
             w[key] = d[key] = acc
@@ -133,28 +147,36 @@ class ObjectWindows:
     def close_until(self, last_start: int) -> list[tuple[bytes, int, Any]]:
         """Remove every window with ``start <= last_start``; returns ``(key, start, acc)``
         ascending by start, then key bytes (the bytes store's time order)."""
-        complete, wins, dirty = self._check(), self._wins, self._dirty
+        complete, wins, dirty, fresh = self._check(), self._wins, self._dirty, self._new
         found: dict[int, dict[bytes, Any]] = {}
+        unlogged: set[tuple[bytes, int]] = set()
         for s in [s for s in wins if s <= last_start]:
             found[s] = wins.pop(s)
             self._n -= len(found[s])
             self._ndirty -= len(dirty.pop(s, ()))
+            unlogged.update((k, s) for k in fresh.pop(s, ()))
         if not complete:  # windows only the bytes store has
             for key, s, raw in self.raw.fetch_all(INT64_MIN, last_start):
                 f = found.setdefault(s, {})
                 if key not in f:
                     f[key] = pickle.loads(raw)
         out = [(k, s, f[k]) for s in sorted(found) for f in (found[s],) for k in sorted(f)]
-        self.raw.delete_many([(k, s) for k, s, _ in out])
+        self.raw.delete_many([(k, s) for k, s, _ in out if (k, s) not in unlogged])
         return out
 
     def flush_objects(self) -> None:
         """Pickle the dirty windows into the bytes store's write-back cache (at commit)."""
-        dumps = pickle.dumps
-        self.raw.put_many(
-            (k, s, dumps(acc, protocol=5)) for s, d in self._dirty.items() for k, acc in d.items()
-        )
+        dumps, fresh = pickle.dumps, self._new
+        new: list[tuple[bytes, int, bytes]] = []
+        known: list[tuple[bytes, int, bytes]] = []
+        for s, d in self._dirty.items():
+            f = fresh.get(s, ())
+            for k, acc in d.items():
+                (new if k in f else known).append((k, s, dumps(acc, protocol=5)))
+        self.raw.put_many(new)
+        self.raw.put_many(known, new=self._complete is not True)
         self._dirty.clear()
+        fresh.clear()
         self._ndirty = 0
         if self._n > self.max_objects:  # too many to keep: read through the store from now on
             self._wins.clear()
@@ -166,6 +188,7 @@ class ObjectWindows:
         reset or restored under the view). The next use checks the store again."""
         self._wins.clear()
         self._dirty.clear()
+        self._new.clear()
         self._n = self._ndirty = 0
         self._complete = None
 

@@ -64,6 +64,19 @@ def _functions(
         out["window_end"] = end
         return out
 
+    if len(aggs) == 1:  # the common case, without the loops (called per record and window)
+        (init1,), (add1,), (res1,), (name,) = inits, adds, results, names
+
+        def init() -> list[Any]:
+            return [init1()]
+
+        def add(acc: list[Any], v: Any) -> list[Any]:
+            return [add1(acc[0], v)]
+
+        def result(acc: list[Any], start: int, end: int) -> dict[str, Any]:
+            # (as the general form: a field named window_start/_end keeps its place)
+            return {name: res1(acc[0]), "window_start": start, "window_end": end}
+
     return init, add, merge, result
 
 
@@ -159,32 +172,46 @@ class WindowedAggregateProcessor:
             else:
                 last_of = lambda i: (rows[i][0], rows[i][3], rows[i][4])  # noqa: E731
                 return self._merge_groups(groups, last_of), late_rows
-        grace = spec.grace_ms
         objects = self.objects
         assert objects is not None
-        get = objects.get
+        get, add, init = objects.get, self._add, self._init
+        size = spec.size_ms
+        advance = spec.advance_ms if isinstance(spec, Hopping) else size
+        open_after = wm - spec.grace_ms  # a window is open while its end is after this
+        update = self.emit == "update"
         accs: dict[tuple[bytes, int], list[Any]] = {}
         meta: dict[tuple[bytes, int], tuple[Any, int, Any, int]] = {}
+        kbs: dict[Any, bytes] = {}  # str and int keys only: 1 == 1.0 == True encode apart
         late: Rows = []
         enc = KEY.serialize
         for row in rows:
             k, v, t, h, o = row
             if k is None:
                 continue
-            wins = [w for w in spec.windows_for(t) if w[1] + grace > wm]
-            if not wins:
+            # the windows of t still open, ascending (spec.windows_for, less the closed ones):
+            # starts s = last - j * advance with s > t - size and s + size > open_after
+            last = t - t % advance
+            lo = (t if t > open_after else open_after) - size
+            if last <= lo:
                 late.append(row)
                 continue
-            kb = enc(k)
+            tk = type(k)
+            if tk is int or tk is str:
+                kb = kbs.get(k)
+                if kb is None:
+                    kb = kbs[k] = enc(k)  # type: ignore[assignment]
+            else:
+                kb = enc(k)
             assert kb is not None
-            for start, end in wins:
+            for start in range(last - (last - lo - 1) // advance * advance, last + 1, advance):
                 acc = accs.get((kb, start))
                 if acc is None:
                     acc = get(kb, start)
                     if acc is MISSING:
-                        acc = self._init()
-                accs[(kb, start)] = self._add(acc, v)
-                meta[(kb, start)] = (k, end - 1, h, o)
+                        acc = init()
+                accs[(kb, start)] = add(acc, v)
+                if update:
+                    meta[(kb, start)] = (k, start + size - 1, h, o)
         objects.put_many(accs.items())
         out: Rows = []
         if self.emit == "update":

@@ -32,6 +32,7 @@ from streams.serde import KEY
 from streams.windows import Hopping, Session, Sliding, Tumbling
 
 _MIN = -(1 << 63)
+_NO_KEY = object()
 _dumps = pickle.dumps
 _loads = pickle.loads
 
@@ -238,10 +239,16 @@ class WindowedAggregateProcessor:
                 kbs[g.key] = kb
             pairs.append((kb, g.start))
         accs = []
-        for acc, g in zip(objects.get_many(pairs), groups, strict=True):
-            if acc is MISSING:
-                acc = init()
-            accs.append([m(a, p) for m, a, p in zip(merges, acc, g.partial, strict=True)])  # type: ignore[misc]
+        if len(merges) == 1:  # (one aggregation: no loop per group)
+            (m0,) = merges
+            assert m0 is not None
+            for acc, g in zip(objects.get_many(pairs), groups, strict=True):
+                accs.append([m0((init() if acc is MISSING else acc)[0], g.partial[0])])
+        else:
+            for acc, g in zip(objects.get_many(pairs), groups, strict=True):
+                if acc is MISSING:
+                    acc = init()
+                accs.append([m(a, p) for m, a, p in zip(merges, acc, g.partial, strict=True)])  # type: ignore[misc]
         objects.put_many(zip(pairs, accs, strict=True))
         out: Rows = []
         if self.emit == "update":
@@ -384,8 +391,12 @@ class WindowedAggregateProcessor:
             closed = self.objects.close_until(wm - self.spec.grace_ms - size)
             if self.emit == "final":
                 result = self._result
+                keys: dict[bytes, Any] = {}  # a key closes several (hopping) windows at once
                 for kb, s, acc in closed:
-                    out.append((dec(kb), result(acc, s, s + size), s + size - 1, (), -1))
+                    k = keys.get(kb, _NO_KEY)
+                    if k is _NO_KEY:
+                        k = keys[kb] = dec(kb)
+                    out.append((k, result(acc, s, s + size), s + size - 1, (), -1))
         push(self.results, out)
 
 

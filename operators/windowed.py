@@ -25,12 +25,14 @@ from operators.base import Processor, Rows, push
 from operators.windowed_columnar import Group, WindowBatch
 from state.session import SessionStore
 from state.window import WindowStore
+from state.window_objects import MISSING, ObjectWindows
 from streams import plan
 from streams.errors import ProcessingError
 from streams.serde import KEY
 from streams.windows import Hopping, Session, Sliding, Tumbling
 
 _MIN = -(1 << 63)
+_NO_KEY = object()
 _dumps = pickle.dumps
 _loads = pickle.loads
 
@@ -63,6 +65,19 @@ def _functions(
         out["window_end"] = end
         return out
 
+    if len(aggs) == 1:  # the common case, without the loops (called per record and window)
+        (init1,), (add1,), (res1,), (name,) = inits, adds, results, names
+
+        def init() -> list[Any]:
+            return [init1()]
+
+        def add(acc: list[Any], v: Any) -> list[Any]:
+            return [add1(acc[0], v)]
+
+        def result(acc: list[Any], start: int, end: int) -> dict[str, Any]:
+            # (as the general form: a field named window_start/_end keeps its place)
+            return {name: res1(acc[0]), "window_start": start, "window_end": end}
+
     return init, add, merge, result
 
 
@@ -78,11 +93,17 @@ class WindowedAggregateProcessor:
         late: list[Processor],
         *,
         execution: str = "row",
+        objects: ObjectWindows | None = None,
     ) -> None:
         self.step = node.step
         self.spec = node.window
         self.emit = node.emit
         self.store = store
+        # tumbling and hopping: the accumulators as objects over ``store`` (one pickle per
+        # window per commit, closing without scans); sliding and sessions use ``store``
+        if isinstance(node.window, Tumbling | Hopping) and objects is None:
+            raise ValueError("tumbling and hopping windows need the store's ObjectWindows")
+        self.objects = objects
         self.results, self.late = results, late
         self.watermark = _MIN
         self.late_records = 0
@@ -152,34 +173,50 @@ class WindowedAggregateProcessor:
             else:
                 last_of = lambda i: (rows[i][0], rows[i][3], rows[i][4])  # noqa: E731
                 return self._merge_groups(groups, last_of), late_rows
-        grace = spec.grace_ms
-        store = self.store
-        assert isinstance(store, WindowStore)
+        objects = self.objects
+        assert objects is not None
+        get, add, init = objects.get, self._add, self._init
+        size = spec.size_ms
+        advance = spec.advance_ms if isinstance(spec, Hopping) else size
+        open_after = wm - spec.grace_ms  # a window is open while its end is after this
+        update = self.emit == "update"
         accs: dict[tuple[bytes, int], list[Any]] = {}
         meta: dict[tuple[bytes, int], tuple[Any, int, Any, int]] = {}
+        kbs: dict[Any, bytes] = {}  # str and int keys only: 1 == 1.0 == True encode apart
         late: Rows = []
         enc = KEY.serialize
         for row in rows:
             k, v, t, h, o = row
             if k is None:
                 continue
-            wins = [w for w in spec.windows_for(t) if w[1] + grace > wm]
-            if not wins:
+            # the windows of t still open, ascending (spec.windows_for, less the closed ones):
+            # starts s = last - j * advance with s > t - size and s + size > open_after
+            last = t - t % advance
+            lo = (t if t > open_after else open_after) - size
+            if last <= lo:
                 late.append(row)
                 continue
-            kb = enc(k)
+            tk = type(k)
+            if tk is int or tk is str:
+                kb = kbs.get(k)
+                if kb is None:
+                    kb = kbs[k] = enc(k)  # type: ignore[assignment]
+            else:
+                kb = enc(k)
             assert kb is not None
-            for start, end in wins:
+            for start in range(last - (last - lo - 1) // advance * advance, last + 1, advance):
                 acc = accs.get((kb, start))
                 if acc is None:
-                    raw = store.get(kb, start)
-                    acc = self._init() if raw is None else _loads(raw)
-                accs[(kb, start)] = self._add(acc, v)
-                meta[(kb, start)] = (k, end - 1, h, o)
+                    acc = get(kb, start)
+                    if acc is MISSING:
+                        acc = init()
+                accs[(kb, start)] = add(acc, v)
+                if update:
+                    meta[(kb, start)] = (k, start + size - 1, h, o)
+        objects.put_many(accs.items())
         out: Rows = []
-        for (kb, start), acc in accs.items():
-            store.put(kb, start, _dumps(acc, protocol=5))
-            if self.emit == "update":
+        if self.emit == "update":
+            for (kb, start), acc in accs.items():
                 end = start + spec.size_ms
                 k, t, h, o = meta[(kb, start)]
                 out.append((k, self._result(acc, start, end), t, h, o))
@@ -189,20 +226,33 @@ class WindowedAggregateProcessor:
         self, groups: list[Group], meta: Callable[[int], tuple[Any, Any, int]]
     ) -> Rows:
         """Merge each (key, window)'s partial aggregates into the store, once per batch."""
-        store, size = self.store, self.spec.size_ms  # type: ignore[union-attr]
-        assert isinstance(store, WindowStore)
-        enc, merges, out = KEY.serialize, self._merges, []
-        kbs: dict[Any, bytes | None] = {}
+        objects, size = self.objects, self.spec.size_ms  # type: ignore[union-attr]
+        assert objects is not None
+        enc, merges, init = KEY.serialize, self._merges, self._init
+        kbs: dict[Any, bytes] = {}
+        pairs: list[tuple[bytes, int]] = []
         for g in groups:
             kb = kbs.get(g.key)
             if kb is None:
-                kb = kbs[g.key] = enc(g.key)
-            assert kb is not None
-            raw = store.get(kb, g.start)
-            acc = self._init() if raw is None else _loads(raw)
-            acc = [m(a, p) for m, a, p in zip(merges, acc, g.partial, strict=True)]  # type: ignore[misc]
-            store.put(kb, g.start, _dumps(acc, protocol=5))
-            if self.emit == "update":
+                kb = enc(g.key)
+                assert kb is not None
+                kbs[g.key] = kb
+            pairs.append((kb, g.start))
+        accs = []
+        if len(merges) == 1:  # (one aggregation: no loop per group)
+            (m0,) = merges
+            assert m0 is not None
+            for acc, g in zip(objects.get_many(pairs), groups, strict=True):
+                accs.append([m0((init() if acc is MISSING else acc)[0], g.partial[0])])
+        else:
+            for acc, g in zip(objects.get_many(pairs), groups, strict=True):
+                if acc is MISSING:
+                    acc = init()
+                accs.append([m(a, p) for m, a, p in zip(merges, acc, g.partial, strict=True)])  # type: ignore[misc]
+        objects.put_many(zip(pairs, accs, strict=True))
+        out: Rows = []
+        if self.emit == "update":
+            for g, acc in zip(groups, accs, strict=True):
                 k, h, o = meta(g.last)  # (the key, headers, offset of its last record)
                 end = g.start + size
                 out.append((k, self._result(acc, g.start, end), end - 1, h, o))
@@ -336,14 +386,17 @@ class WindowedAggregateProcessor:
                     out.append((dec(kb), self._result(_loads(raw), s, e), e, (), -1))
             store.expire(before)
         else:
-            store = self.store
-            assert isinstance(store, WindowStore)
-            last_start = wm - self.spec.grace_ms - self.spec.size_ms
+            assert self.objects is not None
+            size = self.spec.size_ms
+            closed = self.objects.close_until(wm - self.spec.grace_ms - size)
             if self.emit == "final":
-                for kb, s, raw in list(store.fetch_all(_MIN, last_start)):
-                    end = s + self.spec.size_ms
-                    out.append((dec(kb), self._result(_loads(raw), s, end), end - 1, (), -1))
-            store.expire(last_start + 1)
+                result = self._result
+                keys: dict[bytes, Any] = {}  # a key closes several (hopping) windows at once
+                for kb, s, acc in closed:
+                    k = keys.get(kb, _NO_KEY)
+                    if k is _NO_KEY:
+                        k = keys[kb] = dec(kb)
+                    out.append((k, result(acc, s, s + size), s + size - 1, (), -1))
         push(self.results, out)
 
 

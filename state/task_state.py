@@ -38,6 +38,7 @@ from state.kv import KeyValueStore
 from state.rocks import RocksDBBackend
 from state.session import SessionStore
 from state.window import WindowStore
+from state.window_objects import ObjectWindows
 from streams.errors import StateError
 from streams.serde import Serde
 
@@ -168,6 +169,7 @@ class TaskStores:
         self.state_dir = state_dir
         self.stores: dict[str, CachedStore] = {}
         self._views: dict[str, ObjectKV] = {}
+        self._windows: dict[str, ObjectWindows] = {}
         self.cache_max_entries = cache_max_entries
         self.restored_records = 0
         self._pending: dict[str, list[Op]] = {}
@@ -214,16 +216,36 @@ class TaskStores:
             view = self._views[name] = ObjectKV(store, d.key_serde, d.value_serde)
         return view
 
+    def windows(self, name: str) -> ObjectWindows:
+        """The accumulator-object view of window store ``name`` (tumbling and hopping
+        aggregations); its dirty objects go to the store at every commit."""
+        view = self._windows.get(name)
+        if view is None:
+            store = self.stores.get(name)
+            if not isinstance(store, WindowStore):
+                raise StateError(f"no window store '{name}' in this task")
+            view = self._windows[name] = ObjectWindows(
+                store, max_objects=max(500_000, 10 * self.cache_max_entries)
+            )
+        return view
+
     def raw(self, name: str) -> CachedStore:
+        """The bytes store ``name``, with what its object view holds written into its cache
+        first (interactive queries and tests read windows there)."""
         try:
-            return self.stores[name]
+            store = self.stores[name]
         except KeyError:
             raise StateError(f"no store '{name}' in this task") from None
+        view = self._windows.get(name)
+        if view is not None:
+            view.flush_objects()
+        return store
 
     @property
     def needs_flush(self) -> bool:
+        views: list[ObjectKV | ObjectWindows] = [*self._views.values(), *self._windows.values()]
         return any(s.needs_flush for s in self.stores.values()) or any(
-            v.dirty_count >= self.cache_max_entries for v in self._views.values()
+            v.dirty_count >= self.cache_max_entries for v in views
         )
 
     # -- commit -----------------------------------------------------------------------------------
@@ -232,6 +254,8 @@ class TaskStores:
         out = []
         for view in self._views.values():
             view.flush_objects()
+        for wview in self._windows.values():
+            wview.flush_objects()
         for name, store in self.stores.items():
             ops = store.take_dirty()
             self._pending[name] = ops
@@ -293,10 +317,19 @@ class TaskStores:
         if view is not None and isinstance(new, KeyValueStore):  # processors hold the view
             view.raw = new
             view.discard_objects()
+        wview = self._windows.get(name)
+        if wview is not None and isinstance(new, WindowStore):
+            wview.raw = new
+            wview.discard_objects()
         self._fresh.add(name)
 
     def restore(self, name: str, records: Iterable[ChangelogRecord], end_offset: int) -> int:
         """Replay changelog records into store ``name``; ``end_offset`` goes with the last batch."""
+        wview = self._windows.get(name)
+        if wview is not None:  # it may have loaded the store before this restore
+            if wview.dirty_count:
+                raise StateError("restore() needs a store without dirty entries")
+            wview.discard_objects()
         n = self.stores[name].restore(records, meta={CHANGELOG_OFFSET: str(end_offset).encode()})
         self.restored_records += n
         self._fresh.discard(name)
@@ -308,6 +341,9 @@ class TaskStores:
         for v in self._views.values():
             v.discard_objects()
         self._views.clear()
+        for w in self._windows.values():
+            w.discard_objects()
+        self._windows.clear()
         for s in self.stores.values():
             s.close()
         self.stores.clear()

@@ -47,6 +47,29 @@ class WindowStore(CachedStore):
         self._cache.set(_kprefix(key) + ts, value)
         self._cache.set(_T + ts + key, b"")
 
+    def put_many(self, items: Iterable[tuple[bytes, int, bytes]], *, new: bool = True) -> None:
+        """:meth:`put` of every ``(key, start, value)``, without a call per entry (a commit
+        writes every dirty window of a window-object view at once). ``new=False``: the caller
+        knows each window is already in the store, so its time-index entry is left as it is."""
+        cset, enc, ln = self._cache.set, encode_ts, encode_len
+        for key, start_ms, value in items:
+            ts = enc(start_ms)
+            cset(_K + ln(len(key)) + key + ts, value)
+            if new:
+                cset(_T + ts + key, b"")
+
+    def delete_many(self, items: Iterable[tuple[bytes, int]]) -> None:
+        """:meth:`delete` of every ``(key, start)`` (closed windows, deleted in bulk)."""
+        cset, enc, ln = self._cache.set, encode_ts, encode_len
+        for key, start_ms in items:
+            ts = enc(start_ms)
+            cset(_K + ln(len(key)) + key + ts, None)
+            cset(_T + ts + key, None)
+
+    def is_empty(self) -> bool:
+        """True when no window is live (backend, taken and dirty entries merged)."""
+        return next(self._scan(_T, prefix_end(_T)), None) is None
+
     def get(self, key: bytes, start_ms: int) -> bytes | None:
         """The value of one window, or None."""
         return self._lookup(_kprefix(key) + encode_ts(start_ms))

@@ -23,6 +23,7 @@ position in the input as the record timestamp (give the source a ``timestamp=`` 
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
@@ -30,6 +31,7 @@ from typing import Any
 
 import msgspec
 
+from streams.config import Config
 from streams.errors import StreamsError
 from streams.runtime.broker import TopicPartition
 from streams.runtime.task import TaskId
@@ -52,6 +54,14 @@ def run_bounded(
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     driver = TopologyTestDriver(topology, partitions=partitions)
+    # Commit as a worker does: when a store's cache is full (and at the end), not after every
+    # batch. A bounded run has no wall-clock commit interval, and a commit per batch writes
+    # every window a batch touched to the changelog and the store once per batch.
+    driver.auto_commit = False
+    # the worker's GC thresholds (see Config.gc_threshold), restored after
+    old_gc, gc_threshold = gc.get_threshold(), Config().gc_threshold
+    if gc_threshold is not None:
+        gc.set_threshold(*gc_threshold)
     try:
         for topic, src in inputs.items():
             if topic not in driver.plan.source_topics:
@@ -60,6 +70,7 @@ def run_bounded(
                     f"(sources: {', '.join(driver.plan.source_topics)})"
                 )
             _feed(driver, topic, src, batch_size)
+        driver.auto_commit = True
         driver.end_of_input()
         if raw:
             return {
@@ -72,6 +83,7 @@ def run_bounded(
             }
         return {topic: driver.read(topic) for topic in driver.plan.sink_topics}
     finally:
+        gc.set_threshold(*old_gc)
         driver.close()
 
 
@@ -124,6 +136,7 @@ def _feed_values(
                 items.append((None, r, i))
         n += len(chunk)
         driver.pipe_many(topic, items)
+        _commit_if_full(driver)
 
 
 def _feed_arrow(driver: TopologyTestDriver, topic: str, batches: Iterable[Any]) -> None:
@@ -144,7 +157,13 @@ def _feed_arrow(driver: TopologyTestDriver, topic: str, batches: Iterable[Any]) 
         )
         start += n
         task.process_columnar(tp, batch)
-        driver._run()  # repartition round trips, commits
+        driver._run()  # repartition round trips
+        _commit_if_full(driver)
+
+
+def _commit_if_full(driver: TopologyTestDriver) -> None:
+    if any(t.stores is not None and t.stores.needs_flush for t in driver.tasks.values()):
+        driver.commit()
 
 
 __all__ = ["run_bounded"]

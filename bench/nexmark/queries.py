@@ -64,11 +64,11 @@ def argmax(field: str, keep: tuple[str, ...]) -> agg.Agg:
 
     def add(acc: tuple[Any, list[dict[str, Any]]] | None, v: dict[str, Any]) -> Any:
         x = v[field]
-        row = {f: v[f] for f in keep}
+        # (the kept row is built only for a new maximum or a tie: most records are neither)
         if acc is None or x > acc[0]:
-            return (x, [row])
+            return (x, [{f: v[f] for f in keep}])
         if x == acc[0]:
-            return (acc[0], [*acc[1], row])
+            return (acc[0], [*acc[1], {f: v[f] for f in keep}])
         return acc
 
     return agg.custom(

@@ -51,6 +51,7 @@ from streams.runtime.watermarks import (
 )
 from streams.serde import PICKLE
 from streams.table import table_store
+from streams.windows import Hopping, Tumbling
 
 IDLE_ANNOUNCE_MS = 1_000  # how often an idle task tells downstream tasks its watermark
 
@@ -222,12 +223,16 @@ class Task:
                     assert self.stores is not None
                     store = self.stores.raw(node.store.name)
                     assert isinstance(store, WindowStore | SessionStore)
+                    objects = None
+                    if isinstance(node.window, Tumbling | Hopping):
+                        objects = self.stores.windows(node.store.name)
                     wp = WindowedAggregateProcessor(
                         node,
                         store,
                         [wire(c, last) for c in seg.exits[0]],
                         [wire(c, last) for c in seg.exits[1]],
                         execution=topo.execution,
+                        objects=objects,
                     )
                     procs[seg.id] = wp
                     timed.append(wp)

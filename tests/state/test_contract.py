@@ -320,6 +320,27 @@ def test_window_changelog_restore_reproduces(make_backend: MakeBackend) -> None:
     assert list(fresh.backend.iter_range(None, None)) == list(w.backend.iter_range(None, None))
 
 
+def test_window_put_many_delete_many_match_one_by_one(make_backend: MakeBackend) -> None:
+    bulk, single = WindowStore(make_backend("a")), WindowStore(make_backend("b"))
+    assert bulk.is_empty()
+    items = [(b"k%d" % (i % 4), (i % 5) * 10 - 20, b"v%d" % i) for i in range(30)]
+    bulk.put_many(items)
+    for k, s, v in items:
+        single.put(k, s, v)
+    assert not bulk.is_empty()
+    log_bulk, log_single = bulk.flush(), single.flush()
+    gone = [(b"k1", 0), (b"k2", -20), (b"absent", 5)]
+    bulk.delete_many(gone)
+    for k, s in gone:
+        single.delete(k, s)
+    assert bulk.take_dirty() == single.take_dirty()
+    assert log_bulk == log_single
+    span = (INT64_MIN, INT64_MAX)
+    assert list(bulk.fetch_all(*span)) == list(single.fetch_all(*span))
+    bulk.delete_many([(k, s) for k, s, _ in list(bulk.fetch_all(*span))])
+    assert bulk.is_empty()  # deletes in the cache hide what the backend still has
+
+
 # -- session store -----------------------------------------------------------------------------
 
 

@@ -87,3 +87,14 @@ def test_every_window_closes_at_the_end():
 def test_unknown_topic_is_an_error():
     with pytest.raises(st.StreamsError, match="not a source topic"):
         st.run_bounded(_topology(), {"nope": []})
+
+
+def test_bounded_run_commits_when_a_store_is_full_not_per_batch(monkeypatch):
+    commits = []
+    real = TopologyTestDriver.commit
+    monkeypatch.setattr(TopologyTestDriver, "commit", lambda d: commits.append(1) or real(d))
+    recs = [{"user": f"u{i % 50}", "amount": 20, "ts": i * 10} for i in range(2_000)]
+    table = pa.Table.from_pylist(recs)
+    out = st.run_bounded(_topology(), {"events": table}, batch_size=10)
+    assert len(out["big"]) == 2_000
+    assert 0 < len(commits) < 200 // 2  # 200 batches; the end of input commits per sub-topology

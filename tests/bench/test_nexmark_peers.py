@@ -38,6 +38,8 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
 def _need(peer: str) -> None:
     if peer == "ours-kafka":  # the project's own environment
         return
+    if peer == "kafka-streams" and shutil.which("mvn") and shutil.which("java"):
+        envs.kafka_streams_jar()  # built from the repo with Maven on first use (~15 s)
     ready = envs.KAFKA_STREAMS_JAR.exists() if peer == "kafka-streams" else envs.is_ready(peer)
     if ready:
         return

@@ -240,15 +240,13 @@ class TopologyTestDriver:
         for task in self.tasks.values():
             ends = {tp.topic: self.broker.end_offset(tp) for tp in task.changelog_partitions()}
             task.finish_commit(ends)
-        for tid, task in self.tasks.items():
-            mine = [
-                tp
-                for tp, off in self._positions.items()
-                if tp.partition == tid.partition
-                and self.plan.subtopology_of(tp.topic).id == tid.subtopology
-                and self._committed.get(tp) != off
-            ]
-            self._committed_meta.update(task.offset_metadata(mine))
+        changed: dict[TaskId, list[TopicPartition]] = {}
+        for tp, off in self._positions.items():
+            if self._committed.get(tp) != off:
+                tid = TaskId(self.plan.subtopology_of(tp.topic).id, tp.partition)
+                changed.setdefault(tid, []).append(tp)
+        for tid, tps in changed.items():
+            self._committed_meta.update(self.tasks[tid].offset_metadata(tps))
         self._committed = dict(self._positions)
 
     def crash(self) -> None:

@@ -394,9 +394,8 @@ class Worker:
             tp: off
             for s in slots
             for tp, off in s.committed.items()
-            if tp.topic in self._repartition_topics
+            if tp.topic in self._repartition_topics and self._purged.get(tp) != off
         }
-        before = {tp: off for tp, off in before.items() if self._purged.get(tp) != off}
         if not before:
             return
         try:
@@ -432,13 +431,11 @@ class Worker:
         This used to end the worker ("offset commit failed"; seen in a loaded CI chaos run)."""
         assert self._consumer is not None
         log.warning("commit refused, the group rebalanced (%s); rejoining", err)
-        for slot in slots:
-            if self.slots.get(slot.task.id) is slot:
-                del self.slots[slot.task.id]
-                self._consumer.pause(sorted(slot.inputs))
-                await self._close_slot(slot)
-        self._rejoining = True
-        self._consumer.request_rejoin()
+        gone = [s for s in slots if self.slots.get(s.task.id) is s]
+        for slot in gone:
+            del self.slots[slot.task.id]
+            await self._close_slot(slot)
+        self._rejoin(gone)
 
     async def _reinit(self, slot: _TaskSlot, err: BrokerError) -> None:
         """Start a task over from its last commit after a failed (not fenced) commit, e.g. the
@@ -455,7 +452,15 @@ class Worker:
             slot.task.id,
             err,
         )
-        self._consumer.pause(sorted(slot.inputs))  # nothing of it is processed meanwhile
+        self._rejoin([slot])
+
+    def _rejoin(self, slots: list[_TaskSlot]) -> None:
+        """Ask the group for a new assignment after closing ``slots``' tasks: their input is
+        paused meanwhile, and a bounded run does not end before the assignment comes (their
+        input was fetched, so there is no lag, but it is not committed)."""
+        assert self._consumer is not None
+        for slot in slots:
+            self._consumer.pause(sorted(slot.inputs))
         self._rejoining = True
         self._consumer.request_rejoin()
 

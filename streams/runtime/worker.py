@@ -530,6 +530,11 @@ class Worker:
                     )
                     if slot is not None:
                         await slot.queue.put((tp, msgs))
+                    elif tp in self._consumer.assignment():
+                        # fetched before the assignment callback made its task: aiokafka
+                        # publishes an assignment (and fetches for it) before it awaits the
+                        # callback. Read it again rather than lose it.
+                        self._consumer.seek(tp, msgs[0][4])  # the offset (embedded: raw tuples)
                 for slot in self.slots.values():  # idle timeouts move watermarks on
                     if slot.ready.is_set() and slot.queue.empty():
                         slot.task.punctuate()

@@ -211,3 +211,53 @@ def test_a_bounded_run_ends_with_idle_inputs_behind_a_repartition():
     asyncio.run(bounded())
     windows_out = [m for p in range(2) for m in b.fetch(TopicPartition("out", p), 0)]
     assert len(windows_out) == 3 * 1000  # 10 s windows over 10,000 s, three users each
+
+
+class _EarlyFetchConsumer:
+    """An embedded consumer that behaves as aiokafka does: the first assignment is published
+    and fetched for before the listener's ``on_partitions_assigned`` has run (aiokafka awaits
+    its offset-refresh task in between)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self._held = None
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    async def subscribe(self, topics, listener):
+        outer = self
+
+        class Hold:
+            async def on_partitions_revoked(self, revoked):
+                await listener.on_partitions_revoked(revoked)
+
+            async def on_partitions_assigned(self, assigned):
+                if outer._held is None:
+                    outer._held = (listener, assigned)  # delivered on the next poll
+                else:
+                    await listener.on_partitions_assigned(assigned)
+
+        await self._inner.subscribe(topics, Hold())
+
+    async def getmany(self, timeout_ms=100, max_records=10_000):
+        if self._held is not None and self._held[0] is not None:
+            listener, assigned = self._held
+            self._held = (None, None)
+            await listener.on_partitions_assigned(assigned)
+        return await self._inner.getmany(timeout_ms, max_records)
+
+
+def test_records_fetched_before_the_assignment_callback_are_not_lost():
+    b = EmbeddedBroker(default_partitions=1)
+    for topic in ("in", "out"):
+        b.create_topic(topic, 1)
+    for i in range(50):
+        b.append("in", 0, b"k", st.serde.JSON.serialize({"n": i}), i)
+    make = b.consumer
+    b.consumer = lambda *a, **kw: _EarlyFetchConsumer(make(*a, **kw))  # type: ignore[method-assign]
+    t = st.Topology("early")
+    t.source("in").map_values(st.col("n") * 2).to("out")
+    asyncio.run(st.Worker(t, b).run(until_idle=True))
+    got = [st.serde.JSON.deserialize(m.value) for m in b.fetch(TopicPartition("out", 0), 0)]
+    assert got == [2 * i for i in range(50)]

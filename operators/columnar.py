@@ -119,6 +119,19 @@ class ColumnarBatch:
             self.cols[name] = a
         return a
 
+    def key_array(self) -> Any:
+        """The record keys as an array (what ``key()`` reads); raises where Arrow would not
+        hold them exactly (keys of mixed or non-plain types)."""
+        if self.key is not None:
+            return self.key
+        if self.rows is not None:
+            idx = self.positions()
+            src = self.rows if idx is None else [self.rows[i] for i in idx]
+            return _plain([r[0] for r in src], "key()")
+        assert self.keys is not None
+        idx = self.positions()
+        return _plain(self.keys if idx is None else [self.keys[i] for i in idx], "key()")
+
     def copy(self) -> ColumnarBatch:
         b = ColumnarBatch(self.base, self.n, rows=self.rows, keys=self.keys, ts=self.ts)
         b.headers, b.offsets, b.pos, b.key, b.scalar = (

@@ -21,7 +21,10 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa  # type: ignore[import-untyped]
+
 from operators.base import Processor, Rows, push
+from operators.columnar import ColumnarBatch, _plain, push_columnar
 from operators.windowed_columnar import Group, WindowBatch
 from state.session import SessionStore
 from state.window import WindowStore
@@ -113,6 +116,8 @@ class WindowedAggregateProcessor:
         self._batch = WindowBatch.for_node(node) if execution != "row" else None
         self._batch_min = 1 if execution == "columnar" else 512
         self._merges = [a.merge for _, a in node.aggs]
+        self._node_aggs = node.aggs
+        self._results = [a.result for _, a in node.aggs]
 
     # -- records ----------------------------------------------------------------------------
     @property
@@ -390,14 +395,54 @@ class WindowedAggregateProcessor:
             size = self.spec.size_ms
             closed = self.objects.close_until(wm - self.spec.grace_ms - size)
             if self.emit == "final":
-                result = self._result
                 keys: dict[bytes, Any] = {}  # a key closes several (hopping) windows at once
-                for kb, s, acc in closed:
+                ks = []
+                for kb, _, _ in closed:
                     k = keys.get(kb, _NO_KEY)
                     if k is _NO_KEY:
                         k = keys[kb] = dec(kb)
+                    ks.append(k)
+                if self._emit_columnar(ks, closed, size):
+                    return
+                result = self._result
+                for k, (_, s, acc) in zip(ks, closed, strict=True):
                     out.append((k, result(acc, s, s + size), s + size - 1, (), -1))
         push(self.results, out)
+
+    def _emit_columnar(self, keys: list[Any], closed: list[Any], size: int) -> bool:
+        """Closed windows as one Arrow batch, for children that take one (columnar mode): the
+        values are the row path's dicts, column by column. False where they are not plain
+        columns (an aggregation's result of mixed or nested types: the rows go instead)."""
+        if (
+            self._batch is None
+            or len(closed) < self._batch_min
+            or not any(getattr(c, "accepts_columnar", False) for c in self.results)
+        ):
+            return False
+        names = [n for n, _ in self._node_aggs]
+        if "window_start" in names or "window_end" in names:
+            return False
+        try:
+            cols = {
+                n: _plain([res(acc[j]) for _, _, acc in closed], n)
+                for j, (n, res) in enumerate(zip(names, self._results, strict=True))
+            }
+        except Exception:
+            return False
+        starts = [s for _, s, _ in closed]
+        cols["window_start"] = pa.array(starts, pa.int64())
+        cols["window_end"] = pa.array([s + size for s in starts], pa.int64())
+        n = len(closed)
+        batch = ColumnarBatch(
+            cols,
+            n,
+            keys=keys,
+            ts=[s + size - 1 for s in starts],
+            headers=[()] * n,
+            offsets=[-1] * n,
+        )
+        push_columnar(self.results, batch)
+        return True
 
 
 __all__ = ["WindowedAggregateProcessor"]

@@ -1,12 +1,14 @@
 """Aggregation of a whole batch on Arrow: window assignment and partial aggregates.
 
 For tumbling and hopping windows whose aggregations are all ``count``, ``sum``, ``min``,
-``max`` or ``mean`` of a column expression, a batch is turned into one Arrow table of (record,
-window) pairs, grouped by (key, window start), and each group's partial aggregate is merged into
-the store's accumulator: one read and one write per (key, window) per batch, no Python per
-record. The result (store contents, emitted updates and their order, timestamps, late records)
-is the row path's (:meth:`WindowedAggregateProcessor._windows`), which runs instead wherever
-Arrow could differ: float sums (addition order), float min/max (NaN, signed zeros), int64
+``max``, ``mean`` or ``argmax`` of a column expression, a batch is turned into one Arrow table
+of (record, window) pairs, grouped by (key, window start), and each group's partial aggregate
+is merged into the store's accumulator: one read and one write per (key, window) per batch, no
+Python per record (argmax keeps the fields of the records holding each group's maximum: a join
+of the pairs with the groups' maxima). The result (store contents, emitted updates and their
+order, timestamps, late records) is the row path's
+(:meth:`WindowedAggregateProcessor._windows`), which runs instead wherever Arrow could
+differ: float sums (addition order), float min/max/argmax (NaN, signed zeros), int64
 overflow, keys or values of mixed or nested types.
 
 >>> import pyarrow as pa
@@ -35,7 +37,7 @@ from streams.expr import Expr
 from streams.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
 from streams.windows import Hopping, Tumbling
 
-_KINDS = ("count", "sum", "min", "max", "mean")
+_KINDS = ("count", "sum", "min", "max", "mean", "argmax")
 _MAX = (1 << 63) - 1
 
 
@@ -55,7 +57,11 @@ class WindowBatch:
     def __init__(self, node: plan.WindowedAggregate, window: Tumbling | Hopping) -> None:
         self.node, self.window = node, window
         self.aggs = [(a.kind, a.of) for _, a in node.aggs]
-        self.needed = frozenset().union(*(e.columns() for _, e in self.aggs if e is not None))
+        self.keeps = [a.keep for _, a in node.aggs]
+        self.needed = frozenset().union(
+            *(e.columns() for _, e in self.aggs if e is not None),
+            *(k for k in self.keeps if k is not None),
+        )
 
     @classmethod
     def for_node(cls, node: plan.WindowedAggregate) -> WindowBatch | None:
@@ -112,12 +118,17 @@ class WindowBatch:
             parts.append(pa.table(cols_j).filter(ok))
         assert any_open is not None
         late_idx = pc.indices_nonzero(pc.and_(keyed, pc.invert(any_open))).to_pylist()
-        g = pa.concat_tables(parts).group_by(["k", "s"], use_threads=False)
+        pairs = pa.concat_tables(parts)
+        g = pairs.group_by(["k", "s"], use_threads=False)
         g = g.aggregate(_aggregations(self.aggs))
         g = g.sort_by([("i_min", "ascending"), ("s", "ascending")])
         res = {name: g.column(name).to_pylist() for name in g.column_names}
+        ties = [
+            _ties(pairs, g, i, keep, cols, n) if k == "argmax" and keep is not None else None
+            for i, ((k, _), keep) in enumerate(zip(self.aggs, self.keeps, strict=True))
+        ]
         groups = [
-            Group(res["k"][x], res["s"][x], _partial(res, x, self.aggs), res["i_max"][x])
+            Group(res["k"][x], res["s"][x], _partial(res, x, self.aggs, ties), res["i_max"][x])
             for x in range(g.num_rows)
         ]
         return groups, late_idx
@@ -133,6 +144,8 @@ class KeyedBatch:
 
     @classmethod
     def for_node(cls, node: plan.Aggregate) -> KeyedBatch | None:
+        if any(a.kind == "argmax" for _, a in node.aggs):
+            return None  # (the keyed path keeps no rows per group: argmax runs row-wise)
         return cls(node) if _columnar_aggs(node.aggs) else None
 
     def partials(self, rows: Rows) -> list[tuple[Any, list[Any], int, int]]:
@@ -163,6 +176,8 @@ def _columnar_aggs(aggs: tuple[tuple[str, Any], ...]) -> bool:
     for _, a in aggs:
         if a.kind not in _KINDS or (a.kind != "count" and a.of is None):
             return False
+        if a.kind == "argmax" and not a.keep:
+            return False
         if a.of is not None and not columnar_ok(a.of):
             return False
     return True
@@ -174,22 +189,54 @@ def _aggregations(specs: list[tuple[str, Expr | None]]) -> list[Any]:
     for i, (k, _) in enumerate(specs):
         if k in ("sum", "min", "max"):
             aggs.append((f"v{i}", k, nn))
+        elif k == "argmax":
+            aggs.append((f"v{i}", "max", nn))
         elif k == "mean":
             aggs += [(f"v{i}", "sum"), (f"v{i}", "count")]
     return aggs
 
 
-def _partial(res: dict[str, list[Any]], x: int, specs: list[tuple[str, Expr | None]]) -> list[Any]:
+def _partial(
+    res: dict[str, list[Any]],
+    x: int,
+    specs: list[tuple[str, Expr | None]],
+    ties: list[dict[tuple[Any, int], list[dict[str, Any]]] | None] | None = None,
+) -> list[Any]:
     """Group ``x``'s partial accumulators, shaped as the aggregations' own."""
     partial: list[Any] = []
     for i, (k, _) in enumerate(specs):
         if k == "count":
             partial.append(res["count_all"][x])
+        elif k == "argmax":
+            top = res[f"v{i}_max"][x]
+            tied = None if ties is None else ties[i]
+            assert tied is not None
+            partial.append(None if top is None else (top, tied[(res["k"][x], res["s"][x])]))
         elif k == "mean":
             partial.append((res[f"v{i}_sum"][x] or 0, res[f"v{i}_count"][x]))
         else:
             partial.append(res[f"v{i}_{k}"][x])
     return partial
+
+
+def _ties(
+    pairs: Any, g: Any, i: int, keep: tuple[str, ...], cols: dict[str, Any], n: int
+) -> dict[tuple[Any, int], list[dict[str, Any]]]:
+    """argmax ``i``: per (key, window), the kept fields of the records holding its maximum,
+    in record order (as the row path appends ties)."""
+    v, top = f"v{i}", f"v{i}_max"
+    if g.num_rows == 0:
+        return {}
+    joined = pairs.select(["k", "s", "i", v]).join(
+        g.select(["k", "s", top]), keys=["k", "s"], use_threads=False
+    )
+    hit = joined.filter(pc.equal(joined[v], joined[top])).sort_by([("i", "ascending")])
+    idx = hit["i"].combine_chunks()
+    kept = [pc.take(cols[f] if f in cols else pa.nulls(n), idx).to_pylist() for f in keep]
+    out: dict[tuple[Any, int], list[dict[str, Any]]] = {}
+    for key, start, *xs in zip(hit["k"].to_pylist(), hit["s"].to_pylist(), *kept, strict=True):
+        out.setdefault((key, start), []).append(dict(zip(keep, xs, strict=True)))
+    return out
 
 
 def _columns(rows: Rows, needed: frozenset[str]) -> dict[str, Any]:
@@ -215,7 +262,7 @@ def _values(k: str, e: Expr | None, cols: dict[str, Any], n: int) -> Any:
             if top * n > _MAX:  # Arrow's sums wrap: the row path adds exactly
                 raise Unsupported("a sum could leave int64")
         return v
-    if vk == "str" and k in ("min", "max"):
+    if vk == "str" and k in ("min", "max", "argmax"):
         return v
     raise Unsupported(f"{k} of {v.type} values")
 

@@ -51,10 +51,12 @@ class Agg:
     add: Callable[[Any, Any], Any]
     merge: Callable[[Any, Any], Any] | None = None
     result: Callable[[Any], Any] = field(default=lambda acc: acc)
-    #: for the columnar path: "count", "sum", "min", "max" or "mean" (else "custom"), and the
-    #: expression it reads (None: a callable, which only runs row-wise)
+    #: for the columnar path: "count", "sum", "min", "max", "mean" or "argmax" (else
+    #: "custom"), the expression it reads (None: a callable, which only runs row-wise) and, for
+    #: argmax, the fields it keeps
     kind: str = "custom"
     of: Expr | None = None
+    keep: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:
         return f"agg.{self.name}"
@@ -137,6 +139,58 @@ def mean(what: str | Expr | Callable[[Any], Any]) -> Agg:
     )
 
 
+def argmax(what: str | Expr | Callable[[Any], Any], keep: tuple[str, ...] | list[str]) -> Agg:
+    """The records with the largest ``what`` (every one of them on a tie, in arrival order),
+    each as a dict of the fields ``keep``. O(1) per record that is not a new maximum or a tie;
+    the accumulator is ``(largest, [kept, ...])``. Nexmark's "hot items" (q5) and "highest bid"
+    (q7) are argmax.
+
+    >>> a = argmax("price", keep=("id", "price"))
+    >>> acc = a.init()
+    >>> for v in ({"id": 1, "price": 5}, {"id": 2, "price": 9}, {"id": 3, "price": 9}):
+    ...     acc = a.add(acc, v)
+    >>> a.result(acc)
+    [{'id': 2, 'price': 9}, {'id': 3, 'price': 9}]
+    """
+    ex = _extractor(what)
+    if ex is None:
+        raise TopologyError("agg.argmax needs a field, an expression or a callable")
+    fields = tuple(keep)
+    if not fields or not all(isinstance(f, str) and f for f in fields):
+        raise TopologyError(f"agg.argmax: keep must name one or more fields, got {keep!r}")
+
+    def add(acc: tuple[Any, list[dict[str, Any]]] | None, v: Any) -> Any:
+        x = ex(v)
+        if x is None:
+            return acc
+        # (the kept row is built only for a new maximum or a tie: most records are neither)
+        if acc is None or x > acc[0]:
+            return (x, [{f: v.get(f) for f in fields}])
+        if x == acc[0]:
+            return (acc[0], [*acc[1], {f: v.get(f) for f in fields}])
+        return acc
+
+    def merge(a: Any, b: Any) -> Any:
+        if a is None:
+            return b
+        if b is None or b[0] < a[0]:
+            return a
+        if a[0] < b[0]:
+            return b
+        return (a[0], a[1] + b[1])
+
+    return Agg(
+        f"argmax({what!r})",
+        lambda: None,
+        add,
+        merge,
+        lambda acc: [] if acc is None else acc[1],
+        kind="argmax",
+        of=_expr_of(what),
+        keep=fields,
+    )
+
+
 def first(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
     """The first value seen (the whole record value when ``what`` is omitted)."""
     ex = _extractor(what) or (lambda v: v)
@@ -191,6 +245,7 @@ def custom(
 
 __all__ = [
     "Agg",
+    "argmax",
     "collect",
     "count",
     "custom",

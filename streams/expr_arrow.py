@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from streams.expr import And, BinOp, Col, Expr, IsNull, Lit, Neg, Not, Or
+from streams.expr import And, BinOp, Col, Expr, IsNull, Key, Lit, Neg, Not, Or
 from streams.expr_fns import Case, Cast, IsIn, RegexExtract, SplitPart, StrFn, named_groups
 
 Val = Any  # a pa.Array or a pa.Scalar (a literal, or an expression of literals only)
@@ -42,7 +42,8 @@ _EXACT = 1 << 53  # ints of at most this magnitude convert to float exactly
 
 
 class Columns(Protocol):
-    """Where fields are read: a ``dict`` of arrays, or a columnar batch taking them lazily."""
+    """Where fields are read: a ``dict`` of arrays, or a columnar batch taking them lazily
+    (a batch also has ``key_array()``, the record keys that ``key()`` reads)."""
 
     def get(self, name: str) -> Any: ...
 
@@ -68,7 +69,7 @@ def kind(t: pa.DataType) -> str:
 
 def columnar_ok(expr: Expr) -> bool:
     """Whether ``expr`` has a columnar form at all (only fields, literals and the operators
-    of this module: no ``key()``/``value()``, regexes RE2 accepts)."""
+    of this module, ``key()``: no ``value()``, regexes RE2 accepts)."""
     if isinstance(expr, Col):
         return True
     if isinstance(expr, Lit):
@@ -218,6 +219,13 @@ def _col(e: Col, cols: Columns, n: int) -> Val:
     return pa.nulls(n) if a is None else a
 
 
+def _key(e: Key, cols: Columns, n: int) -> Val:
+    keys = getattr(cols, "key_array", None)
+    if keys is None:  # (a plain dict of columns: no keys to read)
+        raise Unsupported("key() outside a columnar batch")
+    return keys()
+
+
 _SCALARS: dict[tuple[type, Any], Any] = {}
 
 
@@ -329,6 +337,7 @@ def _case(e: Case, cols: Columns, n: int) -> Val:
 
 _EVAL: dict[type, Any] = {
     Col: _col,
+    Key: _key,
     Lit: _lit,
     BinOp: _binop,
     Neg: _neg,

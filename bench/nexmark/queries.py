@@ -58,27 +58,6 @@ def q2() -> st.Topology:
     return t
 
 
-def argmax(field: str, keep: tuple[str, ...]) -> agg.Agg:
-    """The rows with the largest ``field`` (all of them on ties), keeping only ``keep``; O(1)
-    per record, unlike collecting every row of the window."""
-
-    def add(acc: tuple[Any, list[dict[str, Any]]] | None, v: dict[str, Any]) -> Any:
-        x = v[field]
-        # (the kept row is built only for a new maximum or a tie: most records are neither)
-        if acc is None or x > acc[0]:
-            return (x, [{f: v[f] for f in keep}])
-        if x == acc[0]:
-            return (acc[0], [*acc[1], {f: v[f] for f in keep}])
-        return acc
-
-    return agg.custom(
-        init=lambda: None,
-        add=add,
-        result=lambda acc: [] if acc is None else acc[1],
-        name=f"argmax_{field}",
-    )
-
-
 def q5() -> st.Topology:
     """Hot items: per hopping window (10 s every 2 s) the auction(s) with the most bids.
 
@@ -94,9 +73,10 @@ def q5() -> st.Topology:
     )
     hottest = ("auction", "n", "window_start", "window_end")
     (
-        counts.map(lambda k, v: (v["window_start"], {**v, "auction": k}), name="q5-by-window")
+        counts.with_columns(auction=st.key(), name="q5-auction")
+        .key_by(st.col("window_start"), name="q5-by-window")
         .window("q5-max", windows.tumbling(ms=2_000))
-        .aggregate(rows=argmax("n", hottest))
+        .aggregate(rows=agg.argmax("n", keep=hottest))
         .flat_map(lambda k, v: [(None, _q5_row(r)) for r in v["rows"]], name="q5-hottest")
         .to(OUTPUT)
     )
@@ -118,7 +98,9 @@ def q7() -> st.Topology:
     (
         bids.key_by(st.lit("all"), name="q7-one-key")
         .window("q7-max", windows.tumbling(ms=10_000))
-        .aggregate(rows=argmax("price", ("auction", "bidder", "price", "dateTime", "extra")))
+        .aggregate(
+            rows=agg.argmax("price", keep=("auction", "bidder", "price", "dateTime", "extra"))
+        )
         .flat_map(lambda k, v: [(None, b) for b in v["rows"]], name="q7-highest")
         .to(OUTPUT)
     )

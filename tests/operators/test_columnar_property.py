@@ -33,6 +33,9 @@ step = hs.one_of(
     hs.tuples(hs.just("select"), hs.sampled_from("ijfsbx"), hs.one_of(num, string, boolean)),
     hs.tuples(hs.just("key_by"), hs.one_of(num, string)),
     hs.tuples(hs.just("map_values"), hs.one_of(num, string, boolean)),
+    # key(): the keys a key_by computed (or the source's, null here), read as a column
+    hs.tuples(hs.just("with_columns"), hs.sampled_from("ijx"), hs.just(st.key())),
+    hs.tuples(hs.just("filter"), hs.just(st.key().is_not_null())),
 )
 SCHEMA = pa.schema(
     [

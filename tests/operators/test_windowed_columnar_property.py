@@ -31,6 +31,7 @@ aggs = hs.dictionaries(
         hs.sampled_from(["x", "f", "s"]).map(agg.max),
         hs.sampled_from(["x", "f"]).map(agg.mean),
         hs.just(agg.sum(st.col("x") * 2)),
+        hs.sampled_from(["x", "f", "s"]).map(lambda f: agg.argmax(f, keep=("x", "s"))),
     ),
     min_size=1,
     max_size=3,
@@ -50,10 +51,14 @@ spec = hs.one_of(
 )
 
 
-def _run(execution, recs, named, window, emit, chunks):
+def _run(execution, recs, named, window, emit, chunks, then=False):
     t = st.Topology("wprop", execution=execution)
     w = t.source("in", key=st.serde.JSON).window("w", window, emit=emit)
-    w.aggregate(**named).to("out", key=st.serde.JSON)
+    out = w.aggregate(**named)
+    if then:  # a columnar chain after the windows (closed windows reach it as one Arrow batch)
+        out = out.with_columns(k=st.key(), end=st.col("window_end") - 1)
+        out = out.filter(st.col("window_start") % 2000 == 0)
+    out.to("out", key=st.serde.JSON)
     w.late().to("late", key=st.serde.JSON)
     d = TopologyTestDriver(t)
     size = max(1, len(recs) // chunks)
@@ -73,10 +78,11 @@ def _run(execution, recs, named, window, emit, chunks):
     spec,
     hs.sampled_from(["update", "final"]),
     hs.integers(1, 4),
+    hs.booleans(),
 )
-def test_windowed_columnar_equals_row(recs, named, window, emit, chunks):
-    want = _run("row", recs, named, window, emit, chunks)
-    assert _run("columnar", recs, named, window, emit, chunks) == want
+def test_windowed_columnar_equals_row(recs, named, window, emit, chunks, then):
+    want = _run("row", recs, named, window, emit, chunks, then)
+    assert _run("columnar", recs, named, window, emit, chunks, then) == want
 
 
 def test_the_columnar_path_runs():
@@ -132,3 +138,71 @@ def _run_keyed(execution, recs, named, chunks, single):
 def test_keyed_columnar_equals_row(recs, named, chunks, single):
     want = _run_keyed("row", recs, named, chunks, single)
     assert _run_keyed("columnar", recs, named, chunks, single) == want
+
+
+def _hot_items(execution, recs):
+    """Nexmark q5's shape: counts per (key, hopping window), re-keyed by window with
+    expressions, then the argmax per window."""
+    t = st.Topology("hot", execution=execution)
+    counts = (
+        t.source("in", key=st.serde.JSON)
+        .window("counts", windows.hopping(ms=4000, advance=1000))
+        .count()
+    )
+    (
+        counts.with_columns(item=st.key())
+        .key_by(st.col("window_start"))
+        .window("top", windows.tumbling(ms=1000))
+        .aggregate(rows=agg.argmax("n", keep=("item", "n", "window_start")))
+        .to("out", key=st.serde.JSON)
+    )
+    d = TopologyTestDriver(t)
+    d.pipe_many("in", recs)
+    d.end_of_input()
+    return [(r.key, r.value, r.timestamp) for r in d.read("out")]
+
+
+def test_argmax_and_closed_windows_run_on_arrow():
+    from operators import windowed, windowed_columnar
+
+    seen = {"ties": 0, "emitted": 0}
+    real_ties = windowed_columnar._ties
+    real_emit = windowed.WindowedAggregateProcessor._emit_columnar
+
+    def ties(*a):
+        out = real_ties(*a)
+        seen["ties"] += len(out)
+        return out
+
+    def emit(self, keys, closed, size):
+        done = real_emit(self, keys, closed, size)
+        seen["emitted"] += len(closed) if done else 0
+        return done
+
+    windowed_columnar._ties = ties
+    windowed.WindowedAggregateProcessor._emit_columnar = emit
+    recs = [(f"i{(i * 7) % 5}", {}, i * 37) for i in range(400)]
+    try:
+        got = _hot_items("columnar", recs)
+    finally:
+        windowed_columnar._ties = real_ties
+        windowed.WindowedAggregateProcessor._emit_columnar = real_emit
+    assert seen["ties"] > 0 and seen["emitted"] > 0
+    assert got == _hot_items("row", recs)
+    # every window's hottest items, ties included, as a batch computation says
+    counts = {}
+    for k, _, t in recs:
+        for start in range(t - t % 1000 - 3000, t - t % 1000 + 1, 1000):
+            counts.setdefault(start, {}).setdefault(k, 0)
+            counts[start][k] += 1
+    want = {
+        start: sorted((k, n) for k, n in c.items() if n == max(c.values()))
+        for start, c in counts.items()
+    }
+    assert {k: sorted((r["item"], r["n"]) for r in v["rows"]) for k, v, _ in got} == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(hs.lists(hs.tuples(hs.sampled_from(["a", "b", "c"]), hs.just({}), hs.integers(0, 20_000))))
+def test_hot_items_columnar_equals_row(recs):
+    assert _hot_items("columnar", recs) == _hot_items("row", recs)

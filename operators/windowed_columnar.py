@@ -25,8 +25,7 @@ overflow, keys or values of mixed or nested types.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
@@ -41,9 +40,9 @@ _KINDS = ("count", "sum", "min", "max", "mean", "argmax")
 _MAX = (1 << 63) - 1
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
-    """One (key, window) of a batch: its partial aggregates and the row that last touched it."""
+class Group(NamedTuple):
+    """One (key, window) of a batch: its partial aggregates and the row that last touched it.
+    (A tuple: a batch makes one per (key, window), and a frozen dataclass costs ~4x to build.)"""
 
     key: Any
     start: int
@@ -127,8 +126,14 @@ class WindowBatch:
             _ties(pairs, g, i, keep, cols, n) if k == "argmax" and keep is not None else None
             for i, ((k, _), keep) in enumerate(zip(self.aggs, self.keeps, strict=True))
         ]
+        ks, ss, lasts = res["k"], res["s"], res["i_max"]
+        if len(self.aggs) == 1 and self.aggs[0][0] == "count":  # (without _partial per group)
+            counts = res["count_all"]
+            return [
+                Group(k, s, [c], i) for k, s, c, i in zip(ks, ss, counts, lasts, strict=True)
+            ], late_idx
         groups = [
-            Group(res["k"][x], res["s"][x], _partial(res, x, self.aggs, ties), res["i_max"][x])
+            Group(ks[x], ss[x], _partial(res, x, self.aggs, ties), lasts[x])
             for x in range(g.num_rows)
         ]
         return groups, late_idx

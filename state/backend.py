@@ -73,6 +73,7 @@ class Backend(Protocol):
 
 
 _CHUNK = 256
+_BULK = 1024  # ops from which a write goes in bulk
 
 
 class MemoryBackend:
@@ -104,14 +105,33 @@ class MemoryBackend:
         return None
 
     def write(self, ops: Iterable[Op], meta: Mapping[str, bytes] | None = None) -> None:
-        """Apply ``ops`` in order and store ``meta``."""
+        """Apply ``ops`` in order and store ``meta``.
+
+        A large write (a commit's write-back) is applied in bulk: the last op per key decides
+        (ops on different keys commute), and when it is big next to the store, the sorted map
+        is rebuilt with one sort instead of one O(log n) insertion or removal per key."""
         self._check()
         data = self._data
-        for key, value in ops:
-            if value is None:
-                data.pop(key, None)
+        ops = ops if isinstance(ops, list) else list(ops)
+        if len(ops) < _BULK:
+            for key, value in ops:
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = value
+        else:
+            final = dict(ops)
+            if len(final) * 4 >= len(data):  # rebuild: one sort (open iterators keep the old map)
+                merged = dict(data.items())
+                merged.update(final)
+                self._data = new_sorted_map()
+                self._data.update((k, v) for k, v in merged.items() if v is not None)
             else:
-                data[key] = value
+                for key, value in final.items():
+                    if value is None:
+                        data.pop(key, None)
+                    else:
+                        data[key] = value
         if meta:
             self._meta.update(meta)
 

@@ -291,9 +291,14 @@ _EXPR_STEPS = (plan.Filter, plan.WithColumns, plan.Select, plan.MapValues, plan.
 
 
 def chain_is_columnar(nodes: Sequence[plan.Node]) -> bool:
-    """Every step is an expression step (or a no-op), every expression has a columnar form."""
+    """Every step is an expression step (or a no-op), every expression has a columnar form;
+    a chain may end in a ``branch`` of such predicates."""
     for n in nodes:
         if isinstance(n, plan.Merge | plan.BranchOutput | plan.LateOutput):
+            continue
+        if isinstance(n, plan.Branch) and n is nodes[-1]:
+            if not all(isinstance(f.obj, Expr) and columnar_ok(f.obj) for f in n.predicates):
+                return False
             continue
         if not isinstance(n, _EXPR_STEPS):
             return False
@@ -306,11 +311,14 @@ def chain_is_columnar(nodes: Sequence[plan.Node]) -> bool:
             fns = [n.key]
         if not all(isinstance(f.obj, Expr) and columnar_ok(f.obj) for f in fns):
             return False
-    return any(isinstance(n, _EXPR_STEPS) for n in nodes)
+    # (a branch output alone passes a branch's columnar batch on as it is)
+    return any(isinstance(n, (*_EXPR_STEPS, plan.Branch, plan.BranchOutput)) for n in nodes)
 
 
 def _reads(node: plan.Node) -> frozenset[str]:
     out: frozenset[str] = frozenset()
+    for fn in getattr(node, "predicates", ()):
+        out |= _expr(fn).columns()
     for f in ("predicate", "fn", "key"):
         fn = getattr(node, f, None)
         if isinstance(fn, plan.Fn) and isinstance(fn.obj, Expr):
@@ -341,7 +349,11 @@ class ColumnarChain:
         if not chain_is_columnar(nodes):
             raise ValueError("a columnar chain takes expression steps only")
         self.steps = tuple(n.step for n in nodes)
-        self._steps = [_step(n) for n in nodes]
+        last = nodes[-1]
+        #: the predicates of a final ``branch`` (None: one exit)
+        self.branch = [_expr(f) for f in last.predicates] if isinstance(last, plan.Branch) else None
+        body = nodes[:-1] if self.branch is not None else nodes
+        self._steps = [_step(n) for n in body]
         #: the fields read from the input values (converted when the input is rows)
         self.needed = frozenset().union(*(_reads(n) for n in nodes))
         pa.scalar(0)  # (the first one imports pandas, ~1 s: at compile time, not on a batch)
@@ -354,6 +366,23 @@ class ColumnarChain:
                 break
             step(b)
         return b
+
+    def split(self, b: ColumnarBatch) -> list[ColumnarBatch]:
+        """A final ``branch``: each record to the first exit whose predicate holds (null is
+        not true, as Python's ``if``), the rest nowhere; one batch per exit."""
+        assert self.branch is not None
+        _check_dict(b)
+        left = None  # the records no earlier predicate took
+        out = []
+        for pred in self.branch:
+            m = pc.fill_null(_mask(evaluate_arrow(pred, b, b.n), b.n), False)
+            take = m if left is None else pc.and_(m, left)
+            left = pc.invert(m) if left is None else pc.and_(left, pc.invert(m))
+            part = b.copy()
+            if b.n:
+                _filter(part, take)
+            out.append(part)
+        return out
 
 
 class ColumnarChainProcessor:
@@ -384,7 +413,16 @@ class ColumnarChainProcessor:
         except Exception:  # Arrow declined (or Python raises too): the row chain decides
             self.row.process(batch.to_rows())
             return
-        if out.n:
+        if self.chain.branch is not None:
+            try:
+                parts = self.chain.split(out)
+            except Exception:
+                self.row.process(batch.to_rows())
+                return
+            for part, children in zip(parts, self.row.exits, strict=True):
+                if part.n:
+                    push_columnar(children, part)
+        elif out.n:
             push_columnar(self.row.exits[0], out)
 
 

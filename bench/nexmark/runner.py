@@ -45,7 +45,7 @@ def _warm_up() -> None:
     """Import what either mode imports lazily on its first batch (Arrow's JSON reader and its
     group-by engine, ~0.3 s of CPU here): a one-off cost of a process, not per-event work, so
     neither mode's timing includes it."""
-    import pyarrow.acero  # type: ignore[import-untyped]  # noqa: F401
+    import pyarrow.acero  # type: ignore[import-untyped]
     import pyarrow.json  # type: ignore[import-untyped]  # noqa: F401
 
     import operators.arrow_json  # noqa: F401

@@ -151,3 +151,50 @@ def test_schema_mismatch_is_a_clear_error():
         assert "inferred from the first batch" in str(e) and "a: int64" in str(e)
     else:
         raise AssertionError("no error")
+
+
+def _run_branch(ops, preds, tails, records, execution):
+    t = st.Topology("br", execution=execution)
+    s = t.source("in")
+    for op in ops:
+        s = _apply(s, op)
+    for i, (out, tail) in enumerate(zip(s.branch(*preds), tails, strict=True)):
+        if tail is not None:
+            out = _apply(out, tail)
+        out.to(f"out{i}", key=st.serde.JSON)
+    d = TopologyTestDriver(t)
+    try:
+        d.pipe_many("in", [(None, v, n) for n, v in enumerate(records)])
+    except st.StreamsError as e:
+        return ("error", type(e).__name__)
+    got = [
+        [(m[0], m[1], m[2]) for m in d.broker.fetch_raw(st.TopicPartition(f"out{i}", 0), 0)]
+        for i in range(len(preds))
+    ]
+    return got
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    hs.lists(step, max_size=2),
+    hs.lists(boolean, min_size=1, max_size=3),
+    hs.lists(hs.one_of(hs.none(), step), min_size=3, max_size=3),
+    hs.lists(values, max_size=15),
+)
+def test_branch_columnar_equals_row(ops, preds, tails, records):
+    tails = tails[: len(preds)]
+    assert _run_branch(ops, preds, tails, records, "columnar") == _run_branch(
+        ops, preds, tails, records, "row"
+    )
+
+
+def test_a_branch_of_expressions_is_columnar():
+    t = st.Topology("br", execution="columnar")
+    big, rest = t.source("in").branch(st.col("n") > 5, st.lit(True))
+    big.to("big")
+    rest.to("rest")
+    assert "chain [columnar] branch-1 (branch" in t.describe()
+    d = TopologyTestDriver(t)
+    d.pipe_many("in", [(None, {"n": n}, n) for n in (1, 9, None, 6)])
+    assert [r.value["n"] for r in d.read("big")] == [9, 6]
+    assert [r.value["n"] for r in d.read("rest")] == [1, None]

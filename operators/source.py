@@ -26,6 +26,7 @@ from streams.errors import ProcessingError, SerializationError, _RecordError
 from streams.expr import CodeGen, Expr
 from streams.runtime.broker import as_raw
 from streams.serde import FnSerde, Serde
+from streams.serdes.arrow import ArrowIpcSerde
 
 _ids = itertools.count()
 log = logging.getLogger("streams.source")
@@ -103,6 +104,13 @@ class Decoder:
 
             self._arrow = ArrowJsonDecoder(schema, timestamp, topic, partition, key_serde, step)
             self._fn_tuple = self._fn_attr = self._arrow_rows
+        #: Arrow IPC values: each message's rows are records (operators.arrow_values)
+        self._ipc = None
+        if isinstance(value_serde, ArrowIpcSerde):
+            from operators.arrow_values import ArrowValuesDecoder
+
+            self._ipc = ArrowValuesDecoder(key_serde, timestamp, topic, partition)
+            self._fn_tuple = self._fn_attr = self._ipc_rows
 
     def _build(
         self, key_serde: Serde, value_serde: Serde, timestamp: plan.Fn | None, *, unpack: bool
@@ -184,6 +192,23 @@ class Decoder:
         push_columnar(self.children, batch)
         return max(batch.ts) if track_time and batch.n else None
 
+    def _ipc_batches(self, msgs: Sequence[Any]) -> list[Any]:
+        assert self._ipc is not None
+        try:
+            return self._ipc.batches(msgs)
+        except _RecordError:
+            raise
+        except Exception as e:  # (the timestamp expression, on the columns)
+            raise ProcessingError(
+                f"timestamp extraction failed: {type(e).__name__}: {e}",
+                step=self.step,
+                topic=self.topic,
+                partition=self.partition,
+            ) from e
+
+    def _ipc_rows(self, msgs: Sequence[Any]) -> Rows:
+        return [r for b in self._ipc_batches(msgs) for r in b.to_rows()]
+
     def _arrow_rows(self, msgs: Sequence[Any]) -> Rows:
         assert self._arrow is not None
         return self._arrow.decode(msgs).to_rows()
@@ -194,6 +219,23 @@ class Decoder:
         """Decode and push downstream; with ``track_time``, return the batch's max event time."""
         if self.arrow_messages and msgs and any(is_arrow(as_raw(m)[3]) for m in msgs):
             return self._process_mixed(msgs, track_time)
+        if self._ipc is not None and msgs:
+            from operators.columnar import push_columnar
+
+            try:
+                batches = self._ipc_batches(msgs)
+            except Exception:
+                if self.on_error == "fail":
+                    raise
+                batches = None  # record by record, bad records to the error policy
+            if batches is not None:
+                top: int | None = None
+                for b in batches:
+                    push_columnar(self.children, b)
+                    if track_time and b.n:
+                        t = max(b.ts)
+                        top = t if top is None else max(top, t)
+                return top
         if self._arrow is not None and msgs:
             from operators.columnar import push_columnar
 

@@ -26,6 +26,7 @@ OPERATORS_MAY_USE = STATE_MAY_USE | {
     "streams.plan",
     "streams.runtime.broker",
     "streams.runtime.watermarks",
+    "streams.serdes.arrow",  # (a serde sources decode in bulk: Arrow IPC values)
     "streams.windows",
 }
 

@@ -1,4 +1,5 @@
-"""Schema-aware serdes: Confluent-framed Avro with a schema registry, JSON Schema, MessagePack.
+"""Schema-aware serdes: Confluent-framed Avro with a schema registry, JSON Schema, MessagePack,
+Arrow IPC (a message of many rows).
 
 Each is a :class:`streams.serde.Serde` (``None`` <-> ``None``; failures raise
 :class:`streams.errors.SerializationError`).
@@ -18,6 +19,7 @@ b'{"n":1}'
 
 from __future__ import annotations
 
+from streams.serdes.arrow import ARROW_IPC, ArrowIpcSerde
 from streams.serdes.avro import AvroSerde, confluent_header
 from streams.serdes.jsonschema import JsonSchemaSerde
 from streams.serdes.msgpack import MSGPACK, MsgpackSerde
@@ -30,7 +32,9 @@ from streams.serdes.registry import (
 )
 
 __all__ = [
+    "ARROW_IPC",
     "MSGPACK",
+    "ArrowIpcSerde",
     "AvroSerde",
     "InMemoryRegistry",
     "JsonSchemaSerde",

@@ -26,7 +26,6 @@ from streams.errors import ProcessingError, SerializationError, _RecordError
 from streams.expr import CodeGen, Expr
 from streams.runtime.broker import as_raw
 from streams.serde import FnSerde, Serde
-from streams.serdes.arrow import ArrowIpcSerde
 
 _ids = itertools.count()
 log = logging.getLogger("streams.source")
@@ -106,7 +105,7 @@ class Decoder:
             self._fn_tuple = self._fn_attr = self._arrow_rows
         #: Arrow IPC values: each message's rows are records (operators.arrow_values)
         self._ipc = None
-        if isinstance(value_serde, ArrowIpcSerde):
+        if getattr(value_serde, "name", None) == "arrow_ipc":  # (streams.serdes.ARROW_IPC)
             from operators.arrow_values import ArrowValuesDecoder
 
             self._ipc = ArrowValuesDecoder(key_serde, timestamp, topic, partition)

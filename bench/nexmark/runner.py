@@ -43,8 +43,10 @@ def _blackhole(topo: st.Topology) -> Discard:
 
 def _warm_up() -> None:
     """Import what either mode imports lazily on its first batch (Arrow's JSON reader and its
-    group-by engine, ~0.3 s of CPU here): a one-off cost of a process, not per-event work, so
+    group-by engine, ~0.3 s of CPU here) or on first use (``st.run_bounded`` is a lazy
+    attribute: the runtime's modules): a one-off cost of a process, not per-event work, so
     neither mode's timing includes it."""
+    assert st.run_bounded is not None
     import pyarrow.acero  # type: ignore[import-untyped]
     import pyarrow.json  # type: ignore[import-untyped]  # noqa: F401
 

@@ -41,6 +41,7 @@ from streams.runtime.broker import (
     OutRecord,
     Producer,
     TopicPartition,
+    as_raw,
 )
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore, load_global_tables
@@ -534,7 +535,7 @@ class Worker:
                         # fetched before the assignment callback made its task: aiokafka
                         # publishes an assignment (and fetches for it) before it awaits the
                         # callback. Read it again rather than lose it.
-                        self._consumer.seek(tp, msgs[0][4])  # the offset (embedded: raw tuples)
+                        self._consumer.seek(tp, as_raw(msgs[0])[4])
                 for slot in self.slots.values():  # idle timeouts move watermarks on
                     if slot.ready.is_set() and slot.queue.empty():
                         slot.task.punctuate()

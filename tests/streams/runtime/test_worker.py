@@ -2,6 +2,7 @@
 repartition topics, and commits what it processed."""
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -218,9 +219,10 @@ class _EarlyFetchConsumer:
     and fetched for before the listener's ``on_partitions_assigned`` has run (aiokafka awaits
     its offset-refresh task in between)."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, records):
         self._inner = inner
         self._held = None
+        self._records = records  # "attrs": records with attributes only, as aiokafka's
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
@@ -245,17 +247,25 @@ class _EarlyFetchConsumer:
             listener, assigned = self._held
             self._held = (None, None)
             await listener.on_partitions_assigned(assigned)
-        return await self._inner.getmany(timeout_ms, max_records)
+        out = await self._inner.getmany(timeout_ms, max_records)
+        if self._records == "attrs":
+            fields = ("key", "value", "timestamp", "headers", "offset")
+            out = {
+                tp: [SimpleNamespace(**dict(zip(fields, m, strict=True))) for m in ms]
+                for tp, ms in out.items()
+            }
+        return out
 
 
-def test_records_fetched_before_the_assignment_callback_are_not_lost():
+@pytest.mark.parametrize("records", ["tuples", "attrs"])
+def test_records_fetched_before_the_assignment_callback_are_not_lost(records):
     b = EmbeddedBroker(default_partitions=1)
     for topic in ("in", "out"):
         b.create_topic(topic, 1)
     for i in range(50):
         b.append("in", 0, b"k", st.serde.JSON.serialize({"n": i}), i)
     make = b.consumer
-    b.consumer = lambda *a, **kw: _EarlyFetchConsumer(make(*a, **kw))  # type: ignore[method-assign]
+    b.consumer = lambda *a, **kw: _EarlyFetchConsumer(make(*a, **kw), records)  # type: ignore[method-assign]
     t = st.Topology("early")
     t.source("in").map_values(st.col("n") * 2).to("out")
     asyncio.run(st.Worker(t, b).run(until_idle=True))

@@ -11,9 +11,9 @@ policy like any undecodable value (the dead-letter topic gets its original bytes
 >>> from streams.serde import STR
 >>> from streams.serdes import ARROW_IPC
 >>> v = ARROW_IPC.serialize([{"n": 1}, {"n": 2}])
->>> d = ArrowValuesDecoder(STR, None, "t", 0)
->>> d.decode([(b"k", v, 7, (), 40)]).to_rows()
-[('k', {'n': 1}, 7, (), 40), ('k', {'n': 2}, 7, (), 40)]
+>>> d = ArrowValuesDecoder(STR, "t", 0)
+>>> [b.to_rows() for b in d.batches([(b"k", v, 7, (), 40)])]
+[[('k', {'n': 1}, 7, (), 40), ('k', {'n': 2}, 7, (), 40)]]
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from operators.columnar import ColumnarBatch
-from streams import plan
 from streams.errors import SerializationError
 from streams.runtime.broker import as_raw
 from streams.serde import Serde
@@ -32,13 +31,11 @@ from streams.serdes.arrow import ARROW_IPC
 
 
 class ArrowValuesDecoder:
-    """Decodes one source partition's batches of Arrow IPC values."""
+    """Decodes one source partition's batches of Arrow IPC values (the source applies its
+    ``timestamp=`` expression to the batches, as for any columnar input)."""
 
-    def __init__(
-        self, key_serde: Serde | None, timestamp: plan.Fn | None, topic: str, partition: int
-    ) -> None:
-        self.key_serde, self.timestamp = key_serde, timestamp
-        self.topic, self.partition = topic, partition
+    def __init__(self, key_serde: Serde | None, topic: str, partition: int) -> None:
+        self.key_serde, self.topic, self.partition = key_serde, topic, partition
 
     def _table(self, value: bytes | None, offset: int) -> Any:
         if value is None:
@@ -58,24 +55,20 @@ class ArrowValuesDecoder:
                 offset=offset,
             ) from e
 
-    def decode(self, msgs: Sequence[Any]) -> ColumnarBatch:
-        """One batch of every row of ``msgs`` (raises on the first undecodable message)."""
-        return self._batch([as_raw(m) for m in msgs])
-
     def batches(self, msgs: Sequence[Any]) -> list[ColumnarBatch]:
-        """As :meth:`decode`, split where the messages' schemas cannot be unified."""
+        """Every row of ``msgs``: one batch, or one per message where their schemas cannot be
+        unified (raises on the first undecodable message)."""
         raw = [as_raw(m) for m in msgs]
-        try:
-            return [self._batch(raw)]
-        except pa.ArrowInvalid:
-            return [self._batch([m]) for m in raw]
-
-    def _batch(self, raw: list[Any]) -> ColumnarBatch:
         tables = [self._table(m[1], m[4]) for m in raw]
+        try:
+            return [self._batch(raw, tables)]
+        except pa.ArrowInvalid:  # (each message is decoded once either way)
+            return [self._batch([m], [t]) for m, t in zip(raw, tables, strict=True)]
+
+    def _batch(self, raw: list[Any], tables: list[Any]) -> ColumnarBatch:
         table = tables[0]
         if len(tables) > 1:
             table = pa.concat_tables(tables, promote_options="default")
-        n = table.num_rows
         counts = [t.num_rows for t in tables]
         de = None if self.key_serde is None else self.key_serde.deserialize
         keys = [None if de is None or m[0] is None else de(m[0]) for m in raw]
@@ -84,19 +77,14 @@ class ArrowValuesDecoder:
             return [x for x, c in zip(xs, counts, strict=True) for _ in range(c)]
 
         cols = {name: table.column(name).combine_chunks() for name in table.column_names}
-        batch = ColumnarBatch(
+        return ColumnarBatch(
             cols,
-            n,
+            table.num_rows,
             keys=spread(keys),
             ts=spread([m[2] for m in raw]),
             headers=spread([m[3] for m in raw]),
             offsets=spread([m[4] for m in raw]),
         )
-        if self.timestamp is not None:
-            from operators.arrow_json import arrow_timestamps
-
-            batch.ts = arrow_timestamps(self.timestamp, batch)
-        return batch
 
 
 __all__ = ["ArrowValuesDecoder"]

@@ -102,14 +102,14 @@ class Decoder:
             from operators.arrow_json import ArrowJsonDecoder
 
             self._arrow = ArrowJsonDecoder(schema, timestamp, topic, partition, key_serde, step)
-            self._fn_tuple = self._fn_attr = self._arrow_rows
+            self._fn_tuple = self._fn_attr = self._columnar_rows
         #: Arrow IPC values: each message's rows are records (operators.arrow_values)
         self._ipc = None
         if getattr(value_serde, "name", None) == "arrow_ipc":  # (streams.serdes.ARROW_IPC)
             from operators.arrow_values import ArrowValuesDecoder
 
-            self._ipc = ArrowValuesDecoder(key_serde, timestamp, topic, partition)
-            self._fn_tuple = self._fn_attr = self._ipc_rows
+            self._ipc = ArrowValuesDecoder(key_serde, topic, partition)
+            self._fn_tuple = self._fn_attr = self._columnar_rows
 
     def _build(
         self, key_serde: Serde, value_serde: Serde, timestamp: plan.Fn | None, *, unpack: bool
@@ -173,11 +173,19 @@ class Decoder:
     def process_columnar(self, batch: Any, *, track_time: bool = False) -> int | None:
         """Push records that are already Arrow (a bounded run over a table): the timestamp
         extractor runs on the columns; children that take only rows get them converted."""
-        from operators.arrow_json import arrow_timestamps
         from operators.columnar import push_columnar
 
         if self._arrow is not None:  # a declared schema selects (and types) the fields
             self._arrow.conform(batch)
+        self._stamp(batch)
+        push_columnar(self.children, batch)
+        return max(batch.ts) if track_time and batch.n else None
+
+    def _stamp(self, batch: Any) -> None:
+        """Event times from the ``timestamp=`` extractor, run on the columns (input that is
+        already Arrow, Arrow IPC values)."""
+        from operators.arrow_json import arrow_timestamps
+
         if self.timestamp is not None:
             try:
                 batch.ts = arrow_timestamps(self.timestamp, batch)
@@ -188,29 +196,19 @@ class Decoder:
                     topic=self.topic,
                     partition=self.partition,
                 ) from e
-        push_columnar(self.children, batch)
-        return max(batch.ts) if track_time and batch.n else None
 
-    def _ipc_batches(self, msgs: Sequence[Any]) -> list[Any]:
-        assert self._ipc is not None
-        try:
-            return self._ipc.batches(msgs)
-        except _RecordError:
-            raise
-        except Exception as e:  # (the timestamp expression, on the columns)
-            raise ProcessingError(
-                f"timestamp extraction failed: {type(e).__name__}: {e}",
-                step=self.step,
-                topic=self.topic,
-                partition=self.partition,
-            ) from e
-
-    def _ipc_rows(self, msgs: Sequence[Any]) -> Rows:
-        return [r for b in self._ipc_batches(msgs) for r in b.to_rows()]
-
-    def _arrow_rows(self, msgs: Sequence[Any]) -> Rows:
+    def _columnar(self, msgs: Sequence[Any]) -> list[Any]:
+        """The batch decoded straight into Arrow (a schema's JSON, Arrow IPC values)."""
+        if self._ipc is not None:
+            batches = self._ipc.batches(msgs)
+            for b in batches:
+                self._stamp(b)
+            return batches
         assert self._arrow is not None
-        return self._arrow.decode(msgs).to_rows()
+        return [self._arrow.decode(msgs)]  # (its decoder runs the extractor itself)
+
+    def _columnar_rows(self, msgs: Sequence[Any]) -> Rows:
+        return [r for b in self._columnar(msgs) for r in b.to_rows()]
 
     def process_messages(
         self, msgs: Sequence[MessageLike], *, track_time: bool = False
@@ -218,11 +216,11 @@ class Decoder:
         """Decode and push downstream; with ``track_time``, return the batch's max event time."""
         if self.arrow_messages and msgs and any(is_arrow(as_raw(m)[3]) for m in msgs):
             return self._process_mixed(msgs, track_time)
-        if self._ipc is not None and msgs:
+        if (self._ipc is not None or self._arrow is not None) and msgs:
             from operators.columnar import push_columnar
 
             try:
-                batches = self._ipc_batches(msgs)
+                batches = self._columnar(msgs)
             except Exception:
                 if self.on_error == "fail":
                     raise
@@ -235,18 +233,6 @@ class Decoder:
                         t = max(b.ts)
                         top = t if top is None else max(top, t)
                 return top
-        if self._arrow is not None and msgs:
-            from operators.columnar import push_columnar
-
-            try:
-                batch = self._arrow.decode(msgs)
-            except Exception:
-                if self.on_error == "fail":
-                    raise
-                batch = None  # record by record, bad records to the error policy
-            if batch is not None:
-                push_columnar(self.children, batch)
-                return max(batch.ts) if track_time else None  # type: ignore[arg-type]
         rows = self.decode(msgs)
         for c in self.children:
             c.process(rows)

@@ -410,20 +410,13 @@ class ColumnarChainProcessor:
     def process_columnar(self, batch: ColumnarBatch) -> None:
         try:
             out = self.chain(batch)
+            parts = [out] if self.chain.branch is None else self.chain.split(out)
         except Exception:  # Arrow declined (or Python raises too): the row chain decides
             self.row.process(batch.to_rows())
             return
-        if self.chain.branch is not None:
-            try:
-                parts = self.chain.split(out)
-            except Exception:
-                self.row.process(batch.to_rows())
-                return
-            for part, children in zip(parts, self.row.exits, strict=True):
-                if part.n:
-                    push_columnar(children, part)
-        elif out.n:
-            push_columnar(self.row.exits[0], out)
+        for part, children in zip(parts, self.row.exits, strict=True):
+            if part.n:
+                push_columnar(children, part)
 
 
 def push_columnar(children: Sequence[Any], batch: ColumnarBatch) -> None:

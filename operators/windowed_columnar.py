@@ -122,16 +122,16 @@ class WindowBatch:
         g = g.aggregate(_aggregations(self.aggs))
         g = g.sort_by([("i_min", "ascending"), ("s", "ascending")])
         res = {name: g.column(name).to_pylist() for name in g.column_names}
-        ties = [
-            _ties(pairs, g, i, keep, cols, n) if k == "argmax" and keep is not None else None
-            for i, ((k, _), keep) in enumerate(zip(self.aggs, self.keeps, strict=True))
-        ]
         ks, ss, lasts = res["k"], res["s"], res["i_max"]
         if len(self.aggs) == 1 and self.aggs[0][0] == "count":  # (without _partial per group)
             counts = res["count_all"]
             return [
                 Group(k, s, [c], i) for k, s, c, i in zip(ks, ss, counts, lasts, strict=True)
             ], late_idx
+        ties = [
+            _ties(pairs, g, i, keep, cols, n) if k == "argmax" and keep is not None else None
+            for i, ((k, _), keep) in enumerate(zip(self.aggs, self.keeps, strict=True))
+        ]
         groups = [
             Group(ks[x], ss[x], _partial(res, x, self.aggs, ties), lasts[x])
             for x in range(g.num_rows)

@@ -66,6 +66,15 @@ class Config:
             "state backend."
         ),
     )
+    state_cache_max_entries: int = field(
+        default=10_000,
+        metadata=_doc(
+            "Dirty entries a state store (or its accumulator objects) holds before a commit "
+            "comes ahead of commit_interval_ms; as Kafka Streams' statestore.cache.max.bytes, "
+            "counted in entries. A window opened and closed between two commits never reaches "
+            "the store or its changelog, so a larger cache writes less."
+        ),
+    )
     restore_batch_records: int = field(
         default=50_000, metadata=_doc("Changelog records fetched per restore batch.")
     )
@@ -135,6 +144,7 @@ class Config:
             "stall_timeout_ms",
             "startup_timeout_ms",
             "repartition_purge_interval_ms",
+            "state_cache_max_entries",
         ):
             if getattr(self, f) < 1:
                 raise StreamsError(f"config {f} must be >= 1, got {getattr(self, f)}")

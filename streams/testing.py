@@ -61,7 +61,8 @@ class TopologyTestDriver:
 
     ``auto_commit`` commits after every ``pipe``/``pipe_many`` (as Kafka Streams' driver does);
     turn it off and call :meth:`commit` to test what a crash loses. Stores live in memory unless
-    ``state_backend="rocksdb"`` with a ``state_dir``.
+    ``state_backend="rocksdb"`` with a ``state_dir``. ``cache_max_entries``: the dirty
+    entries a store holds before :attr:`needs_flush` (see ``Config.state_cache_max_entries``).
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class TopologyTestDriver:
         auto_commit: bool = True,
         state_backend: Literal["memory", "rocksdb"] = "memory",
         state_dir: str | None = None,
+        cache_max_entries: int = 10_000,
     ) -> None:
         if partitions < 1:
             raise ValueError("partitions must be >= 1")
@@ -85,6 +87,7 @@ class TopologyTestDriver:
         self.auto_commit = auto_commit
         self.state_backend: Literal["memory", "rocksdb"] = state_backend
         self.state_dir = state_dir
+        self.cache_max_entries = cache_max_entries
         self._partitioner = Partitioner()
         self._read_pos: dict[TopicPartition, int] = {}
         self._collector = BrokerCollector(self.broker)
@@ -122,6 +125,7 @@ class TopologyTestDriver:
                     state_dir=self.state_dir,
                     clock=lambda: self.wall_clock_ms,
                     global_stores=self.global_stores,
+                    cache_max_entries=self.cache_max_entries,
                 )
                 self.tasks[TaskId(sub.id, p)] = task
                 task.restore_time(

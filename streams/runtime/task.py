@@ -104,6 +104,7 @@ class Task:
         state_dir: str | None = None,
         clock: Callable[[], int] | None = None,
         global_stores: Mapping[str, Any] | None = None,
+        cache_max_entries: int = 10_000,
     ) -> None:
         self.id = TaskId(sub.id, partition)
         self.sub = sub
@@ -123,7 +124,13 @@ class Task:
                 )
                 for s in sub.stores
             ]
-            self.stores = TaskStores(defs, partition, backend=state_backend, state_dir=state_dir)
+            self.stores = TaskStores(
+                defs,
+                partition,
+                backend=state_backend,
+                state_dir=state_dir,
+                cache_max_entries=cache_max_entries,
+            )
         procs: dict[str, Processor] = {}
 
         def wire(child: str, parent_step: str) -> Processor:

@@ -222,6 +222,7 @@ class Worker:
                     state_backend=self.config.state_backend,
                     state_dir=self.state_dir,
                     global_stores=self.global_stores,
+                    cache_max_entries=self.config.state_cache_max_entries,
                 )
                 slot = self.slots[tid] = _TaskSlot(task, self.config.task_queue_batches)
                 slot.producer = producer

@@ -10,6 +10,7 @@ from hypothesis import strategies as hs
 
 import streams as st
 from streams import agg, windows
+from streams.bounded import BOUNDED_CACHE_ENTRIES
 from streams.testing import TopologyTestDriver
 
 
@@ -98,3 +99,22 @@ def test_bounded_run_commits_when_a_store_is_full_not_per_batch(monkeypatch):
     out = st.run_bounded(_topology(), {"events": table}, batch_size=10)
     assert len(out["big"]) == 2_000
     assert 0 < len(commits) < 200 // 2  # 200 batches; the end of input commits per sub-topology
+
+
+def test_a_smaller_cache_commits_more_often_with_the_same_result(monkeypatch):
+    commits = []
+    real = TopologyTestDriver.commit
+    monkeypatch.setattr(TopologyTestDriver, "commit", lambda d: commits.append(1) or real(d))
+    # 200 tumbling windows of 10 s, each with the 50 users: 50 windows open at a time
+    recs = [{"user": f"u{i % 50}", "amount": 20, "ts": i * 100} for i in range(20_000)]
+    table = pa.Table.from_pylist(recs)
+    results = {}
+    for entries in (BOUNDED_CACHE_ENTRIES, 20):
+        commits.clear()
+        out = st.run_bounded(
+            _topology(), {"events": table}, batch_size=100, cache_max_entries=entries
+        )
+        results[entries] = (len(commits), _values(out))
+    (big, want), (small, got) = results[BOUNDED_CACHE_ENTRIES], results[20]
+    assert got == want and len(want["totals"]) == 200 * 50
+    assert big <= 2 and small > 50  # (the default: only the end-of-input commit)

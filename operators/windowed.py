@@ -111,6 +111,7 @@ class WindowedAggregateProcessor:
         self.watermark = _MIN
         self.late_records = 0
         self._init, self._add, self._merge, self._result = _functions(node)
+        self._init1 = node.aggs[0][1].init  # (of the first aggregation: merge_one)
         # whole batches on Arrow (tumbling/hopping, count/sum/min/max/mean): from this many
         # records ("auto"), any ("columnar"), never ("row")
         self._batch = WindowBatch.for_node(node) if execution != "row" else None
@@ -243,18 +244,18 @@ class WindowedAggregateProcessor:
                 assert kb is not None
                 kbs[g.key] = kb
             pairs.append((kb, g.start))
-        accs = []
-        if len(merges) == 1:  # (one aggregation: no loop per group)
+        accs: list[list[Any]] = []
+        if len(merges) == 1:  # (one aggregation: lookup, merge and write in one pass)
             (m0,) = merges
             assert m0 is not None
-            for acc, g in zip(objects.get_many(pairs), groups, strict=True):
-                accs.append([m0((init() if acc is MISSING else acc)[0], g.partial[0])])
+            init0 = self._init1
+            accs = objects.merge_one(pairs, [g.partial[0] for g in groups], m0, init0)
         else:
             for acc, g in zip(objects.get_many(pairs), groups, strict=True):
                 if acc is MISSING:
                     acc = init()
                 accs.append([m(a, p) for m, a, p in zip(merges, acc, g.partial, strict=True)])  # type: ignore[misc]
-        objects.put_many(zip(pairs, accs, strict=True))
+            objects.put_many(zip(pairs, accs, strict=True))
         out: Rows = []
         if self.emit == "update":
             for g, acc in zip(groups, accs, strict=True):

@@ -120,7 +120,10 @@ class WindowBatch:
         pairs = pa.concat_tables(parts)
         g = pairs.group_by(["k", "s"], use_threads=False)
         g = g.aggregate(_aggregations(self.aggs))
-        g = g.sort_by([("i_min", "ascending"), ("s", "ascending")])
+        # the row path's order (first touched first) matters for emitted updates only; final
+        # results leave at close, so window by window (the store's writes: one dict per start)
+        order = ("i_min", "s") if self.node.emit == "update" else ("s", "i_min")
+        g = g.sort_by([(c, "ascending") for c in order])
         res = {name: g.column(name).to_pylist() for name in g.column_names}
         ks, ss, lasts = res["k"], res["s"], res["i_max"]
         if len(self.aggs) == 1 and self.aggs[0][0] == "count":  # (without _partial per group)

@@ -37,7 +37,7 @@ True
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from state.encoding import INT64_MAX, INT64_MIN
@@ -143,6 +143,58 @@ class ObjectWindows:
                 nd += 1
             w[key] = d[key] = acc
         self._n, self._ndirty = n, nd
+
+    def merge_one(
+        self,
+        pairs: list[Pair],
+        partials: list[Any],
+        merge: Callable[[Any, Any], Any],
+        init: Callable[[], Any],
+    ) -> list[Any]:
+        """For one aggregation, ``acc = [merge(acc[0] or init(), partial)]`` of each
+        ``(key, start)``: :meth:`get_many`, the merges and :meth:`put_many` in one pass (a
+        columnar batch's partial aggregates; pairs distinct). Returns the new accumulators."""
+        if not self._check():  # (reads through the bytes store)
+            old = self.get_many(pairs)
+            accs = [
+                [merge((init() if a is MISSING else a[0]), p)]
+                for a, p in zip(old, partials, strict=True)
+            ]
+            self.put_many(zip(pairs, accs, strict=True))
+            return accs
+        wins, dirty, fresh = self._wins, self._dirty, self._new
+        n, nd = self._n, self._ndirty
+        w: dict[bytes, Any] = {}
+        d: dict[bytes, Any] = {}
+        f: set[bytes] = set()
+        last = None
+        out: list[Any] = []
+        append = out.append
+        for (key, start), p in zip(pairs, partials, strict=True):
+            if start != last:
+                last = start
+                w = wins.get(start)  # type: ignore[assignment]
+                if w is None:
+                    w = wins[start] = {}
+                d = dirty.get(start)  # type: ignore[assignment]
+                if d is None:
+                    d = dirty[start] = {}
+                f = fresh.get(start)  # type: ignore[assignment]
+                if f is None:
+                    f = fresh[start] = set()
+            acc = w.get(key)
+            if acc is None:  # (accumulators are lists)
+                acc = [merge(init(), p)]
+                n += 1
+                f.add(key)
+            else:
+                acc = [merge(acc[0], p)]
+            if key not in d:
+                nd += 1
+            w[key] = d[key] = acc
+            append(acc)
+        self._n, self._ndirty = n, nd
+        return out
 
     def close_until(self, last_start: int) -> list[tuple[bytes, int, Any]]:
         """Remove every window with ``start <= last_start``; returns ``(key, start, acc)``

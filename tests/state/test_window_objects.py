@@ -6,6 +6,8 @@ from __future__ import annotations
 import pickle
 import random
 
+import pytest
+
 from state import WindowStore
 from state.encoding import INT64_MAX, INT64_MIN
 from state.window_objects import MISSING, ObjectWindows
@@ -19,11 +21,14 @@ def _contents(w: WindowStore) -> list[tuple[bytes, int, object]]:
     return [(k, s, pickle.loads(v)) for k, s, v in w.fetch_all(*SPAN)]
 
 
-def test_view_matches_the_bytes_store_step_by_step(make_backend: MakeBackend) -> None:
-    """Random puts, closes and commits through the view and straight on a bytes store give
-    the same closed windows (in order), changelog records and store contents."""
+@pytest.mark.parametrize("max_objects", [500_000, 8])  # (8: the view reads through the store)
+def test_view_matches_the_bytes_store_step_by_step(
+    make_backend: MakeBackend, max_objects: int
+) -> None:
+    """Random puts (and merges), closes and commits through the view and straight on a bytes
+    store give the same closed windows (in order), changelog records and store contents."""
     rng = random.Random(5)
-    view = ObjectWindows(WindowStore(make_backend("a")))
+    view = ObjectWindows(WindowStore(make_backend("a")), max_objects=max_objects)
     ref = WindowStore(make_backend("b"))
     logged: dict[bytes, bytes | None] = {}  # the changelog's latest record per key
     for step in range(300):
@@ -31,11 +36,15 @@ def test_view_matches_the_bytes_store_step_by_step(make_backend: MakeBackend) ->
         if op < 0.7:
             pairs = [(b"k%d" % rng.randrange(6), rng.randrange(10) * 10) for _ in range(5)]
             pairs = list(dict.fromkeys(pairs))
-            got = view.get_many(pairs)
             want = [ref.get(k, s) for k, s in pairs]
-            assert got == [MISSING if b is None else pickle.loads(b) for b in want]
-            new = [[step] if a is MISSING else [a[0] + step] for a in got]
-            view.put_many(zip(pairs, new, strict=True))
+            old = [MISSING if b is None else pickle.loads(b) for b in want]
+            new = [[step] if a is MISSING else [a[0] + step] for a in old]
+            if rng.random() < 0.5:
+                assert view.get_many(pairs) == old
+                view.put_many(zip(pairs, new, strict=True))
+            else:  # lookup, merge and write in one (a columnar batch's partials)
+                got = view.merge_one(pairs, [step] * len(pairs), lambda a, p: a + p, lambda: 0)
+                assert got == new
             for (k, s), acc in zip(pairs, new, strict=True):
                 ref.put(k, s, pickle.dumps(acc, protocol=5))
         elif op < 0.85:

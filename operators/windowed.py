@@ -137,9 +137,15 @@ class WindowedAggregateProcessor:
         except Exception:  # Arrow could differ here: the row path decides (and reports)
             self.process(batch.to_rows())
             return
-        keys, _, hs, offs = batch.meta()
+        meta: list[Any] = []  # (emit="update" only: each update carries its last record's)
+
+        def last(i: int) -> tuple[Any, Any, int]:
+            if not meta:
+                meta.extend(batch.meta())
+            return meta[0][i], meta[2][i], meta[3][i]
+
         try:
-            out = self._merge_groups(groups, lambda i: (keys[i], hs[i], offs[i]))
+            out = self._merge_groups(groups, last)
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step) from e
         if late_idx:

@@ -86,9 +86,9 @@ class WindowBatch:
             raise Unsupported("fields of a non-dict value")  # (row-wise, v.get fails)
         b = batch.copy()
         b.ensure(self.needed)  # (a batch converted from rows: the fields it lacks)
-        keys = b.key if b.key is not None else pa.array(b.meta()[0])
-        keys = to_array(keys, b.n)
-        ts = pa.array(b.meta()[1], pa.int64())
+        meta = b.meta()
+        keys = to_array(b.key if b.key is not None else pa.array(meta[0]), b.n)
+        ts = pa.array(meta[1], pa.int64())
         cols = {}
         for name in self.needed:
             c = b.get(name)

@@ -25,7 +25,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from operators.base import Processor, Rows, push
 from operators.columnar import ColumnarBatch, _plain, push_columnar
-from operators.windowed_columnar import Group, WindowBatch
+from operators.windowed_arrow import KINDS, ArrowWindows
+from operators.windowed_columnar import Group, Partials, WindowBatch
 from state.session import SessionStore
 from state.window import WindowStore
 from state.window_objects import MISSING, ObjectWindows
@@ -116,6 +117,16 @@ class WindowedAggregateProcessor:
         # records ("auto"), any ("columnar"), never ("row")
         self._batch = WindowBatch.for_node(node) if execution != "row" else None
         self._batch_min = 1 if execution == "columnar" else 512
+        # final results of count/sum/min/max/mean: the open windows as Arrow columns, until
+        # something comes that only the objects can hold (operators.windowed_arrow)
+        self._arrow: ArrowWindows | None = None
+        if (
+            self._batch is not None
+            and self.emit == "final"
+            and objects is not None
+            and all(a.kind in KINDS for _, a in node.aggs)
+        ):
+            self._arrow = ArrowWindows(objects, self._batch.aggs)
         self._merges = [a.merge for _, a in node.aggs]
         self._node_aggs = node.aggs
         self._results = [a.result for _, a in node.aggs]
@@ -127,16 +138,20 @@ class WindowedAggregateProcessor:
         are (a repartition topic's Arrow messages, a columnar chain), without rows."""
         return self._batch is not None
 
+    def _on_arrow(self) -> bool:
+        return self._arrow is not None and self._arrow.active
+
     def process_columnar(self, batch: Any) -> None:
         assert self._batch is not None
-        if batch.n < self._batch_min:
+        if batch.n < self._batch_min and not self._on_arrow():
             self.process(batch.to_rows())
             return
         try:
-            groups, late_idx = self._batch.partials_columnar(batch, self.watermark)
+            part = self._batch.table_columnar(batch, self.watermark)
         except Exception:  # Arrow could differ here: the row path decides (and reports)
             self.process(batch.to_rows())
             return
+        late_idx = part.late
         meta: list[Any] = []  # (emit="update" only: each update carries its last record's)
 
         def last(i: int) -> tuple[Any, Any, int]:
@@ -145,7 +160,7 @@ class WindowedAggregateProcessor:
             return meta[0][i], meta[2][i], meta[3][i]
 
         try:
-            out = self._merge_groups(groups, last)
+            out = self._merge_partials(part, last)
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step) from e
         if late_idx:
@@ -177,14 +192,16 @@ class WindowedAggregateProcessor:
     def _windows(self, rows: Rows) -> tuple[Rows, Rows]:
         spec, wm = self.spec, self.watermark
         assert isinstance(spec, Tumbling | Hopping)
-        if self._batch is not None and len(rows) >= self._batch_min:
+        if self._batch is not None and (len(rows) >= self._batch_min or self._on_arrow()):
             try:
-                groups, late_rows = self._batch.partials(rows, wm)
+                part = self._batch.table(rows, wm)
             except Exception:  # Arrow could differ here: record by record below
                 pass
             else:
                 last_of = lambda i: (rows[i][0], rows[i][3], rows[i][4])  # noqa: E731
-                return self._merge_groups(groups, last_of), late_rows
+                return self._merge_partials(part, last_of), [rows[i] for i in part.late]
+        if self._arrow is not None:
+            self._arrow.materialize()  # (the records below need the windows as objects)
         objects = self.objects
         assert objects is not None
         get, add, init = objects.get, self._add, self._init
@@ -233,6 +250,18 @@ class WindowedAggregateProcessor:
                 k, t, h, o = meta[(kb, start)]
                 out.append((k, self._result(acc, start, end), t, h, o))
         return out, late
+
+    def _merge_partials(self, part: Partials, meta: Callable[[int], tuple[Any, Any, int]]) -> Rows:
+        """A batch's partial aggregates into the Arrow windows, else into the objects."""
+        a = self._arrow
+        if a is not None and a.active:
+            try:
+                a.merge(part.g)
+                return []  # (final results only)
+            except Exception:  # (unchanged: Arrow could differ, the objects take over)
+                a.materialize()
+        assert self._batch is not None
+        return self._merge_groups(self._batch.groups(part), meta)
 
     def _merge_groups(
         self, groups: list[Group], meta: Callable[[int], tuple[Any, Any, int]]
@@ -400,7 +429,13 @@ class WindowedAggregateProcessor:
         else:
             assert self.objects is not None
             size = self.spec.size_ms
-            closed = self.objects.close_until(wm - self.spec.grace_ms - size)
+            last_start = wm - self.spec.grace_ms - size
+            if self._arrow is not None:
+                table = self._arrow.close_until(last_start)
+                if table is not None:
+                    self._emit_arrow(table, size)
+                    return
+            closed = self.objects.close_until(last_start)
             if self.emit == "final":
                 keys: dict[bytes, Any] = {}  # a key closes several (hopping) windows at once
                 ks = []
@@ -416,30 +451,70 @@ class WindowedAggregateProcessor:
                     out.append((k, result(acc, s, s + size), s + size - 1, (), -1))
         push(self.results, out)
 
+    def _columnar_out(self, n: int) -> bool:
+        """Whether ``n`` closed windows leave as one Arrow batch: a child takes one (columnar
+        mode) and the result fields are not named as the window's bounds."""
+        names = [name for name, _ in self._node_aggs]
+        return (
+            self._batch is not None
+            and n >= self._batch_min
+            and any(getattr(c, "accepts_columnar", False) for c in self.results)
+            and "window_start" not in names
+            and "window_end" not in names
+        )
+
     def _emit_columnar(self, keys: list[Any], closed: list[Any], size: int) -> bool:
         """Closed windows as one Arrow batch, for children that take one (columnar mode): the
         values are the row path's dicts, column by column. False where they are not plain
         columns (an aggregation's result of mixed or nested types: the rows go instead)."""
-        if (
-            self._batch is None
-            or len(closed) < self._batch_min
-            or not any(getattr(c, "accepts_columnar", False) for c in self.results)
-        ):
-            return False
-        names = [n for n, _ in self._node_aggs]
-        if "window_start" in names or "window_end" in names:
+        if not self._columnar_out(len(closed)):
             return False
         try:
             cols = {
                 n: _plain([res(acc[j]) for _, _, acc in closed], n)
-                for j, (n, res) in enumerate(zip(names, self._results, strict=True))
+                for j, (n, res) in enumerate(zip(self._names(), self._results, strict=True))
             }
         except Exception:
             return False
-        starts = [s for _, s, _ in closed]
+        self._push_closed(cols, keys, [s for _, s, _ in closed], size)
+        return True
+
+    def _emit_arrow(self, t: Any, size: int) -> None:
+        """Emit the closed windows of the Arrow table (:class:`ArrowWindows`)."""
+        n = len(t)
+        if not n:
+            return
+        assert self._arrow is not None
+        if self._columnar_out(n):
+            cols: dict[str, Any] = {}
+            for i, ((name, a), (k, _)) in enumerate(
+                zip(self._node_aggs, self._arrow.specs, strict=True)
+            ):
+                if k == "mean":
+                    sums, counts = t[f"a{i}s"].to_pylist(), t[f"a{i}c"].to_pylist()
+                    res = [a.result((x, c)) for x, c in zip(sums, counts, strict=True)]
+                    cols[name] = _plain(res, name)
+                else:  # (result is the accumulator; a column of nulls is pa.array's null type)
+                    col = t[f"a{i}"].combine_chunks()
+                    cols[name] = pa.nulls(n) if col.null_count == n else col
+            self._push_closed(cols, t["k"].to_pylist(), t["s"].to_pylist(), size)
+            return
+        result = self._result
+        out: Rows = []
+        accs = self._arrow.accumulators(t)
+        for k, s, acc in zip(t["k"].to_pylist(), t["s"].to_pylist(), accs, strict=True):
+            out.append((k, result(acc, s, s + size), s + size - 1, (), -1))
+        push(self.results, out)
+
+    def _names(self) -> list[str]:
+        return [n for n, _ in self._node_aggs]
+
+    def _push_closed(
+        self, cols: dict[str, Any], keys: list[Any], starts: list[int], size: int
+    ) -> None:
         cols["window_start"] = pa.array(starts, pa.int64())
         cols["window_end"] = pa.array([s + size for s in starts], pa.int64())
-        n = len(closed)
+        n = len(starts)
         batch = ColumnarBatch(
             cols,
             n,
@@ -449,7 +524,6 @@ class WindowedAggregateProcessor:
             offsets=[-1] * n,
         )
         push_columnar(self.results, batch)
-        return True
 
 
 __all__ = ["WindowedAggregateProcessor"]

@@ -50,6 +50,19 @@ class Group(NamedTuple):
     last: int  # index (in the batch) of the group's last record
 
 
+class Partials(NamedTuple):
+    """A batch's (record, window) pairs and their group-by: per (key ``k``, window start
+    ``s``) the first and last record (``i_min``, ``i_max``), ``count_all`` and each
+    aggregation ``i``'s ``v{i}_sum``/``_min``/``_max``/``_count``; ``late``: positions of the
+    late records."""
+
+    pairs: Any
+    g: Any
+    late: list[int]
+    cols: dict[str, Any]
+    n: int
+
+
 class WindowBatch:
     """Computes a batch's groups; see the module doc."""
 
@@ -73,15 +86,24 @@ class WindowBatch:
         """The batch's groups in the order the row path creates them, and its late records.
 
         Raises where Arrow could answer differently (the caller then runs the row path)."""
-        keys = pa.array([r[0] for r in rows])
-        ts = pa.array([r[2] for r in rows], pa.int64())
-        cols = _columns(rows, self.needed)
-        groups, late_idx = self._partials(keys, ts, cols, len(rows), watermark)
-        return groups, [rows[i] for i in late_idx]
+        part = self.table(rows, watermark)
+        return self.groups(part), [rows[i] for i in part.late]
 
     def partials_columnar(self, batch: Any, watermark: int) -> tuple[list[Group], list[int]]:
         """:meth:`partials` of a :class:`~operators.columnar.ColumnarBatch` (no rows built);
         the late records as positions in the batch."""
+        part = self.table_columnar(batch, watermark)
+        return self.groups(part), part.late
+
+    def table(self, rows: Rows, watermark: int) -> Partials:
+        """The batch's partial aggregates as an Arrow table (see :class:`Partials`)."""
+        keys = pa.array([r[0] for r in rows])
+        ts = pa.array([r[2] for r in rows], pa.int64())
+        cols = _columns(rows, self.needed)
+        return self._table(keys, ts, cols, len(rows), watermark)
+
+    def table_columnar(self, batch: Any, watermark: int) -> Partials:
+        """:meth:`table` of a :class:`~operators.columnar.ColumnarBatch`."""
         if batch.scalar is not None and self.needed:
             raise Unsupported("fields of a non-dict value")  # (row-wise, v.get fails)
         b = batch.copy()
@@ -93,11 +115,9 @@ class WindowBatch:
         for name in self.needed:
             c = b.get(name)
             cols[name] = pa.nulls(b.n) if c is None else to_array(c, b.n)
-        return self._partials(keys, ts, cols, b.n, watermark)
+        return self._table(keys, ts, cols, b.n, watermark)
 
-    def _partials(
-        self, keys: Any, ts: Any, cols: dict[str, Any], n: int, watermark: int
-    ) -> tuple[list[Group], list[int]]:
+    def _table(self, keys: Any, ts: Any, cols: dict[str, Any], n: int, watermark: int) -> Partials:
         if kind(keys.type) not in ("str", "int", "null"):
             raise Unsupported(f"keys of type {keys.type}")
         values = [_values(k, e, cols, n) for k, e in self.aggs]
@@ -107,12 +127,13 @@ class WindowBatch:
         keyed = pc.is_valid(keys)
         closed_before = max(watermark - w.grace_ms, -(1 << 63))  # an open window ends after
         parts, any_open = [], None
+        idx = pa.array(range(n), pa.int64())
         for j in range((w.size_ms - 1) // advance + 1):
             start = pc.subtract_checked(last, j * advance)
             end = pc.add_checked(start, w.size_ms)
             ok = pc.and_(pc.and_(keyed, pc.greater(end, ts)), pc.greater(end, closed_before))
             any_open = ok if any_open is None else pc.or_(any_open, ok)
-            cols_j = {"k": keys, "s": start, "i": pa.array(range(n), pa.int64())}
+            cols_j = {"k": keys, "s": start, "i": idx}
             cols_j.update({f"v{i}": v for i, v in enumerate(values) if v is not None})
             parts.append(pa.table(cols_j).filter(ok))
         assert any_open is not None
@@ -120,6 +141,11 @@ class WindowBatch:
         pairs = pa.concat_tables(parts)
         g = pairs.group_by(["k", "s"], use_threads=False)
         g = g.aggregate(_aggregations(self.aggs))
+        return Partials(pairs, g, late_idx, cols, n)
+
+    def groups(self, part: Partials) -> list[Group]:
+        """Each (key, window)'s partial accumulators, shaped as the aggregations' own."""
+        pairs, g, _, cols, n = part
         # the row path's order (first touched first) matters for emitted updates only; final
         # results leave at close, so window by window (the store's writes: one dict per start)
         order = ("i_min", "s") if self.node.emit == "update" else ("s", "i_min")
@@ -128,18 +154,15 @@ class WindowBatch:
         ks, ss, lasts = res["k"], res["s"], res["i_max"]
         if len(self.aggs) == 1 and self.aggs[0][0] == "count":  # (without _partial per group)
             counts = res["count_all"]
-            return [
-                Group(k, s, [c], i) for k, s, c, i in zip(ks, ss, counts, lasts, strict=True)
-            ], late_idx
+            return [Group(k, s, [c], i) for k, s, c, i in zip(ks, ss, counts, lasts, strict=True)]
         ties = [
             _ties(pairs, g, i, keep, cols, n) if k == "argmax" and keep is not None else None
             for i, ((k, _), keep) in enumerate(zip(self.aggs, self.keeps, strict=True))
         ]
-        groups = [
+        return [
             Group(ks[x], ss[x], _partial(res, x, self.aggs, ties), lasts[x])
             for x in range(g.num_rows)
         ]
-        return groups, late_idx
 
 
 class KeyedBatch:
@@ -275,4 +298,4 @@ def _values(k: str, e: Expr | None, cols: dict[str, Any], n: int) -> Any:
     raise Unsupported(f"{k} of {v.type} values")
 
 
-__all__ = ["Group", "KeyedBatch", "WindowBatch"]
+__all__ = ["Group", "KeyedBatch", "Partials", "WindowBatch"]

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from state.encoding import INT64_MAX, INT64_MIN
 from state.window import WindowStore
@@ -47,12 +47,36 @@ MISSING: Any = object()
 """What :meth:`ObjectWindows.get_many` answers for a window the store does not have."""
 
 Pair = tuple[bytes, int]  # (encoded key, window start)
+Entry = tuple[bytes, int, Any, bool, bool]  # (key, start, accumulator, dirty, logged)
+
+
+class Satellite(Protocol):
+    """What :class:`ObjectWindows` asks of another holder of its windows."""
+
+    @property
+    def dirty_count(self) -> int: ...
+
+    def flush(self) -> None:
+        """Write the dirty windows into the bytes store (at commit, before the view's)."""
+
+    def discard(self) -> None:
+        """Forget everything not flushed (with :meth:`ObjectWindows.discard_objects`)."""
 
 
 class ObjectWindows:
     """The accumulator objects of one window store; see the module doc."""
 
-    __slots__ = ("_complete", "_dirty", "_n", "_ndirty", "_new", "_wins", "max_objects", "raw")
+    __slots__ = (
+        "_complete",
+        "_dirty",
+        "_n",
+        "_ndirty",
+        "_new",
+        "_wins",
+        "max_objects",
+        "raw",
+        "satellite",
+    )
 
     def __init__(self, raw: WindowStore, *, max_objects: int = 500_000) -> None:
         self.raw = raw
@@ -65,11 +89,45 @@ class ObjectWindows:
         self._ndirty = 0
         # None: not checked yet (the store may still be restored before the first batch)
         self._complete: bool | None = None
+        #: another holder of this store's windows (a columnar aggregation keeps them as Arrow
+        #: columns, operators.windowed_arrow): flushed, counted and discarded with the view
+        self.satellite: Satellite | None = None
 
     @property
     def dirty_count(self) -> int:
         """Windows written since the last :meth:`flush_objects`."""
-        return self._ndirty
+        sat = self.satellite
+        return self._ndirty + (0 if sat is None else sat.dirty_count)
+
+    def release(self) -> list[Entry] | None:
+        """Hand every window over (to a satellite) and hold none: ``(key, start, acc, dirty,
+        logged)`` each, logged when the bytes store has it; None when the view is not complete
+        (it can't tell what the store has). The store has nothing the holder does not, so
+        the view stays complete for :meth:`adopt`."""
+        if not self._check():
+            return None
+        out: list[Entry] = []
+        for s, w in self._wins.items():
+            d, f = self._dirty.get(s, {}), self._new.get(s, ())
+            out.extend((k, s, acc, k in d, k not in f) for k, acc in w.items())
+        self._wins.clear()
+        self._dirty.clear()
+        self._new.clear()
+        self._n = self._ndirty = 0
+        return out
+
+    def adopt(self, entries: Iterable[Entry]) -> None:
+        """Take windows back from :meth:`release` (complete views)."""
+        assert self._complete is True
+        wins, dirty, fresh = self._wins, self._dirty, self._new
+        for k, s, acc, is_dirty, logged in entries:
+            wins.setdefault(s, {})[k] = acc
+            self._n += 1
+            if is_dirty:
+                dirty.setdefault(s, {})[k] = acc
+                self._ndirty += 1
+            if not logged:
+                fresh.setdefault(s, set()).add(k)
 
     def _check(self) -> bool:
         """Whether the view holds every live window; on first use, load what the store has
@@ -218,6 +276,8 @@ class ObjectWindows:
 
     def flush_objects(self) -> None:
         """Pickle the dirty windows into the bytes store's write-back cache (at commit)."""
+        if self.satellite is not None:
+            self.satellite.flush()
         dumps, fresh = pickle.dumps, self._new
         new: list[tuple[bytes, int, bytes]] = []
         known: list[tuple[bytes, int, bytes]] = []
@@ -238,6 +298,8 @@ class ObjectWindows:
     def discard_objects(self) -> None:
         """Forget everything (uncommitted writes are dropped: a crash, a revoked task, a store
         reset or restored under the view). The next use checks the store again."""
+        if self.satellite is not None:
+            self.satellite.discard()
         self._wins.clear()
         self._dirty.clear()
         self._new.clear()
@@ -245,4 +307,4 @@ class ObjectWindows:
         self._complete = None
 
 
-__all__ = ["MISSING", "ObjectWindows"]
+__all__ = ["MISSING", "Entry", "ObjectWindows", "Satellite"]

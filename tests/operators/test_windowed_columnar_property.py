@@ -89,14 +89,14 @@ def test_the_columnar_path_runs():
     from operators import windowed_columnar
 
     calls = []
-    real = windowed_columnar.WindowBatch.partials
+    real = windowed_columnar.WindowBatch.table
 
     def spy(self, rows, wm):
         got = real(self, rows, wm)
-        calls.append(len(got[0]))
+        calls.append(got.g.num_rows)
         return got
 
-    windowed_columnar.WindowBatch.partials = spy
+    windowed_columnar.WindowBatch.table = spy
     try:
         recs = [("k1", {"x": i}, i * 100) for i in range(50)]
         out = _run(
@@ -108,7 +108,7 @@ def test_the_columnar_path_runs():
             1,
         )
     finally:
-        windowed_columnar.WindowBatch.partials = real
+        windowed_columnar.WindowBatch.table = real
     assert calls and calls[0] > 0
     assert out == _run(
         "row",
@@ -167,26 +167,25 @@ def test_argmax_and_closed_windows_run_on_arrow():
 
     seen = {"ties": 0, "emitted": 0}
     real_ties = windowed_columnar._ties
-    real_emit = windowed.WindowedAggregateProcessor._emit_columnar
+    real_emit = windowed.WindowedAggregateProcessor._push_closed
 
     def ties(*a):
         out = real_ties(*a)
         seen["ties"] += len(out)
         return out
 
-    def emit(self, keys, closed, size):
-        done = real_emit(self, keys, closed, size)
-        seen["emitted"] += len(closed) if done else 0
-        return done
+    def emit(self, cols, keys, starts, size):  # (closed windows leaving as one Arrow batch)
+        seen["emitted"] += len(starts)
+        return real_emit(self, cols, keys, starts, size)
 
     windowed_columnar._ties = ties
-    windowed.WindowedAggregateProcessor._emit_columnar = emit
+    windowed.WindowedAggregateProcessor._push_closed = emit
     recs = [(f"i{(i * 7) % 5}", {}, i * 37) for i in range(400)]
     try:
         got = _hot_items("columnar", recs)
     finally:
         windowed_columnar._ties = real_ties
-        windowed.WindowedAggregateProcessor._emit_columnar = real_emit
+        windowed.WindowedAggregateProcessor._push_closed = real_emit
     assert seen["ties"] > 0 and seen["emitted"] > 0
     assert got == _hot_items("row", recs)
     # every window's hottest items, ties included, as a batch computation says

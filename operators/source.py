@@ -116,7 +116,13 @@ class Decoder:
         if schema is not None and _is_avro(value_serde):
             from operators.arrow_avro import ArrowAvroDecoder
 
-            self._avro = ArrowAvroDecoder(value_serde, schema, key_serde, topic, partition)
+            self._avro = ArrowAvroDecoder(
+                value_serde,  # type: ignore[arg-type]  # (an AvroSerde: _is_avro)
+                schema,
+                key_serde,
+                topic,
+                partition,
+            )
             self._fn_tuple = self._fn_attr = self._columnar_rows
         elif schema is not None:
             from operators.arrow_json import ArrowJsonDecoder
@@ -228,6 +234,7 @@ class Decoder:
             else:
                 from streams.expr_arrow import Unsupported
 
+                assert self._avro is not None
                 try:
                     batches = self._avro.batches(msgs)
                 except Unsupported as e:

@@ -148,7 +148,9 @@ def test_a_timestamp_logical_type_is_the_event_time_in_every_mode():
     for mode in [*MODES, None]:
         t = st.Topology("avro-ts", execution=mode or "row")
         s = t.source("in", value=serde, timestamp=st.col("at"), schema=mode and "infer")
-        s.key_by(st.col("n") % 2).window("w", windows.tumbling(ms=1000)).count().to("c", key=st.serde.JSON)
+        s.key_by(st.col("n") % 2).window("w", windows.tumbling(ms=1000)).count().to(
+            "c", key=st.serde.JSON
+        )
         d = TopologyTestDriver(t)
         d.pipe_many("in", recs)
         d.end_of_input()
@@ -179,7 +181,7 @@ def test_two_writer_schemas_in_one_batch_unify(execution):
     assert len({m[:5] for m in msgs}) == 2  # two schema ids
     t = st.Topology("avro-evo", execution=execution)
     t.source("in", value=AvroSerde(reg), schema="infer").to("out")
-    d, out = _run(t, msgs)
+    _, out = _run(t, msgs)
     # one batch; a record of the older writer has no note: null
     assert [v for _, v, _ in out["out"]] == [{"note": None, **w} for w in want]
 
@@ -190,7 +192,7 @@ def test_with_a_reader_schema_every_record_is_resolved_into_it(execution):
     msgs, want = _evolution_msgs(reg)
     t = st.Topology("avro-evo", execution=execution)
     t.source("in", value=AvroSerde(reg, reader_schema=V2), schema="infer").to("out")
-    d, out = _run(t, msgs)
+    _, out = _run(t, msgs)
     reader = AvroSerde(reg, reader_schema=V2)
     assert [v for _, v, _ in out["out"]] == [reader.deserialize(m) for m in msgs]
     assert [v for _, v, _ in out["out"]] == [{"note": None, **w} for w in want]
@@ -206,7 +208,9 @@ def test_writer_schemas_arrow_cannot_unify_are_one_batch_per_run_in_order():
     raw = [(None, m, 0, (), i) for i, m in enumerate(msgs)]
     batches = ArrowAvroDecoder(AvroSerde(reg), "infer", None, "in", 0).batches(raw)
     assert [b.n for b in batches] == [2, 1, 1]
-    assert [r[1] for b in batches for r in b.to_rows()] == [AvroSerde(reg).deserialize(m) for m in msgs]
+    assert [r[1] for b in batches for r in b.to_rows()] == [
+        AvroSerde(reg).deserialize(m) for m in msgs
+    ]
     assert [b.base["amount"].type for b in batches] == [pa.int32(), pa.int64(), pa.int32()]
 
 
@@ -369,7 +373,7 @@ def test_what_arrow_cannot_hold_exactly_decodes_row_by_row(field, monkeypatch, c
         for mode in MODES:
             t = st.Topology("avro-u", execution=mode)
             t.source("in", value=serde, schema="infer").to("out")
-            d, out = _run(t, msgs)
+            _, out = _run(t, msgs)
             assert [v for _, v, _ in out["out"]] == [serde.deserialize(m) for m in msgs]
             _, got = _run(_topology(mode, serde), msgs)
             assert got == plain
@@ -424,7 +428,7 @@ def test_a_declared_schema_drops_and_nulls_fields(execution):
     declared = declared.append(pa.field("region", pa.string()))
     t = st.Topology("avro-decl", execution=execution)
     t.source("in", value=serde, schema=declared.remove(2)).to("out")  # (no ts)
-    d, out = _run(t, [serde.serialize(r) for r in _records()])
+    _, out = _run(t, [serde.serialize(r) for r in _records()])
     want = [{"amount": r["amount"], "user": r["user"], "region": None} for r in _records()]
     assert [v for _, v, _ in out["out"]] == want
 
@@ -448,7 +452,7 @@ def test_a_declared_schema_is_narrowed_to_the_fields_steps_read():
     s.select("amount").to("out")
     [inp] = t.compile().subtopologies[0].inputs.values()
     assert inp.schema.names == ["amount", "ts"]
-    d, out = _run(t, [serde.serialize(r) for r in _records()])
+    _, out = _run(t, [serde.serialize(r) for r in _records()])
     assert [v for _, v, _ in out["out"]] == [{"amount": r["amount"]} for r in _records()]
 
 
@@ -478,9 +482,7 @@ _FLAT = {
     "fixed": ({"type": "fixed", "name": "F3", "size": 3}, hs.binary(min_size=3, max_size=3)),
     "ts-ms": (
         {"type": "long", "logicalType": "timestamp-millis"},
-        hs.integers(-(10**11), 10**13).map(
-            lambda ms: _EPOCH + datetime.timedelta(milliseconds=ms)
-        ),
+        hs.integers(-(10**11), 10**13).map(lambda ms: _EPOCH + datetime.timedelta(milliseconds=ms)),
     ),
     "ts-us": (
         {"type": "long", "logicalType": "timestamp-micros"},

@@ -57,6 +57,16 @@ def to_millis(t: Any) -> int:
     raise TypeError(f"timestamp must be epoch milliseconds (int), got {type(t).__name__} {t!r}")
 
 
+def _is_avro(serde: Serde) -> bool:
+    """An :class:`~streams.serdes.AvroSerde` (checked by name first: importing the serdes
+    pulls fastavro and the registry client)."""
+    if not str(getattr(serde, "name", "")).startswith("avro"):
+        return False
+    from streams.serdes.avro import AvroSerde
+
+    return isinstance(serde, AvroSerde)
+
+
 def _deser(serde: Serde, g: CodeGen, var: str) -> str:
     if isinstance(serde, FnSerde):  # skip the method call and its None check
         f = g.const(serde.decode, "d")
@@ -96,9 +106,25 @@ class Decoder:
         self._fn_attr = self._build(key_serde, value_serde, timestamp, unpack=False)
         #: a repartition topic whose writer may send Arrow IPC messages (operators.arrow_ipc)
         self.arrow_messages = arrow
+        self._rows_tuple, self._rows_attr = self._fn_tuple, self._fn_attr
         #: with a schema, JSON values decode straight into Arrow (one batch at a time)
         self._arrow = None
-        if schema is not None:
+        #: with a schema, Avro values too (operators.arrow_avro); a batch Arrow cannot hold
+        #: exactly decodes row by row
+        self._avro = None
+        self._unsupported_logged = False
+        if schema is not None and _is_avro(value_serde):
+            from operators.arrow_avro import ArrowAvroDecoder
+
+            self._avro = ArrowAvroDecoder(
+                value_serde,  # type: ignore[arg-type]  # (an AvroSerde: _is_avro)
+                schema,
+                key_serde,
+                topic,
+                partition,
+            )
+            self._fn_tuple = self._fn_attr = self._columnar_rows
+        elif schema is not None:
             from operators.arrow_json import ArrowJsonDecoder
 
             self._arrow = ArrowJsonDecoder(schema, timestamp, topic, partition, key_serde, step)
@@ -177,6 +203,8 @@ class Decoder:
 
         if self._arrow is not None:  # a declared schema selects (and types) the fields
             self._arrow.conform(batch)
+        elif self._avro is not None:
+            self._avro.conform(batch)
         self._stamp(batch)
         push_columnar(self.children, batch)
         return max(batch.ts) if track_time and batch.n else None
@@ -197,10 +225,23 @@ class Decoder:
                     partition=self.partition,
                 ) from e
 
-    def _columnar(self, msgs: Sequence[Any]) -> list[Any]:
-        """The batch decoded straight into Arrow (a schema's JSON, Arrow IPC values)."""
-        if self._ipc is not None:
-            batches = self._ipc.batches(msgs)
+    def _columnar(self, msgs: Sequence[Any]) -> list[Any] | None:
+        """The batch decoded straight into Arrow (a schema's JSON or Avro, Arrow IPC values);
+        None: Avro values Arrow cannot hold exactly, to decode row by row."""
+        if self._ipc is not None or self._avro is not None:
+            if self._ipc is not None:
+                batches = self._ipc.batches(msgs)
+            else:
+                from streams.expr_arrow import Unsupported
+
+                assert self._avro is not None
+                try:
+                    batches = self._avro.batches(msgs)
+                except Unsupported as e:
+                    if not self._unsupported_logged:
+                        self._unsupported_logged = True
+                        log.debug("%s: Avro values decode row by row: %s", self.step, e)
+                    return None
             for b in batches:
                 self._stamp(b)
             return batches
@@ -208,7 +249,11 @@ class Decoder:
         return [self._arrow.decode(msgs)]  # (its decoder runs the extractor itself)
 
     def _columnar_rows(self, msgs: Sequence[Any]) -> Rows:
-        return [r for b in self._columnar(msgs) for r in b.to_rows()]
+        batches = self._columnar(msgs)
+        if batches is None:
+            fn = self._rows_tuple if isinstance(msgs[0], tuple) else self._rows_attr
+            return fn(msgs)
+        return [r for b in batches for r in b.to_rows()]
 
     def process_messages(
         self, msgs: Sequence[MessageLike], *, track_time: bool = False
@@ -216,11 +261,11 @@ class Decoder:
         """Decode and push downstream; with ``track_time``, return the batch's max event time."""
         if self.arrow_messages and msgs and any(is_arrow(as_raw(m)[3]) for m in msgs):
             return self._process_mixed(msgs, track_time)
-        if (self._ipc is not None or self._arrow is not None) and msgs:
+        if (self._ipc is not None or self._arrow is not None or self._avro is not None) and msgs:
             from operators.columnar import push_columnar
 
             try:
-                batches = self._columnar(msgs)
+                batches = self._columnar(msgs)  # (None: Avro that decodes row by row)
             except Exception:
                 if self.on_error == "fail":
                     raise

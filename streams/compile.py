@@ -48,7 +48,7 @@ class Input:
     children: tuple[str, ...]  # segment ids fed by this input
     #: a repartition topic that columnar writers fill with Arrow IPC batches (and rows)
     arrow: bool = False
-    #: a user source's schema (JSON decodes into Arrow), narrowed to the fields steps read
+    #: a user source's schema (JSON, Avro decode into Arrow), narrowed to the fields steps read
     schema: Any = None
 
 

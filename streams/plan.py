@@ -140,7 +140,7 @@ class Source(Node):
     #: what happens to a record that does not decode (or has no valid timestamp)
     on_error: Literal["fail", "skip", "dead_letter"] = "fail"
     dead_letter_topic: str | None = None
-    #: a ``pyarrow.Schema`` or ``"infer"``: JSON values decode straight into Arrow
+    #: a ``pyarrow.Schema`` or ``"infer"``: JSON or Avro values decode straight into Arrow
     schema: Any = None
     kind: ClassVar[str] = "source"
 

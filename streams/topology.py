@@ -101,6 +101,8 @@ class Topology:
         ``schema`` (a ``pyarrow.Schema``, or ``"infer"``: from the first batch) declares the
         fields of JSON values: a batch decodes straight into Arrow (records carry every field
         of the schema, null when absent; other fields are dropped) and columnar chains run on it.
+        Avro values (``AvroSerde``) take a schema too; ``"infer"`` maps their Avro schema
+        (:mod:`operators.arrow_avro`).
         """
         if not isinstance(topic, str) or not _TOPIC.match(topic):
             raise TopologyError(f"source topic {topic!r} is not a valid Kafka topic name")
@@ -324,9 +326,19 @@ def _check_schema(step: str, schema: Any, value: Serde) -> Any:
 
     if not (isinstance(schema, pa.Schema) or (isinstance(schema, str) and schema == "infer")):
         raise TopologyError(f"step '{step}': schema must be a pyarrow.Schema or 'infer'")
-    if value.name != "json":
-        raise TopologyError(f"step '{step}': a schema needs JSON values, not {value.name}")
+    if value.name != "json" and not _is_avro(value):
+        raise TopologyError(
+            f"step '{step}': a schema needs JSON or Avro values (AvroSerde), not {value.name}"
+        )
     return schema
+
+
+def _is_avro(value: Serde) -> bool:
+    if not str(getattr(value, "name", "")).startswith("avro"):
+        return False  # (by name first: importing the serdes pulls fastavro)
+    from streams.serdes.avro import AvroSerde
+
+    return isinstance(value, AvroSerde)
 
 
 def _slug(topic: str) -> str:

@@ -27,6 +27,7 @@ OPERATORS_MAY_USE = STATE_MAY_USE | {
     "streams.runtime.broker",
     "streams.runtime.watermarks",
     "streams.serdes.arrow",  # (a serde sources decode in bulk: Arrow IPC values)
+    "streams.serdes.avro",  # (and Avro values with a schema: operators.arrow_avro)
     "streams.windows",
 }
 

@@ -109,6 +109,16 @@ class AvroSerde:
         assert self._schema_id is not None
         return self._schema_id
 
+    @property
+    def reader_schema(self) -> Any:
+        """The parsed reader schema records are resolved into (None: decoded as written)."""
+        return self._reader
+
+    def writer_schema(self, schema_id: int) -> Any:
+        """The parsed writer schema of ``schema_id`` (fetched from the registry once)."""
+        writer = self._writers.get(schema_id)
+        return writer if writer is not None else self._load_writer(schema_id)
+
     def serialize(self, obj: Any) -> bytes | None:
         if obj is None:
             return None

@@ -36,7 +36,7 @@ def test_bad_options_are_topology_errors():
         st.Topology("x", execution="fast")  # type: ignore[arg-type]
     with pytest.raises(st.TopologyError, match="pyarrow.Schema or 'infer'"):
         st.Topology("x").source("in", schema={"a": "int"})
-    with pytest.raises(st.TopologyError, match="needs JSON values"):
+    with pytest.raises(st.TopologyError, match="needs JSON or Avro values"):
         st.Topology("x").source("in", schema=SCHEMA, value=st.serde.STR)
 
 

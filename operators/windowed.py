@@ -36,6 +36,7 @@ from streams.serde import KEY
 from streams.windows import Hopping, Session, Sliding, Tumbling
 
 _MIN = -(1 << 63)
+SMALL_BATCHES = 16  # ("auto") smaller batches in a row that give the windows back to the objects
 _NO_KEY = object()
 _dumps = pickle.dumps
 _loads = pickle.loads
@@ -126,7 +127,9 @@ class WindowedAggregateProcessor:
             and objects is not None
             and all(a.kind in KINDS for _, a in node.aggs)
         ):
-            self._arrow = ArrowWindows(objects, self._batch.aggs)
+            self._arrow = ArrowWindows(objects, self._batch.aggs, active=self._batch_min == 1)
+        self._arrow_failed = False  # (Arrow could not hold them: objects for good)
+        self._small = 0  # consecutive small batches ("auto")
         self._merges = [a.merge for _, a in node.aggs]
         self._node_aggs = node.aggs
         self._results = [a.result for _, a in node.aggs]
@@ -140,6 +143,28 @@ class WindowedAggregateProcessor:
 
     def _on_arrow(self) -> bool:
         return self._arrow is not None and self._arrow.active
+
+    def _use_arrow(self, n: int) -> bool:
+        """Whether a batch of ``n`` records merges into the Arrow windows. Under ``auto`` they
+        take over at a batch of ``_batch_min`` records and go back to the objects after
+        ``SMALL_BATCHES`` smaller batches in a row (a small batch costs more on Arrow)."""
+        a = self._arrow
+        if a is None or self._arrow_failed:
+            return False
+        if self._batch_min > 1:  # auto
+            if n >= self._batch_min:
+                self._small = 0
+                a.active = True  # (its first use takes the objects' windows over)
+            elif a.active:
+                self._small += 1
+                if self._small >= SMALL_BATCHES:
+                    a.materialize()
+        return a.active
+
+    def _give_up_arrow(self) -> None:
+        if self._arrow is not None and not self._arrow_failed:
+            self._arrow_failed = True
+            self._arrow.materialize()
 
     def process_columnar(self, batch: Any) -> None:
         assert self._batch is not None
@@ -196,12 +221,10 @@ class WindowedAggregateProcessor:
             try:
                 part = self._batch.table(rows, wm)
             except Exception:  # Arrow could differ here: record by record below
-                pass
+                self._give_up_arrow()  # (the records need the windows as objects)
             else:
                 last_of = lambda i: (rows[i][0], rows[i][3], rows[i][4])  # noqa: E731
                 return self._merge_partials(part, last_of), [rows[i] for i in part.late]
-        if self._arrow is not None:
-            self._arrow.materialize()  # (the records below need the windows as objects)
         objects = self.objects
         assert objects is not None
         get, add, init = objects.get, self._add, self._init
@@ -254,12 +277,12 @@ class WindowedAggregateProcessor:
     def _merge_partials(self, part: Partials, meta: Callable[[int], tuple[Any, Any, int]]) -> Rows:
         """A batch's partial aggregates into the Arrow windows, else into the objects."""
         a = self._arrow
-        if a is not None and a.active:
+        if a is not None and self._use_arrow(part.n):
             try:
                 a.merge(part.g)
                 return []  # (final results only)
             except Exception:  # (unchanged: Arrow could differ, the objects take over)
-                a.materialize()
+                self._give_up_arrow()
         assert self._batch is not None
         return self._merge_groups(self._batch.groups(part), meta)
 

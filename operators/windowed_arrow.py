@@ -16,7 +16,9 @@ The table stands in for the store's :class:`~state.window_objects.ObjectWindows`
 discards the table with its own, and takes the windows back (:meth:`materialize`) as soon as
 anything Arrow can't do exactly comes up: keys not all of one of ``str``/``int``, values
 whose types change, an overflow, a batch the row path has to run, more windows than the view
-may hold. The store, the changelog and every result are the same as without the table.
+may hold (the aggregation then keeps them as objects for good); under ``execution="auto"``
+also while batches are small (:data:`operators.windowed.SMALL_BATCHES`). The store, the
+changelog and every result are the same as without the table.
 
 >>> from state.backend import MemoryBackend
 >>> from state.window import WindowStore
@@ -54,12 +56,15 @@ class ArrowWindows:
     """One store's open windows as columns; see the module doc. ``specs``: ``(kind, expr)``
     per aggregation, kinds in :data:`KINDS`."""
 
-    def __init__(self, objects: ObjectWindows, specs: list[tuple[str, Any]]) -> None:
+    def __init__(
+        self, objects: ObjectWindows, specs: list[tuple[str, Any]], *, active: bool = True
+    ) -> None:
         if any(k not in KINDS for k, _ in specs):
             raise ValueError(f"ArrowWindows takes {', '.join(KINDS)}")
         self.objects, self.specs = objects, specs
-        #: False once the windows went back to the object view (for good)
-        self.active = True
+        #: whether the windows are the table's (False: the object view's; setting it True makes
+        #: the next use take them over)
+        self.active = active
         self.table: Any = None
         self._ndirty = 0
         self._names = [n for i, (k, _) in enumerate(specs) for n in _acc_columns(i, k)]
@@ -196,7 +201,7 @@ class ArrowWindows:
         return self._accs(t)
 
     def materialize(self) -> None:
-        """Give every window back to the object view, for good."""
+        """Give every window back to the object view (``active`` is False after)."""
         self.active = False
         t, self.table = self.table, None
         self._ndirty = 0

@@ -175,3 +175,31 @@ def test_float_values_run_on_the_objects_with_equal_results() -> None:
     spy: list = []
     assert _crash_run("columnar", recs, spy) == _crash_run("row", recs)
     assert not any(a.active for a in spy if a is not None)
+
+
+def test_auto_moves_the_windows_to_arrow_for_large_batches_and_back_for_small_ones() -> None:
+    from operators.windowed import SMALL_BATCHES
+
+    rng = random.Random(8)
+    recs = [(f"u{rng.randrange(30)}", {"x": rng.randrange(100)}, i * 11) for i in range(3000)]
+    sizes = [600] + [10] * (SMALL_BATCHES + 4) + [600, 600]
+
+    def run(execution: str) -> tuple[list, list]:
+        d = TopologyTestDriver(_topology(execution))
+        (proc,) = [p for t in d.tasks.values() for p in t.timed if hasattr(p, "_arrow")]
+        states, i = [], 0
+        for n in sizes:
+            d.pipe_many("in", recs[i : i + n])
+            i += n
+            states.append(proc._arrow is not None and proc._arrow.active)
+        d.pipe_many("in", recs[i:])
+        d.end_of_input()
+        return [(r.key, r.value, r.timestamp) for r in d.read("out")], states
+
+    got, states = run("auto")
+    want, _ = run("row")
+    assert got == want and len(want) > 100
+    small = SMALL_BATCHES + 4
+    assert states[0] and all(states[1:SMALL_BATCHES])  # small batches on Arrow at first,
+    assert not any(states[SMALL_BATCHES : small + 1])  # then the objects,
+    assert states[small + 1] and states[small + 2]  # and Arrow again for large ones

@@ -49,7 +49,7 @@ def is_arrow(headers: Any) -> bool:
 def parts(batch: ColumnarBatch) -> tuple[Any, list[int], dict[str, Any]]:
     """The keys (one array), timestamps and value columns of a batch's records, exactly;
     raises (:class:`Unsupported`, Arrow's errors) where Arrow would not carry them exactly."""
-    from operators.columnar import _plain
+    from operators.columnar import plain_array
 
     keys, ts, hs, _ = batch.meta()
     if any(hs):
@@ -69,7 +69,7 @@ def parts(batch: ColumnarBatch) -> tuple[Any, list[int], dict[str, Any]]:
         names = list(values[0]) if values else []
         if any(list(v) != names for v in values):
             raise Unsupported("values with different fields")
-        cols = {n: _plain([v[n] for v in values], n) for n in names}
+        cols = {n: plain_array([v[n] for v in values], n) for n in names}
     if _KEY in cols or _TS in cols:
         raise Unsupported(f"a field named {_KEY} or {_TS}")
     return karr, ts, cols

@@ -93,7 +93,7 @@ class ColumnarBatch:
         values = [r[1] for r in rows]
         if not all(isinstance(v, dict) for v in values):
             raise Unsupported("values that are not dicts")  # (their errors are row-wise)
-        cols = {name: _plain([v.get(name) for v in values], name) for name in sorted(needed)}
+        cols = {name: plain_array([v.get(name) for v in values], name) for name in sorted(needed)}
         return cls(cols, len(rows), rows=rows)
 
     def ensure(self, needed: frozenset[str]) -> None:
@@ -105,7 +105,7 @@ class ColumnarBatch:
             idx = self.positions()
             src = self.rows if idx is None else [self.rows[i] for i in idx]
             for name in missing:
-                self.cols[name] = _plain([r[1].get(name) for r in src], name)
+                self.cols[name] = plain_array([r[1].get(name) for r in src], name)
 
     def get(self, name: str) -> Any:
         """Column ``name`` at the current positions (None: no such field)."""
@@ -127,10 +127,10 @@ class ColumnarBatch:
         if self.rows is not None:
             idx = self.positions()
             src = self.rows if idx is None else [self.rows[i] for i in idx]
-            return _plain([r[0] for r in src], "key()")
+            return plain_array([r[0] for r in src], "key()")
         assert self.keys is not None
         idx = self.positions()
-        return _plain(self.keys if idx is None else [self.keys[i] for i in idx], "key()")
+        return plain_array(self.keys if idx is None else [self.keys[i] for i in idx], "key()")
 
     def copy(self) -> ColumnarBatch:
         b = ColumnarBatch(self.base, self.n, rows=self.rows, keys=self.keys, ts=self.ts)
@@ -196,7 +196,13 @@ class ColumnarBatch:
         return list(zip(keys, self.values(), ts, hs, offs, strict=True))
 
 
-def _plain(xs: list[Any], name: str) -> Any:
+def plain_array(xs: list[Any], name: str) -> Any:
+    """``xs`` as an Arrow array when Arrow gives the same values back (ints, floats, strings,
+    bools, nulls: not ints and floats mixed, not nested); raises :class:`Unsupported` else.
+
+    >>> plain_array([1, None], "n").to_pylist()
+    [1, None]
+    """
     arr = pa.array(xs)
     k = kind(arr.type)
     if k not in _PLAIN or (k == "float" and int in set(map(type, xs))):
@@ -436,6 +442,7 @@ __all__ = [
     "ColumnarChain",
     "ColumnarChainProcessor",
     "chain_is_columnar",
+    "plain_array",
     "projected_reads",
     "push_columnar",
 ]

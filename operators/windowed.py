@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from operators.base import Processor, Rows, push
-from operators.columnar import ColumnarBatch, _plain, push_columnar
+from operators.columnar import ColumnarBatch, plain_array, push_columnar
 from operators.windowed_arrow import KINDS, ArrowWindows
 from operators.windowed_columnar import Group, Partials, WindowBatch
 from state.session import SessionStore
@@ -494,7 +494,7 @@ class WindowedAggregateProcessor:
             return False
         try:
             cols = {
-                n: _plain([res(acc[j]) for _, _, acc in closed], n)
+                n: plain_array([res(acc[j]) for _, _, acc in closed], n)
                 for j, (n, res) in enumerate(zip(self._names(), self._results, strict=True))
             }
         except Exception:
@@ -516,7 +516,7 @@ class WindowedAggregateProcessor:
                 if k == "mean":
                     sums, counts = t[f"a{i}s"].to_pylist(), t[f"a{i}c"].to_pylist()
                     res = [a.result((x, c)) for x, c in zip(sums, counts, strict=True)]
-                    cols[name] = _plain(res, name)
+                    cols[name] = plain_array(res, name)
                 else:  # (result is the accumulator; a column of nulls is pa.array's null type)
                     col = t[f"a{i}"].combine_chunks()
                     cols[name] = pa.nulls(n) if col.null_count == n else col

@@ -271,11 +271,11 @@ def _ties(
 
 
 def _columns(rows: Rows, needed: frozenset[str]) -> dict[str, Any]:
-    from operators.columnar import _plain
+    from operators.columnar import plain_array
 
     if not all(isinstance(r[1], dict) for r in rows) and needed:
         raise Unsupported("values that are not dicts")
-    return {n: _plain([r[1].get(n) for r in rows], n) for n in sorted(needed)}
+    return {n: plain_array([r[1].get(n) for r in rows], n) for n in sorted(needed)}
 
 
 def _values(k: str, e: Expr | None, cols: dict[str, Any], n: int) -> Any:

@@ -18,6 +18,8 @@ Topology app
 
 from __future__ import annotations
 
+from typing import Any
+
 from streams.compile import PhysicalPlan, Segment, SubTopology
 
 
@@ -32,8 +34,30 @@ def _seg_line(p: PhysicalPlan, seg: Segment) -> str:
         return f"chain [{seg.mode}] " + " > ".join(parts)
     n = topo.node(seg.steps[0])
     if seg.kind == "stateful":
-        return f"{n.kind} {n.step} ({n.detail()})"
+        return f"{n.kind}{_agg_mode(p, n)} {n.step} ({n.detail()})"
     return f"{seg.kind} {n.step} ({n.detail()})  -> {getattr(n, 'topic', '')}"
+
+
+def _agg_mode(p: PhysicalPlan, n: Any) -> str:
+    """How a keyed or tumbling/hopping aggregation runs its batches: ``[columnar]`` (on Arrow,
+    a batch at a time; ``auto``: batches of 512+ records), ``+ windows on Arrow`` (its open
+    windows are an Arrow table), ``[row]``; nothing for other stateful steps."""
+    from streams import plan
+
+    if not isinstance(n, plan.WindowedAggregate | plan.Aggregate):
+        return ""
+    if p.topology.execution == "row":
+        return " [row]"
+    from operators.windowed_arrow import KINDS
+    from operators.windowed_columnar import KeyedBatch, WindowBatch
+
+    if isinstance(n, plan.Aggregate):
+        return " [row]" if KeyedBatch.for_node(n) is None else " [columnar]"
+    if WindowBatch.for_node(n) is None:
+        return " [row]"
+    if n.emit == "final" and all(a.kind in KINDS for _, a in n.aggs):
+        return " [columnar + windows on Arrow]"
+    return " [columnar]"
 
 
 def _walk(

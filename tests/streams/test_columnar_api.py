@@ -23,6 +23,46 @@ def test_describe_shows_each_chains_mode():
     assert _chains("columnar") == ["[columnar]", "[row]"]  # a Python callable stays row-wise
 
 
+def _aggregations(execution):
+    from streams import agg, windows
+
+    t = st.Topology("aggs", execution=execution)
+    by_user = t.source("in").key_by("user")
+    w = by_user.window("hop", windows.hopping(ms=10_000, advance=2_000))
+    w.aggregate(n=agg.count(), top=agg.max("a")).to("counts")
+    w2 = by_user.window("upd", windows.tumbling(ms=1_000), emit="update")
+    w2.aggregate(n=agg.count()).to("updates")
+    by_user.window("tops", windows.tumbling(ms=1_000)).aggregate(t=agg.argmax("a", keep=("a",))).to(
+        "tops"
+    )
+    by_user.window("sess", windows.session(ms=1_000)).count().to("sessions")
+    by_user.aggregate("total", agg.sum("a")).to("totals")
+    by_user.aggregate("last", agg.last("a")).to("lasts")
+    return t.describe().splitlines()
+
+
+def test_describe_shows_how_each_aggregation_runs():
+    def modes(execution):
+        lines = _aggregations(execution)
+        out = {}
+        for line in (x.strip() for x in lines):
+            if line.startswith(("window_aggregate", "aggregate")):
+                _, rest = line.split(" [", 1)
+                mode, rest = rest.split("] ", 1)
+                out[rest.split(" ", 1)[0]] = mode
+        return out
+
+    assert modes("columnar") == {
+        "hop": "columnar + windows on Arrow",  # final count/max: open windows as a table
+        "upd": "columnar",  # (updates are emitted per batch: the objects)
+        "tops": "columnar",  # argmax keeps records: the objects
+        "sess": "row",  # sessions run record by record
+        "total": "columnar",
+        "last": "row",  # (not an Arrow aggregation)
+    }
+    assert set(modes("row").values()) == {"row"}
+
+
 def test_execution_can_change_after_building():
     t = st.Topology("x")
     t.source("in").filter(st.col("a") > 1).to("out")

@@ -203,3 +203,21 @@ def test_auto_moves_the_windows_to_arrow_for_large_batches_and_back_for_small_on
     assert states[0] and all(states[1:SMALL_BATCHES])  # small batches on Arrow at first,
     assert not any(states[SMALL_BATCHES : small + 1])  # then the objects,
     assert states[small + 1] and states[small + 2]  # and Arrow again for large ones
+
+
+def test_a_query_mid_stream_sees_the_arrow_windows() -> None:
+    """Reading the window store (interactive queries go through TaskStores.raw) flushes the
+    open windows into it, as with the objects."""
+    rng = random.Random(4)
+    recs = [(f"u{rng.randrange(9)}", {"x": rng.randrange(50)}, i * 13) for i in range(900)]
+
+    def open_windows(execution: str) -> list:
+        d = TopologyTestDriver(_topology(execution), auto_commit=False)
+        d.pipe_many("in", recs)
+        (task,) = [t for t in d.tasks.values() if t.stores is not None]
+        assert task.stores is not None
+        store = task.stores.raw("w")
+        return [(k, s, pickle.loads(v)) for k, s, v in store.fetch_all(INT64_MIN, INT64_MAX)]
+
+    got = open_windows("columnar")
+    assert got == open_windows("row") and len(got) > 20

@@ -13,6 +13,8 @@ with one bulk sort of the keys added since, so stores that never scan never pay 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from state._sorted import SortedKeys, new_sorted_keys
 
 _ABSENT = object()
@@ -37,6 +39,12 @@ class DirtyMap:
         if key not in data:
             self._new.add(key)
         data[key] = value
+
+    def set_many(self, keys: list[bytes], values: Iterable[bytes | None]) -> None:
+        """:meth:`set` of each key to its value, in bulk (a commit's or a close's writes)."""
+        data = self.data
+        self._new.update([k for k in keys if k not in data])
+        data.update(zip(keys, values, strict=False))  # (values may be itertools.repeat)
 
     def discard(self, key: bytes) -> None:
         """Forget ``key`` altogether (not a tombstone: for a key the backend never had)."""

@@ -22,6 +22,7 @@ are ``(key | start:i64, value)``; the time index is rebuilt on :meth:`~WindowSto
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 
 from state.backend import Op
 from state.cache import CachedStore, ChangelogRecord
@@ -48,23 +49,31 @@ class WindowStore(CachedStore):
         self._cache.set(_T + ts + key, b"")
 
     def put_many(self, items: Iterable[tuple[bytes, int, bytes]], *, new: bool = True) -> None:
-        """:meth:`put` of every ``(key, start, value)``, without a call per entry (a commit
-        writes every dirty window of a window-object view at once). ``new=False``: the caller
-        knows each window is already in the store, so its time-index entry is left as it is."""
-        cset, enc, ln = self._cache.set, encode_ts, encode_len
-        for key, start_ms, value in items:
-            ts = enc(start_ms)
-            cset(_K + ln(len(key)) + key + ts, value)
-            if new:
-                cset(_T + ts + key, b"")
+        """:meth:`put` of every ``(key, start, value)``, in bulk (a commit writes every dirty
+        window of a window-object view at once). ``new=False``: the caller knows each window
+        is already in the store, so its time-index entry is left as it is."""
+        items = items if isinstance(items, list) else list(items)
+        if not items:
+            return
+        ln = encode_len
+        tss = [encode_ts(s) for _, s, _ in items]
+        keys = [_K + ln(len(k)) + k + ts for (k, _, _), ts in zip(items, tss, strict=True)]
+        self._cache.set_many(keys, [v for _, _, v in items])
+        if new:
+            index = [_T + ts + k for (k, _, _), ts in zip(items, tss, strict=True)]
+            self._cache.set_many(index, repeat(b""))
 
     def delete_many(self, items: Iterable[tuple[bytes, int]]) -> None:
         """:meth:`delete` of every ``(key, start)`` (closed windows, deleted in bulk)."""
-        cset, enc, ln = self._cache.set, encode_ts, encode_len
-        for key, start_ms in items:
-            ts = enc(start_ms)
-            cset(_K + ln(len(key)) + key + ts, None)
-            cset(_T + ts + key, None)
+        items = items if isinstance(items, list) else list(items)
+        if not items:
+            return
+        ln = encode_len
+        tss = [encode_ts(s) for _, s in items]
+        keys = [_K + ln(len(k)) + k + ts for (k, _), ts in zip(items, tss, strict=True)]
+        self._cache.set_many(keys, repeat(None))
+        index = [_T + ts + k for (k, _), ts in zip(items, tss, strict=True)]
+        self._cache.set_many(index, repeat(None))
 
     def is_empty(self) -> bool:
         """True when no window is live (backend, taken and dirty entries merged)."""

@@ -21,8 +21,8 @@ import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThr
  *
  * <p>Consumes the input topic from the earliest offset (application id = {@code --group}; its
  * internal topics are named after it), writes rows as JSON to the output topic and prints one
- * JSON stats line on stdout once {@code expected} records were consumed and nothing moved for 2
- * s; then closes and exits. Logs go to stderr.
+ * JSON stats line on stdout once {@code expected} records were consumed and nothing moved for 5
+ * s (Progress); then closes and exits. Logs go to stderr.
  */
 public final class KafkaStreamsApp {
   private KafkaStreamsApp() {}

@@ -299,17 +299,8 @@ class ArrowAvroDecoder:
     def conform(self, batch: ColumnarBatch) -> None:
         """Give a batch that arrived as Arrow (a bounded run) the declared schema's fields,
         in its order and types (absent: null; others dropped)."""
-        if self.declared is None:
-            return
-        cols = {}
-        for f in self.declared:
-            a = batch.base.get(f.name)
-            if a is None:
-                a = pa.nulls(batch.n, f.type)
-            elif a.type != f.type:
-                a = a.cast(f.type)
-            cols[f.name] = a
-        batch.base, batch.names = cols, list(cols)
+        if self.declared is not None:
+            batch.conform(self.declared)
 
 
 _HEAD: Any = operator.itemgetter(slice(0, HEADER_SIZE))  # a value's magic byte and schema id

@@ -125,15 +125,7 @@ class ArrowJsonDecoder:
             if self.inferred:
                 self.schema = pa.schema([(n, batch.base[n].type) for n in batch.names])
             return
-        cols = {}
-        for f in self.schema:
-            a = batch.base.get(f.name)
-            if a is None:
-                a = pa.nulls(batch.n, f.type)
-            elif a.type != f.type:
-                a = a.cast(f.type)
-            cols[f.name] = a
-        batch.base, batch.names = cols, list(cols)
+        batch.conform(self.schema)
 
     def _timestamps(self, batch: ColumnarBatch) -> list[int]:
         assert self.timestamp is not None

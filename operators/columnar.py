@@ -132,6 +132,19 @@ class ColumnarBatch:
         idx = self.positions()
         return plain_array(self.keys if idx is None else [self.keys[i] for i in idx], "key()")
 
+    def conform(self, schema: Any) -> None:
+        """Give the batch ``schema``'s fields, in its order and types (absent: null; others
+        dropped): a batch that arrived as Arrow, as a source with that schema would decode it."""
+        cols = {}
+        for f in schema:
+            a = self.base.get(f.name)
+            if a is None:
+                a = pa.nulls(self.n, f.type)
+            elif a.type != f.type:
+                a = a.cast(f.type)
+            cols[f.name] = a
+        self.base, self.names = cols, list(cols)
+
     def copy(self) -> ColumnarBatch:
         b = ColumnarBatch(self.base, self.n, rows=self.rows, keys=self.keys, ts=self.ts)
         b.headers, b.offsets, b.pos, b.key, b.scalar = (

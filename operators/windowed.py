@@ -132,6 +132,7 @@ class WindowedAggregateProcessor:
         self._small = 0  # consecutive small batches ("auto")
         self._merges = [a.merge for _, a in node.aggs]
         self._node_aggs = node.aggs
+        self._names = [n for n, _ in node.aggs]
         self._results = [a.result for _, a in node.aggs]
 
     # -- records ----------------------------------------------------------------------------
@@ -469,15 +470,15 @@ class WindowedAggregateProcessor:
                     ks.append(k)
                 if self._emit_columnar(ks, closed, size):
                     return
-                result = self._result
-                for k, (_, s, acc) in zip(ks, closed, strict=True):
-                    out.append((k, result(acc, s, s + size), s + size - 1, (), -1))
+                out = self._final_rows(
+                    ks, [s for _, s, _ in closed], [acc for _, _, acc in closed], size
+                )
         push(self.results, out)
 
     def _columnar_out(self, n: int) -> bool:
         """Whether ``n`` closed windows leave as one Arrow batch: a child takes one (columnar
         mode) and the result fields are not named as the window's bounds."""
-        names = [name for name, _ in self._node_aggs]
+        names = self._names
         return (
             self._batch is not None
             and n >= self._batch_min
@@ -495,7 +496,7 @@ class WindowedAggregateProcessor:
         try:
             cols = {
                 n: plain_array([res(acc[j]) for _, _, acc in closed], n)
-                for j, (n, res) in enumerate(zip(self._names(), self._results, strict=True))
+                for j, (n, res) in enumerate(zip(self._names, self._results, strict=True))
             }
         except Exception:
             return False
@@ -522,15 +523,18 @@ class WindowedAggregateProcessor:
                     cols[name] = pa.nulls(n) if col.null_count == n else col
             self._push_closed(cols, t["k"].to_pylist(), t["s"].to_pylist(), size)
             return
-        result = self._result
-        out: Rows = []
         accs = self._arrow.accumulators(t)
-        for k, s, acc in zip(t["k"].to_pylist(), t["s"].to_pylist(), accs, strict=True):
-            out.append((k, result(acc, s, s + size), s + size - 1, (), -1))
-        push(self.results, out)
+        push(self.results, self._final_rows(t["k"].to_pylist(), t["s"].to_pylist(), accs, size))
 
-    def _names(self) -> list[str]:
-        return [n for n, _ in self._node_aggs]
+    def _final_rows(
+        self, keys: list[Any], starts: list[int], accs: list[list[Any]], size: int
+    ) -> Rows:
+        """Closed windows' final results as rows (the window's last millisecond, no headers)."""
+        result = self._result
+        return [
+            (k, result(acc, s, s + size), s + size - 1, (), -1)
+            for k, s, acc in zip(keys, starts, accs, strict=True)
+        ]
 
     def _push_closed(
         self, cols: dict[str, Any], keys: list[Any], starts: list[int], size: int

@@ -82,17 +82,10 @@ class ArrowWindows:
             return
         dirty = t["dirty"]
         d = t.filter(dirty)
-        enc, dumps = KEY.encode, pickle.dumps
+        dumps = pickle.dumps
         new: list[tuple[bytes, int, bytes]] = []
         known: list[tuple[bytes, int, bytes]] = []
-        for k, s, logged, acc in zip(
-            d["k"].to_pylist(),
-            d["s"].to_pylist(),
-            d["logged"].to_pylist(),
-            self._accs(d),
-            strict=True,
-        ):
-            kb = enc(k)
+        for kb, s, acc, _, logged in self._entries(d):
             (known if logged else new).append((kb, s, dumps(acc, protocol=5)))
         raw = self.objects.raw
         raw.put_many(new)
@@ -196,33 +189,17 @@ class ArrowWindows:
             )
         return closed.sort_by([("s", "ascending"), ("k", "ascending")])
 
-    def accumulators(self, t: Any) -> list[list[Any]]:
-        """The accumulators of ``t``'s windows as the aggregations' own objects."""
-        return self._accs(t)
-
     def materialize(self) -> None:
         """Give every window back to the object view (``active`` is False after)."""
         self.active = False
         t, self.table = self.table, None
         self._ndirty = 0
-        if t is None or not len(t):
-            return
-        enc = KEY.encode
-        entries: list[Entry] = []
-        for k, s, dirty, logged, acc in zip(
-            t["k"].to_pylist(),
-            t["s"].to_pylist(),
-            t["dirty"].to_pylist(),
-            t["logged"].to_pylist(),
-            self._accs(t),
-            strict=True,
-        ):
-            kb = enc(k)
-            entries.append((kb, s, acc, dirty, logged))
-        self.objects.adopt(entries)
+        if t is not None and len(t):
+            self.objects.adopt(self._entries(t))
 
     # -- conversions ----------------------------------------------------------------------------
-    def _accs(self, t: Any) -> list[list[Any]]:
+    def accumulators(self, t: Any) -> list[list[Any]]:
+        """The accumulators of ``t``'s windows as the aggregations' own objects."""
         if not len(t):
             return []
         cols = []
@@ -234,6 +211,22 @@ class ArrowWindows:
             else:
                 cols.append(t[f"a{i}"].to_pylist())
         return [list(acc) for acc in zip(*cols, strict=True)] if cols else []
+
+    def _entries(self, t: Any) -> list[Entry]:
+        """``t``'s windows as the object view's entries (encoded key, start, accumulator,
+        dirty, logged)."""
+        enc = KEY.encode
+        return [
+            (enc(k), s, acc, dirty, logged)
+            for k, s, dirty, logged, acc in zip(
+                t["k"].to_pylist(),
+                t["s"].to_pylist(),
+                t["dirty"].to_pylist(),
+                t["logged"].to_pylist(),
+                self.accumulators(t),
+                strict=True,
+            )
+        ]
 
     def _adopt(self, entries: list[Entry]) -> bool:
         """The view's windows as the table (False: Arrow can't hold them exactly)."""

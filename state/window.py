@@ -37,6 +37,19 @@ def _kprefix(key: bytes) -> bytes:
     return _K + encode_len(len(key)) + key
 
 
+def _raw_keys(
+    pairs: list[tuple[bytes, int]], *, index: bool = True
+) -> tuple[list[bytes], list[bytes]]:
+    """The value keys (``_kprefix(key) + ts``, inlined: a commit builds one per window) and,
+    with ``index``, the time-index keys of ``(key, start)`` pairs."""
+    ln = encode_len
+    tss = [encode_ts(s) for _, s in pairs]
+    keys = [_K + ln(len(k)) + k + ts for (k, _), ts in zip(pairs, tss, strict=True)]
+    if not index:
+        return keys, []
+    return keys, [_T + ts + k for (k, _), ts in zip(pairs, tss, strict=True)]
+
+
 class WindowStore(CachedStore):
     """Windowed aggregates keyed by ``(key, start_ms)`` with a write-back cache."""
 
@@ -55,12 +68,9 @@ class WindowStore(CachedStore):
         items = items if isinstance(items, list) else list(items)
         if not items:
             return
-        ln = encode_len
-        tss = [encode_ts(s) for _, s, _ in items]
-        keys = [_K + ln(len(k)) + k + ts for (k, _, _), ts in zip(items, tss, strict=True)]
+        keys, index = _raw_keys([(k, s) for k, s, _ in items], index=new)
         self._cache.set_many(keys, [v for _, _, v in items])
         if new:
-            index = [_T + ts + k for (k, _, _), ts in zip(items, tss, strict=True)]
             self._cache.set_many(index, repeat(b""))
 
     def delete_many(self, items: Iterable[tuple[bytes, int]]) -> None:
@@ -68,11 +78,8 @@ class WindowStore(CachedStore):
         items = items if isinstance(items, list) else list(items)
         if not items:
             return
-        ln = encode_len
-        tss = [encode_ts(s) for _, s in items]
-        keys = [_K + ln(len(k)) + k + ts for (k, _), ts in zip(items, tss, strict=True)]
+        keys, index = _raw_keys(items)
         self._cache.set_many(keys, repeat(None))
-        index = [_T + ts + k for (k, _), ts in zip(items, tss, strict=True)]
         self._cache.set_many(index, repeat(None))
 
     def is_empty(self) -> bool:

@@ -21,6 +21,8 @@ from streams.runtime.broker import TopicPartition
 from streams.serdes import MSGPACK, AvroSerde, InMemoryRegistry, confluent_header
 from streams.testing import TopologyTestDriver
 
+from ._pipelines import tx_pipeline
+
 V1 = {
     "type": "record",
     "name": "Tx",
@@ -49,14 +51,7 @@ def _serde(reg=None, schema=V1, topic="in", **kw):
 def _topology(execution, value, schema="infer", on_error="fail"):
     t = st.Topology("avro", execution=execution)
     s = t.source("in", value=value, timestamp=st.col("ts"), schema=schema, on_error=on_error)
-    big = s.filter(st.col("amount") > 10).with_columns(cents=st.col("amount") * 100)
-    big.select("user", "cents").to("big")
-    (
-        big.key_by(st.col("user"))
-        .window("per-user", windows.tumbling(ms=1000))
-        .count()
-        .to("counts", key=st.serde.JSON)
-    )
+    tx_pipeline(s)
     return t
 
 

@@ -5,10 +5,11 @@ import pyarrow as pa
 import pytest
 
 import streams as st
-from streams import windows
 from streams.runtime.broker import TopicPartition
 from streams.serdes import ARROW_IPC
 from streams.testing import TopologyTestDriver
+
+from ._pipelines import tx_pipeline
 
 
 def _messages():
@@ -26,14 +27,7 @@ def _messages():
 def _topology(execution, on_error="fail"):
     t = st.Topology("ipc", execution=execution)
     s = t.source("in", value=ARROW_IPC, timestamp=st.col("ts"), on_error=on_error)
-    big = s.filter(st.col("amount") > 10).with_columns(cents=st.col("amount") * 100)
-    big.select("user", "cents").to("big")
-    (
-        big.key_by(st.col("user"))
-        .window("per-user", windows.tumbling(ms=1000))
-        .count()
-        .to("counts", key=st.serde.JSON)
-    )
+    tx_pipeline(s)
     return t
 
 

@@ -90,10 +90,16 @@ def test_unknown_topic_is_an_error():
         st.run_bounded(_topology(), {"nope": []})
 
 
-def test_bounded_run_commits_when_a_store_is_full_not_per_batch(monkeypatch):
-    commits = []
+@pytest.fixture
+def commits(monkeypatch):
+    """Every TopologyTestDriver.commit call (one entry each)."""
+    calls = []
     real = TopologyTestDriver.commit
-    monkeypatch.setattr(TopologyTestDriver, "commit", lambda d: commits.append(1) or real(d))
+    monkeypatch.setattr(TopologyTestDriver, "commit", lambda d: calls.append(1) or real(d))
+    return calls
+
+
+def test_bounded_run_commits_when_a_store_is_full_not_per_batch(commits):
     recs = [{"user": f"u{i % 50}", "amount": 20, "ts": i * 10} for i in range(2_000)]
     table = pa.Table.from_pylist(recs)
     out = st.run_bounded(_topology(), {"events": table}, batch_size=10)
@@ -101,10 +107,7 @@ def test_bounded_run_commits_when_a_store_is_full_not_per_batch(monkeypatch):
     assert 0 < len(commits) < 200 // 2  # 200 batches; the end of input commits per sub-topology
 
 
-def test_a_smaller_cache_commits_more_often_with_the_same_result(monkeypatch):
-    commits = []
-    real = TopologyTestDriver.commit
-    monkeypatch.setattr(TopologyTestDriver, "commit", lambda d: commits.append(1) or real(d))
+def test_a_smaller_cache_commits_more_often_with_the_same_result(commits):
     # 200 tumbling windows of 10 s, each with the 50 users: 50 windows open at a time
     recs = [{"user": f"u{i % 50}", "amount": 20, "ts": i * 100} for i in range(20_000)]
     table = pa.Table.from_pylist(recs)

@@ -15,7 +15,7 @@ import random
 import time
 
 import streams as st
-from streams.partitioner import partition_for
+from streams.core.partitioner import partition_for
 from streams.runtime.broker import TopicPartition
 from streams.runtime.embedded import EmbeddedBroker
 

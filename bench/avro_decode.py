@@ -23,8 +23,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from operators.arrow_avro import ArrowAvroDecoder
 from operators.source import Decoder
-from streams.serde import STR
-from streams.serdes import AvroSerde, InMemoryRegistry
+from streams.core.serde import STR
+from streams.core.serdes import AvroSerde, InMemoryRegistry
 
 BID = {
     "type": "record",

@@ -29,7 +29,7 @@ import msgspec
 
 import streams as st
 from bench.common import record
-from streams.partitioner import partition_for
+from streams.core.partitioner import partition_for
 from streams.runtime.broker import TopicPartition, TopicSpec
 from streams.runtime.kafka import KafkaBroker
 

@@ -25,9 +25,10 @@ import streams as st
 from bench.common import peak_rss_mb, record
 from operators.aggregate import AggregateProcessor
 from state.task_state import StoreDef, TaskStores
-from streams import agg, plan
+from streams import agg
+from streams.core.serde import KEY, PICKLE
+from streams.plan import nodes as plan
 from streams.runtime.embedded import EmbeddedBroker
-from streams.serde import KEY, PICKLE
 
 
 def skewed_keys(n: int, keys: int, seed: int = 1) -> list[str]:

@@ -5,8 +5,9 @@ back once and emitted once with the batch's latest result (the write-back cache 
 batches into one changelog record per key per commit).
 
 >>> from state.task_state import StoreDef, TaskStores
->>> from streams import agg, plan
->>> from streams.serde import KEY, PICKLE
+>>> from streams import agg
+>>> from streams.plan import nodes as plan
+>>> from streams.core.serde import KEY, PICKLE
 >>> ts = TaskStores([StoreDef("n", "kv", "c", KEY, PICKLE)], 0)
 >>> node = plan.Aggregate(step="n", parents=("p",), aggs=(("", agg.count()),), single=True,
 ...                       store=plan.StoreSpec("n"))
@@ -27,8 +28,8 @@ from operators.base import Processor, Rows, push
 from operators.errors import ErrorPolicy
 from operators.windowed_columnar import KeyedBatch
 from state.task_state import ObjectKV
-from streams import plan
-from streams.errors import ProcessingError
+from streams.core.errors import ProcessingError
+from streams.plan import nodes as plan
 
 log = logging.getLogger("streams.operators")
 _MISSING = object()

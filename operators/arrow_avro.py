@@ -1,5 +1,5 @@
 """Sources with Avro values and a ``schema=``: a fetched batch of Confluent-framed Avro messages
-(:class:`~streams.serdes.AvroSerde`) becomes one :class:`~operators.columnar.ColumnarBatch`.
+(:class:`~streams.core.serdes.AvroSerde`) becomes one :class:`~operators.columnar.ColumnarBatch`.
 
 With ``schema="infer"`` the Arrow schema comes from the Avro schema (:func:`arrow_schema`): the
 serde's reader schema, or else the writer schema of each schema id in the batch. Several writer
@@ -8,12 +8,12 @@ schemas in one batch are unified where Arrow can (a field an older writer lacks 
 batch, in record order. The mapping is exact: ``to_rows()`` gives the dicts
 ``AvroSerde.deserialize`` gives, the same Python values and types. An Avro type Arrow would not
 give back equally (a union of several non-null types, a map, a recursive record, a value that
-is not a record) raises :class:`~streams.expr_arrow.Unsupported`, and the source decodes that
+is not a record) raises :class:`~operators.expr_arrow.Unsupported`, and the source decodes that
 batch row by row instead.
 
 With a declared ``pyarrow.Schema`` the records carry its fields (others dropped, absent ones
 null), as for JSON values; a value that does not fit a field's type is a
-:class:`~streams.errors.SerializationError` naming the topic, partition and offset. So is an
+:class:`~streams.core.errors.SerializationError` naming the topic, partition and offset. So is an
 undecodable message (not Confluent-framed, unknown schema id, truncated, a null value), handled
 by the source's error policy (the dead-letter topic gets its original bytes).
 
@@ -25,8 +25,8 @@ Arrow), a run of payloads read as one Avro object-container block (``fastavro.re
 The block is not used: it cannot tell where one message ends, so a message with trailing
 bytes or one byte short would shift the next ones into wrong values instead of an error.
 
->>> from streams.serde import STR
->>> from streams.serdes import AvroSerde, InMemoryRegistry
+>>> from streams.core.serde import STR
+>>> from streams.core.serdes import AvroSerde, InMemoryRegistry
 >>> reg = InMemoryRegistry()
 >>> schema = {"type": "record", "name": "Bid", "fields": [
 ...     {"name": "auction", "type": "long"}, {"name": "url", "type": ["null", "string"]}]}
@@ -49,11 +49,11 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from operators.columnar import ColumnarBatch
-from streams.errors import SerializationError
-from streams.expr_arrow import Unsupported
-from streams.runtime.broker import as_raw
-from streams.serde import Serde
-from streams.serdes.avro import HEADER_SIZE, MAGIC_BYTE, AvroSerde
+from operators.expr_arrow import Unsupported
+from streams.core.errors import SerializationError
+from streams.core.records import as_raw
+from streams.core.serde import Serde
+from streams.core.serdes.avro import HEADER_SIZE, MAGIC_BYTE, AvroSerde
 
 _PRIMITIVE = {
     "null": pa.null(),
@@ -85,7 +85,7 @@ _LOGICAL = {
 
 def arrow_schema(avro: Any) -> pa.Schema:
     """The Arrow schema of a parsed Avro record schema (``fastavro.parse_schema``); raises
-    :class:`~streams.expr_arrow.Unsupported` for what Arrow would not give back equally."""
+    :class:`~operators.expr_arrow.Unsupported` for what Arrow would not give back equally."""
     named = avro.get("__named_schemas", {}) if isinstance(avro, dict) else {}
     t = _type(avro, named, ())
     if not pa.types.is_struct(t):
@@ -192,7 +192,7 @@ class ArrowAvroDecoder:
     def batches(self, msgs: Sequence[Any]) -> list[ColumnarBatch]:
         """Every record of ``msgs``: one batch, or one per run of a schema id where the
         writers' schemas cannot be unified (raises on the first undecodable message, and
-        :class:`~streams.expr_arrow.Unsupported` before decoding anything if the batch
+        :class:`~operators.expr_arrow.Unsupported` before decoding anything if the batch
         cannot be decoded exactly into Arrow)."""
         raw: Sequence[Any] = msgs if isinstance(msgs[0], tuple) else [as_raw(m) for m in msgs]
         data = [m[1] for m in raw]

@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from operators.columnar import ColumnarBatch
-from streams.expr_arrow import Unsupported, kind, to_array
+from operators.expr_arrow import Unsupported, kind, to_array
 
 ARROW_HEADER = "__streams_arrow"
 """Marks a repartition message that holds an Arrow IPC stream of records (its value)."""

@@ -32,11 +32,11 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.json as pj  # type: ignore[import-untyped]
 
 from operators.columnar import ColumnarBatch
-from streams import plan
-from streams.errors import ProcessingError, SerializationError
-from streams.expr import Expr
-from streams.expr_arrow import evaluate_arrow, kind, to_array
-from streams.serde import Serde
+from operators.expr_arrow import evaluate_arrow, kind, to_array
+from streams.core.errors import ProcessingError, SerializationError
+from streams.core.serde import Serde
+from streams.plan import nodes as plan
+from streams.plan.expr import Expr
 
 _enc = msgspec.json.encode
 _BLOCK = 1 << 30  # (Arrow's block size is an int32)

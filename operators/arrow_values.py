@@ -1,15 +1,15 @@
-"""Sources with Arrow IPC values (:data:`streams.serdes.ARROW_IPC`): a fetched batch of
+"""Sources with Arrow IPC values (:data:`streams.core.serdes.ARROW_IPC`): a fetched batch of
 messages, each an IPC stream of rows, becomes one :class:`~operators.columnar.ColumnarBatch`.
 
 Each row is a record with its message's key, timestamp, headers and offset (a ``timestamp=``
 expression of the source runs on the columns instead). Messages whose schemas differ are
 unified where Arrow can (a missing column reads as null, ``promote_options="default"``);
 otherwise each message is its own batch. A message that is not an IPC stream is a
-:class:`~streams.errors.SerializationError` naming its offset, handled by the source's error
+:class:`~streams.core.errors.SerializationError` naming its offset, handled by the source's error
 policy like any undecodable value (the dead-letter topic gets its original bytes).
 
->>> from streams.serde import STR
->>> from streams.serdes import ARROW_IPC
+>>> from streams.core.serde import STR
+>>> from streams.core.serdes import ARROW_IPC
 >>> v = ARROW_IPC.serialize([{"n": 1}, {"n": 2}])
 >>> d = ArrowValuesDecoder(STR, "t", 0)
 >>> [b.to_rows() for b in d.batches([(b"k", v, 7, (), 40)])]
@@ -24,10 +24,10 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from operators.columnar import ColumnarBatch
-from streams.errors import SerializationError
-from streams.runtime.broker import as_raw
-from streams.serde import Serde
-from streams.serdes.arrow import ARROW_IPC
+from streams.core.errors import SerializationError
+from streams.core.records import as_raw
+from streams.core.serde import Serde
+from streams.core.serdes.arrow import ARROW_IPC
 
 
 class ArrowValuesDecoder:

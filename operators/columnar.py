@@ -9,12 +9,12 @@ columns and record the surviving positions; nothing goes back to Python until th
 hands the batch to a child that only takes rows.
 
 A :class:`ColumnarChain` fails with an exception wherever Arrow could answer differently from
-Python (:class:`~streams.expr_arrow.Unsupported`, an int64 overflow, a division by zero, mixed
+Python (:class:`~operators.expr_arrow.Unsupported`, an int64 overflow, a division by zero, mixed
 types); :class:`ColumnarChainProcessor` then runs that batch through the row chain, so both modes
 give the same records (and the row chain reports real errors with its error policy).
 
->>> from streams import plan
->>> from streams.expr import col
+>>> from streams.plan import nodes as plan
+>>> from streams.plan.expr import col
 >>> f = plan.Filter(step="big", parents=("s",), predicate=plan.as_fn("big", "p", col("n") > 1))
 >>> m = plan.as_fn("w", "c", col("n") * 10)
 >>> w = plan.WithColumns(step="w", parents=("big",), columns=(("m", m),))
@@ -33,10 +33,10 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from operators.base import Rows
+from operators.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
 from operators.fused import ChainProcessor
-from streams import plan
-from streams.expr import Expr
-from streams.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
+from streams.plan import nodes as plan
+from streams.plan.expr import Expr
 
 _PLAIN = ("null", "bool", "int", "str", "float")
 

@@ -1,11 +1,11 @@
 """What a step does when a user function fails on a record: its error policy.
 
-``fail`` stops the task with a :class:`~streams.errors.ProcessingError` naming the step and the
+``fail`` stops the task with a :class:`~streams.core.errors.ProcessingError` naming the step and the
 record's source offset; ``skip`` counts the record and logs it (the first few, then every
 1000th); ``dead_letter`` hands the record and the error to ``reject`` (the task sends them to the
 dead-letter topic). Nothing is dropped without a trace.
 
->>> from streams.errors import ProcessingError
+>>> from streams.core.errors import ProcessingError
 >>> seen = []
 >>> p = ErrorPolicy("parse", "dead_letter", lambda row, err: seen.append((row[1], err.step)))
 >>> p.handle(("k", "oops", 0, (), 7), ProcessingError("bad", step="parse", offset=7))
@@ -14,7 +14,7 @@ dead-letter topic). Nothing is dropped without a trace.
 >>> ErrorPolicy("parse").handle(("k", 1, 0, (), 7), ProcessingError("bad", step="parse"))
 Traceback (most recent call last):
 ...
-streams.errors.ProcessingError: step 'parse': bad
+streams.core.errors.ProcessingError: step 'parse': bad
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from streams.errors import ProcessingError
+from streams.core.errors import ProcessingError
 
-log = logging.getLogger("streams.errors")
+log = logging.getLogger("streams.core.errors")
 
 POLICIES = ("fail", "skip", "dead_letter")
 Reject = Callable[[Any, ProcessingError], None]

@@ -22,8 +22,8 @@ from operators.base import Processor, Rows, push
 from operators.join import Port
 from operators.table import Getter
 from state.task_state import ObjectKV
-from streams import plan
-from streams.errors import ProcessingError
+from streams.core.errors import ProcessingError
+from streams.plan import nodes as plan
 
 
 class FkSubscribeProcessor:

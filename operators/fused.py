@@ -17,8 +17,8 @@ expressions inlined and user callables called directly, and runs once per batch:
 Errors cost nothing until they happen: the traceback's line number inside the generated code
 says which step failed, and the frame's locals give the record's offset.
 
->>> from streams import plan
->>> from streams.expr import col
+>>> from streams.plan import nodes as plan
+>>> from streams.plan.expr import col
 >>> pred = plan.as_fn("big", "predicate", col("n") > 1)
 >>> f = ChainFn([plan.Filter(step="big", parents=("s",), predicate=pred)])
 >>> f([("a", {"n": 1}, 0, (), 0), ("b", {"n": 2}, 0, (), 1)])
@@ -34,9 +34,9 @@ from typing import Any
 
 from operators.base import Processor, Rows
 from operators.errors import ErrorPolicy
-from streams import plan
-from streams.errors import ProcessingError
-from streams.expr import CodeGen
+from streams.core.errors import ProcessingError
+from streams.plan import nodes as plan
+from streams.plan.expr import CodeGen
 
 _ids = itertools.count()
 

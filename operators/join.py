@@ -23,9 +23,9 @@ from typing import Any
 from operators.base import Processor, Rows, push
 from operators.table import Getter
 from state.window import WindowStore
-from streams import plan
-from streams.errors import ProcessingError
-from streams.serde import KEY
+from streams.core.errors import ProcessingError
+from streams.core.serde import KEY
+from streams.plan import nodes as plan
 
 _MIN = -(1 << 63)
 

@@ -22,7 +22,7 @@ so staged segments and temporary files are never read. Partition directories are
 shared filesystem) for state to move between workers, as for Flink's file sink.
 
 >>> import tempfile, pyarrow.parquet as pq
->>> from streams import plan
+>>> from streams.plan import nodes as plan
 >>> d = tempfile.mkdtemp()
 >>> node = plan.ParquetSink(step="out", parents=(), path=d, store=plan.StoreSpec("out"))
 >>> sink = ParquetSinkProcessor(node, {}, partition=0, clock=lambda: 0)
@@ -47,8 +47,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from operators.base import Rows
-from streams import plan
-from streams.errors import ProcessingError
+from streams.core.errors import ProcessingError
+from streams.plan import nodes as plan
 
 _STATE = "state"
 

@@ -1,8 +1,8 @@
 """The Processor API: a user function per record with stores and ``forward()``.
 
 >>> from state.task_state import StoreDef, TaskStores
->>> from streams import plan
->>> from streams.serde import KEY, PICKLE
+>>> from streams.plan import nodes as plan
+>>> from streams.core.serde import KEY, PICKLE
 >>> ts = TaskStores([StoreDef("seen", "kv", "c", KEY, PICKLE)], 0)
 >>> def dedupe(ctx):
 ...     if ctx.key not in ctx.store("seen"):
@@ -26,8 +26,8 @@ from typing import Any
 from operators.base import Processor, Rows, push
 from operators.errors import ErrorPolicy
 from state.task_state import ObjectKV, TaskStores
-from streams import plan
-from streams.errors import ProcessingError, StreamsError
+from streams.core.errors import ProcessingError, StreamsError
+from streams.plan import nodes as plan
 
 _CURRENT: Any = object()
 

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 from operators.base import Collector, Rows
-from streams.errors import SerializationError
-from streams.partitioner import Partitioner
-from streams.runtime.broker import OutRecord
-from streams.runtime.watermarks import CONTROL_HEADER, encode_control
-from streams.serde import Discard, FnSerde, Serde
+from streams.core.errors import SerializationError
+from streams.core.partitioner import Partitioner
+from streams.core.records import OutRecord
+from streams.core.serde import Discard, FnSerde, Serde
+from streams.core.wire import CONTROL_HEADER, encode_control
 
 _LONG = struct.Struct(">q")
 

@@ -3,8 +3,8 @@
 The decode loop is generated per source (key serde, value serde, timestamp extractor inlined) so
 a batch is one tight loop. A failure names the topic, partition, offset and what failed.
 
->>> from streams.serde import STR, JSON
->>> from streams.runtime.broker import Message
+>>> from streams.core.serde import STR, JSON
+>>> from streams.core.records import Message
 >>> d = Decoder("source-t", "t", 0, STR, JSON, None)
 >>> d.decode([Message(b"k", b'{"a":1}', 5, (), 0)])
 [('k', {'a': 1}, 5, (), 0)]
@@ -21,11 +21,11 @@ from typing import Any, Protocol
 
 from operators.arrow_ipc import is_arrow
 from operators.base import Processor, Rows
-from streams import plan
-from streams.errors import ProcessingError, SerializationError, _RecordError
-from streams.expr import CodeGen, Expr
-from streams.runtime.broker import as_raw
-from streams.serde import FnSerde, Serde
+from streams.core.errors import ProcessingError, SerializationError, _RecordError
+from streams.core.records import as_raw
+from streams.core.serde import FnSerde, Serde
+from streams.plan import nodes as plan
+from streams.plan.expr import CodeGen, Expr
 
 _ids = itertools.count()
 log = logging.getLogger("streams.source")
@@ -58,11 +58,11 @@ def to_millis(t: Any) -> int:
 
 
 def _is_avro(serde: Serde) -> bool:
-    """An :class:`~streams.serdes.AvroSerde` (checked by name first: importing the serdes
+    """An :class:`~streams.core.serdes.AvroSerde` (checked by name first: importing the serdes
     pulls fastavro and the registry client)."""
     if not str(getattr(serde, "name", "")).startswith("avro"):
         return False
-    from streams.serdes.avro import AvroSerde
+    from streams.core.serdes.avro import AvroSerde
 
     return isinstance(serde, AvroSerde)
 
@@ -131,7 +131,7 @@ class Decoder:
             self._fn_tuple = self._fn_attr = self._columnar_rows
         #: Arrow IPC values: each message's rows are records (operators.arrow_values)
         self._ipc = None
-        if getattr(value_serde, "name", None) == "arrow_ipc":  # (streams.serdes.ARROW_IPC)
+        if getattr(value_serde, "name", None) == "arrow_ipc":  # (streams.core.serdes.ARROW_IPC)
             from operators.arrow_values import ArrowValuesDecoder
 
             self._ipc = ArrowValuesDecoder(key_serde, topic, partition)
@@ -232,7 +232,7 @@ class Decoder:
             if self._ipc is not None:
                 batches = self._ipc.batches(msgs)
             else:
-                from streams.expr_arrow import Unsupported
+                from operators.expr_arrow import Unsupported
 
                 assert self._avro is not None
                 try:

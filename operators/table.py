@@ -6,7 +6,7 @@ through a *getter*: the store read plus the table's derivations (filter, map_val
 read, so derived tables need no store of their own.
 
 >>> from state.task_state import StoreDef, TaskStores
->>> from streams.serde import KEY, PICKLE
+>>> from streams.core.serde import KEY, PICKLE
 >>> ts = TaskStores([StoreDef("t", "kv", "c", KEY, PICKLE)], 0)
 >>> out = []
 >>> from operators.aggregate import Sink
@@ -23,8 +23,8 @@ from typing import Any
 from operators.base import Processor, Rows, push
 from operators.errors import ErrorPolicy
 from state.task_state import ObjectKV
-from streams import plan
-from streams.errors import ProcessingError
+from streams.core.errors import ProcessingError
+from streams.plan import nodes as plan
 
 Getter = Callable[[Any], Any]
 

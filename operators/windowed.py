@@ -30,10 +30,10 @@ from operators.windowed_columnar import Group, Partials, WindowBatch
 from state.session import SessionStore
 from state.window import WindowStore
 from state.window_objects import MISSING, ObjectWindows
-from streams import plan
-from streams.errors import ProcessingError
-from streams.serde import KEY
-from streams.windows import Hopping, Session, Sliding, Tumbling
+from streams.core.errors import ProcessingError
+from streams.core.serde import KEY
+from streams.plan import nodes as plan
+from streams.plan.windows import Hopping, Session, Sliding, Tumbling
 
 _MIN = -(1 << 63)
 SMALL_BATCHES = 16  # ("auto") smaller batches in a row that give the windows back to the objects

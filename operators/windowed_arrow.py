@@ -45,9 +45,9 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+from operators.expr_arrow import Unsupported, kind
 from state.window_objects import Entry, ObjectWindows
-from streams.expr_arrow import Unsupported, kind
-from streams.serde import KEY
+from streams.core.serde import KEY
 
 KINDS = ("count", "sum", "min", "max", "mean")
 

@@ -12,7 +12,8 @@ differ: float sums (addition order), float min/max/argmax (NaN, signed zeros), i
 overflow, keys or values of mixed or nested types.
 
 >>> import pyarrow as pa
->>> from streams import agg, plan, windows
+>>> from streams import agg, windows
+>>> from streams.plan import nodes as plan
 >>> node = plan.WindowedAggregate(step="w", parents=("p",), window=windows.tumbling(ms=10),
 ...     aggs=(("n", agg.count()), ("s", agg.sum("x"))), single=False, emit="update",
 ...     store=plan.StoreSpec("w", kind="window"))
@@ -31,10 +32,10 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from operators.base import Rows
-from streams import plan
-from streams.expr import Expr
-from streams.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
-from streams.windows import Hopping, Tumbling
+from operators.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
+from streams.plan import nodes as plan
+from streams.plan.expr import Expr
+from streams.plan.windows import Hopping, Tumbling
 
 _KINDS = ("count", "sum", "min", "max", "mean", "argmax")
 _MAX = (1 << 63) - 1

@@ -2,7 +2,7 @@
 
 A page asks for a generated section with a marker on a line of its own:
 
-* ``<!-- generated: config-reference -->``: every field of :class:`streams.config.Config`
+* ``<!-- generated: config-reference -->``: every field of :class:`streams.runtime.config.Config`
   (type, default, description). A field without a description fails the build.
 * ``<!-- generated: metrics-reference -->``: every metric a worker registers, read from a live
   :class:`streams.runtime.metrics.WorkerMetrics` registry (name, type, labels, help).
@@ -37,7 +37,7 @@ def _type_name(tp: Any) -> str:
 def config_reference(config_cls: Any = None) -> str:
     """A Markdown table of the Config fields; raises DocsError for a field without a doc."""
     if config_cls is None:
-        from streams.config import Config
+        from streams.runtime.config import Config
 
         config_cls = Config
     hints = typing.get_type_hints(config_cls)

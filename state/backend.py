@@ -18,7 +18,7 @@ from typing import Literal, Protocol, runtime_checkable
 from state._sorted import SortedMap, new_sorted_map
 from state.encoding import prefix_end
 from state.rocks import RocksDBBackend
-from streams.errors import StateError
+from streams.core.errors import StateError
 
 Op = tuple[bytes, bytes | None]
 """A raw backend operation: ``(key, value)`` puts, ``(key, None)`` deletes."""

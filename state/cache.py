@@ -25,7 +25,7 @@ from itertools import islice
 
 from state._dirty import DirtyMap
 from state.backend import Backend, Op
-from streams.errors import StateError
+from streams.core.errors import StateError
 
 ChangelogRecord = tuple[bytes, bytes | None]
 """``(changelog key, value)``; a None value is a tombstone."""

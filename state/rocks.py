@@ -27,7 +27,7 @@ from typing import cast
 import rocksdict
 
 from state.encoding import prefix_end
-from streams.errors import StateError
+from streams.core.errors import StateError
 
 _META_CF = "meta"
 _Items = Iterable[tuple[bytes, bytes]]  # what RdictItems yields in raw mode

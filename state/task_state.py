@@ -11,7 +11,7 @@ A task (sub-topology x partition) owns one store per declared name, backed by
   offset (the stored one; 0 for a new, missing or corrupt DB); ``restore(name, records, end)``
   replays them in write batches.
 
->>> from streams.serde import KEY, PICKLE
+>>> from streams.core.serde import KEY, PICKLE
 >>> ts = TaskStores([StoreDef("counts", "kv", "app-counts-changelog", KEY, PICKLE)], 0)
 >>> s = ts.kv("counts"); s.put("a", 1); s.get("a")
 1
@@ -39,8 +39,8 @@ from state.rocks import RocksDBBackend
 from state.session import SessionStore
 from state.window import WindowStore
 from state.window_objects import ObjectWindows
-from streams.errors import StateError
-from streams.serde import Serde
+from streams.core.errors import StateError
+from streams.core.serde import Serde
 
 log = logging.getLogger("streams.state")
 

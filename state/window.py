@@ -27,7 +27,7 @@ from itertools import repeat
 from state.backend import Op
 from state.cache import CachedStore, ChangelogRecord
 from state.encoding import decode_ts, encode_len, encode_ts, prefix_end
-from streams.errors import StateError
+from streams.core.errors import StateError
 
 _K = b"K"
 _T = b"T"

@@ -9,9 +9,12 @@
 [{'n': 3}]
 """
 
-# The public names load lazily (PEP 562): lower layers (state/, operators/) import
-# streams.errors and streams.serde, and importing those must not drag in the DSL, the runtime
-# and the test driver above them (that would be an import cycle through this file).
+# The facade: the top layer, the one place users import from. Its names load on first use
+# (PEP 562) because the bottom layer lives in this package too (streams.core: errors, serdes,
+# records), and Python runs this file before any submodule: state/ and operators/ import
+# streams.core, and an eager import of the DSL here would run the whole stack above them
+# first (an import cycle through this file). Lazy names keep `import state` light and make
+# `import streams` cost nothing until a name is used.
 from __future__ import annotations
 
 import importlib
@@ -20,28 +23,35 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "BrokerError": "streams.errors",
-    "Config": "streams.config",
+    "BrokerError": "streams.core.errors",
+    "Config": "streams.runtime.config",
     "EmbeddedBroker": "streams.runtime.embedded",
-    "Expr": "streams.expr",
-    "ProcessingError": "streams.errors",
-    "SerializationError": "streams.errors",
-    "StateError": "streams.errors",
-    "Stream": "streams.stream",
-    "StreamsError": "streams.errors",
-    "TopicPartition": "streams.runtime.broker",
-    "Topology": "streams.topology",
-    "TopologyError": "streams.errors",
+    "Expr": "streams.plan.expr",
+    "ProcessingError": "streams.core.errors",
+    "SerializationError": "streams.core.errors",
+    "StateError": "streams.core.errors",
+    "Stream": "streams.dsl.stream",
+    "StreamsError": "streams.core.errors",
+    "TopicPartition": "streams.core.records",
+    "Topology": "streams.dsl.topology",
+    "TopologyError": "streams.core.errors",
     "TopologyTestDriver": "streams.testing",
     "Worker": "streams.runtime.worker",
-    "col": "streams.expr",
-    "key": "streams.expr",
-    "lit": "streams.expr",
-    "run_bounded": "streams.bounded",
-    "value": "streams.expr",
-    "when": "streams.expr",
+    "col": "streams.plan.expr",
+    "key": "streams.plan.expr",
+    "lit": "streams.plan.expr",
+    "run_bounded": "streams.runtime.bounded",
+    "value": "streams.plan.expr",
+    "when": "streams.plan.expr",
 }
-_MODULES = {"agg", "errors", "serde", "testing"}
+_MODULES = {
+    "agg": "streams.plan.agg",
+    "errors": "streams.core.errors",
+    "serde": "streams.core.serde",
+    "serdes": "streams.core.serdes",
+    "testing": "streams.testing",
+    "windows": "streams.plan.windows",
+}
 
 __all__ = [
     "BrokerError",
@@ -65,15 +75,17 @@ __all__ = [
     "lit",
     "run_bounded",
     "serde",
+    "serdes",
     "testing",
     "value",
     "when",
+    "windows",
 ]
 
 
 def __getattr__(name: str) -> Any:
     if name in _MODULES:
-        return importlib.import_module(f"streams.{name}")
+        return importlib.import_module(_MODULES[name])
     mod = _EXPORTS.get(name)
     if mod is None:
         raise AttributeError(f"module 'streams' has no attribute {name!r}")
@@ -87,10 +99,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from streams import agg, errors, serde, testing
-    from streams.bounded import run_bounded
-    from streams.config import Config
-    from streams.errors import (
+    from streams import testing
+    from streams.core import errors, serde, serdes
+    from streams.core.errors import (
         BrokerError,
         ProcessingError,
         SerializationError,
@@ -98,10 +109,13 @@ if TYPE_CHECKING:
         StreamsError,
         TopologyError,
     )
-    from streams.expr import Expr, col, key, lit, value, when
-    from streams.runtime.broker import TopicPartition
+    from streams.core.records import TopicPartition
+    from streams.dsl.stream import Stream
+    from streams.dsl.topology import Topology
+    from streams.plan import agg, windows
+    from streams.plan.expr import Expr, col, key, lit, value, when
+    from streams.runtime.bounded import run_bounded
+    from streams.runtime.config import Config
     from streams.runtime.embedded import EmbeddedBroker
     from streams.runtime.worker import Worker
-    from streams.stream import Stream
     from streams.testing import TopologyTestDriver
-    from streams.topology import Topology

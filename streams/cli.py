@@ -5,7 +5,7 @@
     streams run myapp.topology:topo --input in=records.jsonl --print out   # embedded broker
     streams run myapp.topology:topo --input in=records.parquet --print out  # (or .arrow)
 
-``MODULE:ATTR`` names a :class:`~streams.topology.Topology` or a function returning one.
+``MODULE:ATTR`` names a :class:`~streams.dsl.topology.Topology` or a function returning one.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from typing import Any
 
 import msgspec
 
-from streams.config import Config
-from streams.errors import StreamsError
-from streams.logs import configure_logging
-from streams.partitioner import partition_for
+from streams.core.errors import StreamsError
+from streams.core.logs import configure_logging
+from streams.core.partitioner import partition_for
+from streams.dsl.topology import Topology
 from streams.runtime.broker import Broker, TopicPartition
+from streams.runtime.config import Config
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.http import parse_address
 from streams.runtime.worker import Worker
-from streams.topology import Topology
 
 
 def load_topology(ref: str) -> Topology:
@@ -193,8 +193,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _reset(args: argparse.Namespace) -> int:
-    from streams.reset import execute_reset, plan_reset
     from streams.runtime.kafka import KafkaBroker
+    from streams.runtime.reset import execute_reset, plan_reset
 
     topo = load_topology(args.topology)
 

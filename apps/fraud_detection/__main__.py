@@ -20,7 +20,7 @@ import streams as st
 from apps.fraud_detection.generator import Dataset, generate
 from apps.fraud_detection.topology import ALERTS, BLOCKLIST, TRANSACTIONS, build_topology
 from apps.workers import parse_run_args, run_workers
-from streams.partitioner import partition_for
+from streams.core.partitioner import partition_for
 from streams.runtime.broker import Broker, TopicPartition, TopicSpec
 
 DLQ = "fraud-detector-dlq"  # the topology's dead-letter topic ("{prefix}fraud-detector-dlq")

@@ -22,7 +22,7 @@ from apps.personalization.evaluate import Measure, cutoff_ms, quality, recommend
 from apps.personalization.generator import DEFAULT_START_MS, Clickstream, generate
 from apps.personalization.topology import TOP_N, build_topology, topics
 from apps.workers import parse_run_args, read_topic, run_workers
-from streams.partitioner import partition_for
+from streams.core.partitioner import partition_for
 from streams.runtime.broker import Broker, TopicSpec
 
 SHOW_FIRST = 8

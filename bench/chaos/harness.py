@@ -47,7 +47,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-
 from aiokafka.structs import TopicPartition  # type: ignore[import-untyped]
 
 from bench.chaos.app import WINDOW_MS
-from streams.serde import INT
+from streams.core.serde import INT
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA = REPO / "scripts" / "kafka" / "kafka"

@@ -25,7 +25,7 @@ import streams as st
 from bench.nexmark import queries_joins as joins
 from bench.nexmark.base import INPUT, OUT_OF_ORDERNESS_MS, OUTPUT, of_type, source
 from streams import agg, windows
-from streams.serde import JSON
+from streams.core.serde import JSON
 
 BID_FIELDS = ("auction", "bidder", "price", "channel", "url", "dateTime", "extra")
 SESSION_GAP_MS = 10_000

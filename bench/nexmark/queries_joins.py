@@ -19,7 +19,7 @@ from typing import Any
 import streams as st
 from bench.nexmark.base import OUTPUT, of_type, source
 from streams import agg, windows
-from streams.serde import JSON
+from streams.core.serde import JSON
 
 Row = dict[str, Any]
 CATEGORY = 10

@@ -4,7 +4,7 @@ The events are loaded into the in-process broker, a ``Worker`` runs the query un
 is consumed, then event time goes to the end so every window closes (Nexmark's "watermark to
 infinity"); result rows go to ``--output`` as JSON lines and a JSON line of stats is printed.
 
-Without ``--output`` the result goes to a blackhole (:class:`streams.serde.Discard`, Nexmark's
+Without ``--output`` the result goes to a blackhole (:class:`streams.core.serde.Discard`, Nexmark's
 ``blackhole`` sink): rows are counted, not encoded, in both modes, so a throughput run measures
 the query. (With a JSON sink, row mode encodes dicts with msgspec and columnar mode encodes
 columns with Arrow string kernels: two different encoders, not the query.)
@@ -25,10 +25,10 @@ import msgspec
 import streams as st
 from bench.nexmark.base import MODE
 from bench.nexmark.queries import INPUT, OUTPUT, QUERIES
-from streams import plan
+from streams.core.serde import Discard
+from streams.plan import nodes as plan
 from streams.runtime.broker import TopicPartition
 from streams.runtime.embedded import EmbeddedBroker
-from streams.serde import Discard
 
 
 def _blackhole(topo: st.Topology) -> Discard:

@@ -36,7 +36,7 @@ def run_kafka(args: argparse.Namespace) -> dict[str, object]:
     import streams as st
     from bench.nexmark import base
     from bench.nexmark.queries import INPUT, OUTPUT, QUERIES
-    from streams import plan
+    from streams.plan import nodes as plan
     from streams.runtime.kafka import KafkaBroker
 
     # the same topology under the run's application id (its internal topics are named after it

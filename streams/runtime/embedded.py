@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from streams.errors import BrokerError
+from streams.core.errors import BrokerError
 from streams.runtime.assignor import standby_assignment
 from streams.runtime.broker import (
     Message,

@@ -4,8 +4,8 @@ The copy is loaded (from the stored per-partition offsets) before the worker pro
 anything, then kept current by a background reader; joins read it with ``get``. The topic
 itself is the changelog: nothing is written back to Kafka.
 
->>> from streams import plan
->>> from streams.serde import JSON, STR
+>>> from streams.plan import nodes as plan
+>>> from streams.core.serde import JSON, STR
 >>> node = plan.GlobalTableSource(step="g", parents=(), topic="t", key_serde=STR, value_serde=JSON)
 >>> g = GlobalStore(node)
 >>> g.apply(0, [(b"m1", b'{"risk": 9}', 0, (), 0)])
@@ -26,8 +26,8 @@ import msgspec
 from state.backend import open_backend
 from state.kv import KeyValueStore
 from state.task_state import ObjectKV
-from streams import plan
-from streams.errors import BrokerError
+from streams.core.errors import BrokerError
+from streams.plan import nodes as plan
 from streams.runtime.broker import Broker, Consumer, TopicPartition, as_raw
 
 _POSITIONS = "partition-offsets"

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from streams.errors import StreamsError
+from streams.core.errors import StreamsError
 from streams.runtime.metrics import health
 from streams.runtime.queries import FORWARDED_HEADER, to_json
 

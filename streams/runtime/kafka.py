@@ -12,10 +12,10 @@ in-process :class:`~streams.runtime.embedded.EmbeddedBroker`:
   background already, so a flush mostly waits;
 * a transactional producer commits its records and the consumer offsets atomically, and a newer
   producer with the same transactional id fences the old one (its commit raises
-  :class:`~streams.errors.BrokerError`).
+  :class:`~streams.core.errors.BrokerError`).
 
-Every failure of the transport surfaces as :class:`~streams.errors.BrokerError`. Security options
-(SASL, TLS) are passed to every client; the password is never logged nor shown by ``repr``.
+Every failure of the transport surfaces as :class:`~streams.core.errors.BrokerError`. Security
+options (SASL, TLS) are passed to every client; the password is never logged nor shown by ``repr``.
 
 Example (needs a running broker)::
 
@@ -50,7 +50,7 @@ from aiokafka.admin import (  # type: ignore[import-untyped]
 )
 from aiokafka.protocol.metadata import MetadataRequest  # type: ignore[import-untyped]
 
-from streams.errors import BrokerError
+from streams.core.errors import BrokerError
 from streams.runtime.broker import (
     TopicPartition,
     TopicSpec,

@@ -15,7 +15,7 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
 )
 from aiokafka.structs import TopicPartition as _AKTopicPartition  # type: ignore[import-untyped]
 
-from streams.errors import BrokerError
+from streams.core.errors import BrokerError
 from streams.runtime.broker import (
     TopicPartition,
 )

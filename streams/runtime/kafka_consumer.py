@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 from aiokafka import errors as Errors
 from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped]
 
-from streams.errors import BrokerError, TaskMigratedError
+from streams.core.errors import BrokerError, TaskMigratedError
 from streams.runtime.assignor import CopartitionedAssignor
 from streams.runtime.broker import (
     Message,

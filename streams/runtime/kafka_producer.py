@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka import errors as Errors
 
-from streams.errors import BrokerError
+from streams.core.errors import BrokerError
 from streams.runtime.broker import (
     OutRecord,
     TopicPartition,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from streams.errors import BrokerError
+from streams.core.errors import BrokerError
 from streams.runtime.broker import TopicPartition
 
 if TYPE_CHECKING:

@@ -40,7 +40,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from operators.base import Collector as RecordCollector
-from streams.errors import BrokerError
+from streams.core.errors import BrokerError
 from streams.runtime.broker import OutRecord, TopicPartition
 
 if TYPE_CHECKING:

@@ -39,13 +39,13 @@ from operators.windowed import _functions as window_functions
 from state.encoding import INT64_MAX, INT64_MIN
 from state.session import SessionStore
 from state.window import WindowStore
-from streams import plan
-from streams.compile import Input, StoreInfo, SubTopology
-from streams.errors import StreamsError
-from streams.partitioner import partition_for
+from streams.compiler.compile import Input, StoreInfo, SubTopology
+from streams.core.errors import StreamsError
+from streams.core.partitioner import partition_for
+from streams.core.serde import KEY, Serde
+from streams.plan import nodes as plan
+from streams.plan.windows import Hopping, Session, Tumbling
 from streams.runtime.task import TaskId
-from streams.serde import KEY, Serde
-from streams.windows import Hopping, Session, Tumbling
 
 if TYPE_CHECKING:
     from streams.runtime.worker import Worker

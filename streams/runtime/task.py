@@ -37,9 +37,12 @@ from operators.windowed import WindowedAggregateProcessor
 from state.session import SessionStore
 from state.task_state import StoreDef, TaskStores
 from state.window import WindowStore
-from streams import plan
-from streams.compile import PhysicalPlan, SubTopology
-from streams.errors import ProcessingError, StreamsError
+from streams.compiler.compile import PhysicalPlan, SubTopology
+from streams.core.errors import ProcessingError, StreamsError
+from streams.core.serde import PICKLE
+from streams.dsl.table import table_store
+from streams.plan import nodes as plan
+from streams.plan.windows import Hopping, Tumbling
 from streams.runtime.broker import Message, OutRecord, TopicPartition, as_raw, last_offset
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.watermarks import (
@@ -49,9 +52,6 @@ from streams.runtime.watermarks import (
     control_of,
     decode_control,
 )
-from streams.serde import PICKLE
-from streams.table import table_store
-from streams.windows import Hopping, Tumbling
 
 IDLE_ANNOUNCE_MS = 1_000  # how often an idle task tells downstream tasks its watermark
 

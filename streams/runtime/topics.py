@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
-from streams.compile import PhysicalPlan
-from streams.errors import BrokerError
+from streams.compiler.compile import PhysicalPlan
+from streams.core.errors import BrokerError
 from streams.runtime.broker import Broker, TopicSpec
 
 

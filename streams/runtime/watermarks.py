@@ -22,35 +22,13 @@
 from __future__ import annotations
 
 import json
-import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
-MIN_WATERMARK = -(1 << 63)
-IDLE = (1 << 63) - 1  # announced by an upstream task whose inputs are all idle
-END_OF_TIME = (1 << 63) - 2  # the watermark after end_of_input(): every window closes
-CONTROL_HEADER = "__streams_wm"
-_CTRL = struct.Struct(">iiq")
+from streams.core.wire import END_OF_TIME, IDLE, MIN_WATERMARK
+
 CHECKPOINT_PREFIX = "wm1:"  # committed offset metadata written by this version
 # Kafka refuses offset metadata over offset.metadata.max.bytes (4096 by default)
 MAX_CHECKPOINT_CHARS = 4000
-
-
-def encode_control(upstream_partition: int, upstream_count: int, watermark: int) -> bytes:
-    return _CTRL.pack(upstream_partition, upstream_count, watermark)
-
-
-def decode_control(data: bytes) -> tuple[int, int, int]:
-    p, n, wm = _CTRL.unpack(data)
-    return int(p), int(n), int(wm)
-
-
-def control_of(headers: Sequence[tuple[str, bytes]] | None) -> bytes | None:
-    """The watermark payload if a record is a control record, else None."""
-    if headers:
-        for k, v in headers:
-            if k == CONTROL_HEADER:
-                return v
-    return None
 
 
 class WatermarkTracker:
@@ -193,12 +171,8 @@ class WatermarkTracker:
 
 __all__ = [
     "CHECKPOINT_PREFIX",
-    "CONTROL_HEADER",
     "END_OF_TIME",
     "IDLE",
     "MIN_WATERMARK",
     "WatermarkTracker",
-    "control_of",
-    "decode_control",
-    "encode_control",
 ]

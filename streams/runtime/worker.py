@@ -31,9 +31,9 @@ import signal
 import time
 
 from state.task_state import StoreDef, TaskStores
-from streams.compile import PhysicalPlan
-from streams.config import Config
-from streams.errors import BrokerError, TaskMigratedError
+from streams.compiler.compile import PhysicalPlan
+from streams.core.errors import BrokerError, TaskMigratedError
+from streams.dsl.topology import Topology
 from streams.runtime.broker import (
     Broker,
     Consumer,
@@ -43,6 +43,7 @@ from streams.runtime.broker import (
     TopicPartition,
     as_raw,
 )
+from streams.runtime.config import Config
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore, load_global_tables
 from streams.runtime.http import HttpServer
@@ -59,7 +60,6 @@ from streams.runtime.queries import Queries, StoreQuery
 from streams.runtime.restore import restore_stores, tail_standbys
 from streams.runtime.task import Task, TaskId
 from streams.runtime.topics import partition_counts
-from streams.topology import Topology
 
 log = logging.getLogger("streams.worker")
 

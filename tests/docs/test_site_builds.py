@@ -44,7 +44,7 @@ def test_strict_build_passes(site):
 
 
 def test_configuration_reference_lists_every_field(site):
-    from streams.config import Config
+    from streams.runtime.config import Config
 
     page = (site / "operations" / "configuration" / "index.html").read_text()
     for f in dataclasses.fields(Config):

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import streams as st
-from streams.partitioner import partition_for
+from streams.core.partitioner import partition_for
 from streams.runtime.broker import TopicPartition, TopicSpec
 from streams.runtime.kafka import KafkaBroker
 

@@ -10,7 +10,7 @@ import pytest
 
 import streams as st
 from streams import windows
-from streams.partitioner import partition_for
+from streams.core.partitioner import partition_for
 from streams.runtime.broker import TopicPartition, TopicSpec
 from streams.runtime.kafka import KafkaBroker
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import streams as st
-from streams.config import Config
-from streams.errors import StreamsError
-from streams.reset import plan_reset, reset_application
+from streams.core.errors import StreamsError
+from streams.runtime.config import Config
 from streams.runtime.kafka import KafkaBroker
+from streams.runtime.reset import plan_reset, reset_application
 from streams.runtime.worker import Worker
 from tests.integration.test_kafka_workers import produce, read_all
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import streams as st
-from streams.config import Config
-from streams.errors import BrokerError
+from streams.core.errors import BrokerError
 from streams.runtime.broker import TopicPartition, TopicSpec
+from streams.runtime.config import Config
 from streams.runtime.kafka import KafkaBroker
 from streams.runtime.worker import Worker
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 import streams as st
-from streams.partitioner import partition_for
+from streams.core.partitioner import partition_for
 from streams.runtime.broker import TopicPartition, TopicSpec
 from streams.runtime.kafka import KafkaBroker
 

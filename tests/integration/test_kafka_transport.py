@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 from aiokafka.structs import TopicPartition as AkTP  # type: ignore[import-untyped]
 
 import streams as st
-from streams.errors import BrokerError
+from streams.core.errors import BrokerError
 from streams.runtime.broker import Message, OutRecord, TopicPartition, TopicSpec
 from streams.runtime.kafka import KafkaBroker, KafkaConsumer
 from streams.runtime.worker import Worker

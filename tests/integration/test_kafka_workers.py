@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import streams as st
-from streams.partitioner import partition_for
+from streams.core.partitioner import partition_for
 from streams.runtime.broker import TopicPartition, TopicSpec
 from streams.runtime.kafka import KafkaBroker
 

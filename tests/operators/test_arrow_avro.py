@@ -14,11 +14,11 @@ from hypothesis import strategies as hs
 
 import streams as st
 from operators.arrow_avro import ArrowAvroDecoder, arrow_schema
+from operators.expr_arrow import Unsupported
 from operators.source import Decoder
 from streams import windows
-from streams.expr_arrow import Unsupported
+from streams.core.serdes import MSGPACK, AvroSerde, InMemoryRegistry, confluent_header
 from streams.runtime.broker import TopicPartition
-from streams.serdes import MSGPACK, AvroSerde, InMemoryRegistry, confluent_header
 from streams.testing import TopologyTestDriver
 
 from ._pipelines import tx_pipeline

@@ -8,7 +8,7 @@ import streams as st
 from operators import arrow_ipc
 from operators.sink import canonical_key_bytes
 from streams import agg, windows
-from streams.partitioner import Partitioner
+from streams.core.partitioner import Partitioner
 from streams.runtime.broker import TopicPartition
 from streams.testing import TopologyTestDriver
 

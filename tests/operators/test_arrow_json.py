@@ -9,7 +9,7 @@ from hypothesis import strategies as hs
 
 from operators.arrow_json import ArrowJsonDecoder, encode_values
 from operators.columnar import ColumnarBatch
-from streams.errors import SerializationError
+from streams.core.errors import SerializationError
 
 FIELDS = {
     "i": (pa.int64(), hs.integers(-(2**63), 2**63 - 1)),

@@ -5,8 +5,8 @@ import pyarrow as pa
 import pytest
 
 import streams as st
+from streams.core.serdes import ARROW_IPC
 from streams.runtime.broker import TopicPartition
-from streams.serdes import ARROW_IPC
 from streams.testing import TopologyTestDriver
 
 from ._pipelines import tx_pipeline

@@ -10,8 +10,8 @@ import pytest
 
 import streams as st
 from operators.parquet_sink import ParquetSinkProcessor
-from streams import plan
-from streams.errors import TopologyError
+from streams.core.errors import TopologyError
+from streams.plan import nodes as plan
 from streams.testing import TopologyTestDriver
 
 

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 
 import streams as st
-from streams.serde import Discard
+from streams.core.serde import Discard
 
 
 @pytest.mark.parametrize("execution", ["row", "columnar"])

@@ -133,7 +133,7 @@ def test_repartition_moves_records_to_key_partition():
         d.pipe("in", {"user": u}, key=None)
     out = d.read("out")
     assert sorted(r.key for r in out) == sorted(users)
-    from streams.partitioner import partition_for
+    from streams.core.partitioner import partition_for
 
     for r in out:  # the sink re-partitions by key bytes; same bytes as STR -> same partition
         assert r.partition == partition_for(r.key.encode(), 4)

@@ -17,7 +17,7 @@ from state.encoding import INT64_MAX, INT64_MIN
 from state.window import WindowStore
 from state.window_objects import MISSING, ObjectWindows
 from streams import agg, windows
-from streams.serde import KEY
+from streams.core.serde import KEY
 from streams.testing import TopologyTestDriver
 
 SPECS = [("count", None), ("sum", None), ("min", None), ("max", None), ("mean", None)]

@@ -17,7 +17,7 @@ from state import (
     open_backend,
 )
 from state.encoding import INT64_MAX, INT64_MIN, encode_ts
-from streams.errors import StateError
+from streams.core.errors import StateError
 
 from .conftest import MakeBackend
 

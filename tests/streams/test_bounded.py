@@ -10,7 +10,7 @@ from hypothesis import strategies as hs
 
 import streams as st
 from streams import agg, windows
-from streams.bounded import BOUNDED_CACHE_ENTRIES
+from streams.runtime.bounded import BOUNDED_CACHE_ENTRIES
 from streams.testing import TopologyTestDriver
 
 

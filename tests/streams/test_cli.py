@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from streams.cli import load_topology, main
-from streams.errors import StreamsError
+from streams.core.errors import StreamsError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,5 @@
 import streams as st
-from streams import plan
+from streams.plan import nodes as plan
 
 
 def test_stateless_run_fuses_into_one_chain():

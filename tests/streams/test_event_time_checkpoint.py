@@ -11,8 +11,8 @@ import asyncio
 
 import streams as st
 from streams import windows
-from streams.config import Config
 from streams.runtime.broker import TopicPartition
+from streams.runtime.config import Config
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.watermarks import CHECKPOINT_PREFIX, END_OF_TIME, IDLE, WatermarkTracker
 from streams.runtime.worker import Worker

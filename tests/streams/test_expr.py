@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from streams.expr import col, evaluate, key, lit, value
+from streams.plan.expr import col, evaluate, key, lit, value
 
 
 @pytest.mark.parametrize(

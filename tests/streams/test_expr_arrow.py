@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from streams.expr import BinOp, col, evaluate, lit, when
-from streams.expr_arrow import Unsupported, columnar_ok, evaluate_arrow
+from operators.expr_arrow import Unsupported, columnar_ok, evaluate_arrow
+from streams.plan.expr import BinOp, col, evaluate, lit, when
 
 INT64 = (-(2**63), 2**63 - 1)
 TYPES = {"i": pa.int64(), "j": pa.int64(), "f": pa.float64(), "s": pa.string(), "b": pa.bool_()}

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.partitioner import Partitioner, murmur2, partition_for
+from streams.core.partitioner import Partitioner, murmur2, partition_for
 
 # Vectors from Apache Kafka's UtilsTest.testMurmur2
 KAFKA_VECTORS = {

@@ -4,8 +4,8 @@ import pytest
 
 import streams as st
 from streams import agg
+from streams.core.serde import JSON
 from streams.runtime.broker import TopicPartition
-from streams.serde import JSON
 from streams.testing import TopologyTestDriver
 
 

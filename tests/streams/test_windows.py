@@ -183,7 +183,7 @@ def test_watermarks_travel_through_repartition_topics():
         d.pipe("ev", {"ts": ts, "user": user}, key=f"src{ts}")
     assert d.read("out") == []
     # every upstream task must pass the window end: one newer record per source partition
-    from streams.partitioner import partition_for
+    from streams.core.partitioner import partition_for
 
     keys = {}
     for i in range(100):

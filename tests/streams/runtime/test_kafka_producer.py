@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from streams.errors import BrokerError
+from streams.core.errors import BrokerError
 from streams.runtime import kafka_producer
 from streams.runtime.kafka import KafkaBroker
 

@@ -55,7 +55,7 @@ def test_a_stalled_partition_is_logged_counted_and_unhealthy(tmp_path, caplog):
 def test_until_reachable_retries_connection_errors_only():
     import pytest
 
-    from streams.errors import BrokerError
+    from streams.core.errors import BrokerError
     from streams.runtime.liveness import until_reachable
 
     calls = []

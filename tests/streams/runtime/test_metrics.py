@@ -4,7 +4,7 @@ import asyncio
 
 import streams as st
 from streams import agg, windows
-from streams.partitioner import partition_for
+from streams.core.partitioner import partition_for
 from streams.runtime.broker import TopicPartition
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.metrics import CountingCollector, health

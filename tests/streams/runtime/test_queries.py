@@ -10,7 +10,7 @@ import pytest
 
 import streams as st
 from streams import agg, windows
-from streams.partitioner import partition_for
+from streams.core.partitioner import partition_for
 from streams.runtime.assignor import CopartitionedAssignor
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.http import parse_address

@@ -31,7 +31,7 @@ def records(n=500):
 
 
 def produce(b, recs, partitions):
-    from streams.partitioner import partition_for
+    from streams.core.partitioner import partition_for
 
     for i, (k, v) in enumerate(recs):
         kb = k.encode()

@@ -125,7 +125,7 @@ def test_a_commit_that_fails_without_fencing_restarts_the_task_from_its_last_com
 ):
     """E.g. the broker went away mid-commit: the task is closed, the worker rejoins, and the
     task comes back from its last commit; outputs stay exactly once (read_committed)."""
-    from streams.errors import BrokerError
+    from streams.core.errors import BrokerError
     from streams.runtime.embedded import EmbeddedProducer
 
     b = EmbeddedBroker(default_partitions=2)
@@ -166,7 +166,7 @@ def test_a_commit_refused_after_a_rebalance_rejoins_instead_of_failing(tmp_path,
     """At-least-once: the group rebalanced before an offset commit (Kafka's CommitFailedError).
     The worker closes the tasks and rejoins; their input is re-read from the committed offsets,
     so nothing is lost (a loaded CI chaos run ended a worker on this before)."""
-    from streams.errors import TaskMigratedError
+    from streams.core.errors import TaskMigratedError
     from streams.runtime.embedded import EmbeddedConsumer
 
     b = EmbeddedBroker(default_partitions=2)

@@ -7,9 +7,15 @@ from typing import Any
 
 import pytest
 
-from streams.errors import SerializationError
-from streams.serde import Serde
-from streams.serdes import AvroSerde, InMemoryRegistry, RegisteredSchema, Schema, confluent_header
+from streams.core.errors import SerializationError
+from streams.core.serde import Serde
+from streams.core.serdes import (
+    AvroSerde,
+    InMemoryRegistry,
+    RegisteredSchema,
+    Schema,
+    confluent_header,
+)
 
 T_SCHEMA: dict[str, Any] = {
     "type": "record",

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from streams.errors import SerializationError
-from streams.serde import Serde
-from streams.serdes import JsonSchemaSerde
+from streams.core.errors import SerializationError
+from streams.core.serde import Serde
+from streams.core.serdes import JsonSchemaSerde
 
 ORDER: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

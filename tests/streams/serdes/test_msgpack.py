@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.errors import SerializationError
-from streams.serde import Serde
-from streams.serdes import MSGPACK, MsgpackSerde
+from streams.core.errors import SerializationError
+from streams.core.serde import Serde
+from streams.core.serdes import MSGPACK, MsgpackSerde
 
 
 def test_is_a_serde() -> None:

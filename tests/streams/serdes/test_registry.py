@@ -14,8 +14,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from streams.errors import SerializationError
-from streams.serdes import (
+from streams.core.errors import SerializationError
+from streams.core.serdes import (
     AvroSerde,
     InMemoryRegistry,
     RegisteredSchema,

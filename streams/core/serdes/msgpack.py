@@ -13,7 +13,7 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
-from streams.errors import SerializationError
+from streams.core.errors import SerializationError
 
 
 class MsgpackSerde:

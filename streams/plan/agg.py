@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.errors import TopologyError
-from streams.expr import Col, Expr
+from streams.core.errors import TopologyError
+from streams.plan.expr import Col, Expr
 
 Extract = Callable[[Any], Any]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from streams.errors import SerializationError
+from streams.core.errors import SerializationError
 
 
 class ArrowIpcSerde:

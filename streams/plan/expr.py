@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from streams.expr_fns import Case
+    from streams.plan.expr_fns import Case
 
 _SIMPLE_LITERALS = (int, float, str, bool, type(None))
 
@@ -141,43 +141,43 @@ class Expr:
     def is_not_null(self) -> Expr:
         return IsNull(self, True)
 
-    # -- functions (see :mod:`streams.expr_fns` for their exact semantics) -------------------
+    # -- functions (see :mod:`streams.plan.expr_fns` for their exact semantics) -------------------
     def is_in(self, values: Iterable[Any]) -> Expr:
         """True when the value equals one of ``values`` (null stays null)."""
-        from streams.expr_fns import IsIn
+        from streams.plan.expr_fns import IsIn
 
         return IsIn(self, tuple(values))
 
     def starts_with(self, prefix: str) -> Expr:
-        from streams.expr_fns import StrFn
+        from streams.plan.expr_fns import StrFn
 
         return StrFn("starts_with", self, prefix)
 
     def ends_with(self, suffix: str) -> Expr:
-        from streams.expr_fns import StrFn
+        from streams.plan.expr_fns import StrFn
 
         return StrFn("ends_with", self, suffix)
 
     def contains(self, substring: str) -> Expr:
-        from streams.expr_fns import StrFn
+        from streams.plan.expr_fns import StrFn
 
         return StrFn("contains", self, substring)
 
     def split_part(self, sep: str, index: int) -> Expr:
         """The ``index``-th (from 1) part of the string split on ``sep``; ``""`` past the end."""
-        from streams.expr_fns import SplitPart
+        from streams.plan.expr_fns import SplitPart
 
         return SplitPart(self, sep, index)
 
     def regex_extract(self, pattern: str, group: int = 0) -> Expr:
         """Group ``group`` of the first match of ``pattern``; null when nothing matches."""
-        from streams.expr_fns import RegexExtract
+        from streams.plan.expr_fns import RegexExtract
 
         return RegexExtract(self, pattern, group)
 
     def cast(self, to: str) -> Expr:
         """Python's ``int``/``float``/``str``/``bool`` of the value (null stays null)."""
-        from streams.expr_fns import Cast
+        from streams.plan.expr_fns import Cast
 
         return Cast(self, to)
 
@@ -402,7 +402,7 @@ def value() -> Expr:
 
 def when(condition: Any, then: Any) -> Case:
     """``when(c, a).when(d, b).otherwise(e)``: the value of the first true condition."""
-    from streams.expr_fns import Case
+    from streams.plan.expr_fns import Case
 
     return Case(((_wrap(condition), _wrap(then)),), Lit(None))
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.compile import PhysicalPlan, Segment, SubTopology
+from streams.compiler.compile import PhysicalPlan, Segment, SubTopology
 
 
 def _seg_line(p: PhysicalPlan, seg: Segment) -> str:
@@ -42,7 +42,7 @@ def _agg_mode(p: PhysicalPlan, n: Any) -> str:
     """How a keyed or tumbling/hopping aggregation runs its batches: ``[columnar]`` (on Arrow,
     a batch at a time; ``auto``: batches of 512+ records), ``+ windows on Arrow`` (its open
     windows are an Arrow table), ``[row]``; nothing for other stateful steps."""
-    from streams import plan
+    from streams.plan import nodes as plan
 
     if not isinstance(n, plan.WindowedAggregate | plan.Aggregate):
         return ""

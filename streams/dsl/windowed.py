@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from streams import plan
-from streams.agg import Agg
-from streams.errors import TopologyError
-from streams.windows import Hopping, Session, Sliding, Tumbling
+from streams.core.errors import TopologyError
+from streams.plan import nodes as plan
+from streams.plan.agg import Agg
+from streams.plan.windows import Hopping, Session, Sliding, Tumbling
 
 if TYPE_CHECKING:
-    from streams.stream import Stream
-    from streams.windows import WindowSpec
+    from streams.dsl.stream import Stream
+    from streams.plan.windows import WindowSpec
 
 
 class WindowedStream:
@@ -82,18 +82,18 @@ class WindowedStream:
         return self._stream._then_stateful(node) if t else self._stream
 
     def count(self) -> Stream:
-        from streams import agg as aggs
+        from streams.plan import agg as aggs
 
         return self.aggregate(n=aggs.count())
 
     def reduce(self, fn: Any) -> Stream:
-        from streams import agg as aggs
+        from streams.plan import agg as aggs
 
         return self.aggregate(value=aggs.reduce(fn))
 
     def late(self) -> Stream:
         """Records that arrived after their window closed (call after ``aggregate``)."""
-        from streams.stream import Stream
+        from streams.dsl.stream import Stream
 
         if not self._done:
             raise TopologyError(f"step '{self.step}': call late() after aggregate()")

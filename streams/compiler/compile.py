@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from operators.columnar import ColumnarChain, chain_is_columnar, projected_reads
 from operators.fused import ChainFn
-from streams import plan
-from streams.errors import TopologyError
-from streams.expr import Expr
-from streams.serde import PICKLE, Serde
+from streams.core.errors import TopologyError
+from streams.core.serde import PICKLE, Serde
+from streams.plan import nodes as plan
+from streams.plan.expr import Expr
 
 if TYPE_CHECKING:
-    from streams.topology import Topology
+    from streams.dsl.topology import Topology
 
 SegmentKind = Literal["chain", "sink", "repartition", "stateful"]
 

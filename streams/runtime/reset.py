@@ -23,10 +23,10 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from streams.errors import BrokerError, StreamsError
+from streams.core.errors import BrokerError, StreamsError
+from streams.dsl.topology import Topology
 from streams.runtime.kafka import KafkaBroker
 from streams.runtime.kafka_common import _wrap
-from streams.topology import Topology
 
 _INTERNAL_SUFFIXES = ("-repartition", "-changelog")
 _LIVE_GROUP_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance"}

@@ -1,10 +1,10 @@
 """Schema-aware serdes: Confluent-framed Avro with a schema registry, JSON Schema, MessagePack,
 Arrow IPC (a message of many rows).
 
-Each is a :class:`streams.serde.Serde` (``None`` <-> ``None``; failures raise
-:class:`streams.errors.SerializationError`).
+Each is a :class:`streams.core.serde.Serde` (``None`` <-> ``None``; failures raise
+:class:`streams.core.errors.SerializationError`).
 
->>> from streams.serdes import MSGPACK, AvroSerde, InMemoryRegistry, JsonSchemaSerde
+>>> from streams.core.serdes import MSGPACK, AvroSerde, InMemoryRegistry, JsonSchemaSerde
 >>> reg = InMemoryRegistry()       # or SchemaRegistryClient("http://registry:8081")
 >>> avro = AvroSerde(reg, schema={"type": "record", "name": "Click", "fields": [
 ...     {"name": "user", "type": "string"}, {"name": "n", "type": "long"}]}, topic="clicks")
@@ -19,11 +19,11 @@ b'{"n":1}'
 
 from __future__ import annotations
 
-from streams.serdes.arrow import ARROW_IPC, ArrowIpcSerde
-from streams.serdes.avro import AvroSerde, confluent_header
-from streams.serdes.jsonschema import JsonSchemaSerde
-from streams.serdes.msgpack import MSGPACK, MsgpackSerde
-from streams.serdes.registry import (
+from streams.core.serdes.arrow import ARROW_IPC, ArrowIpcSerde
+from streams.core.serdes.avro import AvroSerde, confluent_header
+from streams.core.serdes.jsonschema import JsonSchemaSerde
+from streams.core.serdes.msgpack import MSGPACK, MsgpackSerde
+from streams.core.serdes.registry import (
     InMemoryRegistry,
     RegisteredSchema,
     Schema,

@@ -31,12 +31,12 @@ from typing import Any
 
 import msgspec
 
-from streams.config import Config
-from streams.errors import StreamsError
+from streams.core.errors import StreamsError
+from streams.dsl.topology import Topology
 from streams.runtime.broker import TopicPartition
+from streams.runtime.config import Config
+from streams.runtime.driver import TopologyTestDriver
 from streams.runtime.task import TaskId
-from streams.testing import TopologyTestDriver
-from streams.topology import Topology
 
 Input = Any  # str | os.PathLike | pa.Table | pa.RecordBatch | Iterable[Any]
 

@@ -1,10 +1,10 @@
 """Expression functions: ``is_in``, string functions, ``cast`` and ``when(...).otherwise(...)``.
 
 Each has one meaning, Python's, given here by its row-wise code; the columnar compiler
-(:mod:`streams.expr_arrow`) produces the same values or declines (and the batch runs row-wise).
+(:mod:`operators.expr_arrow`) produces the same values or declines (and the batch runs row-wise).
 Null in gives null out, except that a null condition of ``when`` counts as false.
 
->>> from streams.expr import col, evaluate, when
+>>> from streams.plan.expr import col, evaluate, when
 >>> s = col("s")
 >>> evaluate(s.split_part("-", 2), {"s": "a-b-c"}), evaluate(s.split_part("-", 9), {"s": "a"})
 ('b', '')
@@ -23,7 +23,7 @@ import math
 import re
 from typing import Any
 
-from streams.expr import CodeGen, Expr, Lit, _wrap
+from streams.plan.expr import CodeGen, Expr, Lit, _wrap
 
 CASTS = {"int": int, "float": float, "str": str, "bool": bool}
 _IN_TYPES = (bool, int, float, str)

@@ -1,7 +1,7 @@
 """``Stream``: the builder handle users chain steps on.
 
 Every method appends one node to the topology's logical plan and returns a new handle; nothing
-runs and nothing touches a broker. Mistakes raise :class:`~streams.errors.TopologyError`
+runs and nothing touches a broker. Mistakes raise :class:`~streams.core.errors.TopologyError`
 naming the step at the line that made them.
 
 Single-argument functions receive the record *value*: ``filter``, ``map_values``,
@@ -26,23 +26,23 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from streams import plan
-from streams.agg import Agg
-from streams.errors import TopologyError
-from streams.expr import Col, Expr
-from streams.serde import Serde
+from streams.core.errors import TopologyError
+from streams.core.serde import Serde
+from streams.plan import nodes as plan
+from streams.plan.agg import Agg
+from streams.plan.expr import Col, Expr
 
 if TYPE_CHECKING:
-    from streams.table import GlobalTable, Table
-    from streams.topology import Topology
-    from streams.windowed import WindowedStream
-    from streams.windows import JoinWindows, WindowSpec
+    from streams.dsl.table import GlobalTable, Table
+    from streams.dsl.topology import Topology
+    from streams.dsl.windowed import WindowedStream
+    from streams.plan.windows import JoinWindows, WindowSpec
 
 ValueFn = Callable[[Any], Any] | Expr | str
 
 
 class Stream:
-    """An unbounded stream of keyed records inside a :class:`~streams.topology.Topology`."""
+    """An unbounded stream of keyed records inside a :class:`~streams.dsl.topology.Topology`."""
 
     __slots__ = ("_step", "_topology")
 
@@ -316,13 +316,13 @@ class Stream:
 
     def count(self, step: str) -> Stream:
         """Records per key, in the store ``step``."""
-        from streams import agg as aggs
+        from streams.plan import agg as aggs
 
         return self.aggregate(step, aggs.count())
 
     def reduce(self, step: str, fn: Callable[[Any, Any], Any]) -> Stream:
         """``fn(accumulated, value)`` per key, in the store ``step``."""
-        from streams import agg as aggs
+        from streams.plan import agg as aggs
 
         plan.as_fn(step, "reducer", fn, 2, allow_expr=False)
         return self.aggregate(step, aggs.reduce(fn))
@@ -372,9 +372,9 @@ class Stream:
         """Cut the stream into event-time windows for an aggregation in the store ``step``.
 
         ``spec`` is ``windows.tumbling(...)``, ``windows.hopping(...)`` or
-        ``windows.session(...)``; see :class:`~streams.windowed.WindowedStream`.
+        ``windows.session(...)``; see :class:`~streams.dsl.windowed.WindowedStream`.
         """
-        from streams.windowed import WindowedStream
+        from streams.dsl.windowed import WindowedStream
 
         plan.check_step_id(step)
         self._topology._check_new_step(step)
@@ -383,7 +383,7 @@ class Stream:
     # -- tables and joins ----------------------------------------------------------------------
     def as_table(self) -> Table:
         """The table an aggregation keeps (its store, no copy): ``counts.as_table()``."""
-        from streams.table import Table
+        from streams.dsl.table import Table
 
         node = self._topology.node(self._step)
         if not isinstance(node, plan.Aggregate | plan.ToTable):
@@ -396,7 +396,7 @@ class Stream:
     def to_table(self, step: str) -> Table:
         """Materialize this stream of upserts (``None`` value = delete) as a table in store
         ``step``."""
-        from streams.table import Table
+        from streams.dsl.table import Table
 
         plan.check_step_id(step)
         self._topology._check_new_step(step)
@@ -416,16 +416,16 @@ class Stream:
     ) -> Stream:
         """Join each record with a table's current value: ``joiner(value, table_value)``.
 
-        A :class:`~streams.table.Table` joins by the record's key (re-keyed streams go through a
+        A :class:`~streams.dsl.table.Table` joins by the record's key (re-keyed streams go through a
         repartition topic first, which needs ``name``); a
-        :class:`~streams.table.GlobalTable` joins by ``key`` extracted from the value. With
+        :class:`~streams.dsl.table.GlobalTable` joins by ``key`` extracted from the value. With
         ``how="left"`` a record without a match is joined with ``None``; ``"inner"`` drops it.
 
         Another :class:`Stream` joins within ``window`` (``windows.join_window(...)``), needs a
         ``name`` (it names the two buffer stores) and also takes ``how="outer"``; unmatched
         records of an outer side are emitted (with ``None``) only once their window closed.
         """
-        from streams.table import GlobalTable, Table
+        from streams.dsl.table import GlobalTable, Table
 
         t = self._topology
         if isinstance(table, Stream):
@@ -485,7 +485,7 @@ class Stream:
         window: JoinWindows | None,
         name: str | None,
     ) -> Stream:
-        from streams.windows import JoinWindows
+        from streams.plan.windows import JoinWindows
 
         t = self._topology
         if name is None:

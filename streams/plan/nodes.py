@@ -4,7 +4,7 @@ Nodes hold no I/O and no runtime state; a node names its parents by step id. Use
 are wrapped in :class:`Fn` (a callable or a column expression), validated when the node is
 built so a mistake is reported at the line that made it.
 
->>> from streams.expr import col
+>>> from streams.plan.expr import col
 >>> f = as_fn("big", "predicate", col("amount") > 5)
 >>> f.label
 "(col('amount') > 5)"
@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from streams.errors import TopologyError
-from streams.expr import Col, Expr
-from streams.serde import KEY, PICKLE, Serde
+from streams.core.errors import TopologyError
+from streams.core.serde import KEY, PICKLE, Serde
+from streams.plan.expr import Col, Expr
 
 if TYPE_CHECKING:
-    from streams.agg import Agg
-    from streams.windows import JoinWindows, WindowSpec
+    from streams.plan.agg import Agg
+    from streams.plan.windows import JoinWindows, WindowSpec
 
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from streams.errors import TopologyError
+from streams.core.errors import TopologyError
 
 Duration = int | timedelta
 

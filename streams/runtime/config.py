@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from streams.errors import StreamsError
+from streams.core.errors import StreamsError
 
 Guarantee = Literal["at_least_once", "exactly_once"]
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from streams import plan
-from streams.errors import TopologyError
-from streams.stream import Stream, ValueFn
+from streams.core.errors import TopologyError
+from streams.dsl.stream import Stream, ValueFn
+from streams.plan import nodes as plan
 
 if TYPE_CHECKING:
-    from streams.topology import Topology
+    from streams.dsl.topology import Topology
 
 
 class Table:

@@ -1,6 +1,6 @@
 """Avro in the Confluent wire format: ``0x00``, a 4-byte big-endian schema id, Avro binary.
 
->>> from streams.serdes.registry import InMemoryRegistry
+>>> from streams.core.serdes.registry import InMemoryRegistry
 >>> reg = InMemoryRegistry()
 >>> schema = {"type": "record", "name": "T", "fields": [
 ...     {"name": "a", "type": "long"}, {"name": "b", "type": "string"}]}
@@ -26,8 +26,8 @@ from typing import Any
 import fastavro
 import fastavro.validation
 
-from streams.errors import SerializationError
-from streams.serdes.registry import Schema, SchemaRegistry, parse_schema_text
+from streams.core.errors import SerializationError
+from streams.core.serdes.registry import Schema, SchemaRegistry, parse_schema_text
 
 MAGIC_BYTE = 0
 HEADER_SIZE = 5

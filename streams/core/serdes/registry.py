@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from streams.errors import SerializationError
+from streams.core.errors import SerializationError
 
 Schema: TypeAlias = dict[str, Any] | list[Any] | str
 """A parsed schema: a JSON object, a JSON array (an Avro union) or a string (a primitive)."""

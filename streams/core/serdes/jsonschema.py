@@ -10,8 +10,8 @@ b'{"id":7,"tags":["a"]}'
 >>> serde.serialize({"id": 7, "tags": ["a", 2]})
 Traceback (most recent call last):
 ...
-streams.errors.SerializationError: json-schema: value does not match the schema: Expected `str`, \
-got `int` - at `$.tags[1]`
+streams.core.errors.SerializationError: json-schema: value does not match the schema: \
+Expected `str`, got `int` - at `$.tags[1]`
 
 ``JsonSchemaSerde(None)`` is plain JSON (msgspec), with no validation.
 
@@ -37,7 +37,7 @@ import jsonschema
 import msgspec
 from jsonschema.protocols import Validator
 
-from streams.errors import SerializationError
+from streams.core.errors import SerializationError
 
 
 class _Unsupported(Exception):

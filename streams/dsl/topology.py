@@ -14,15 +14,15 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from streams import plan
-from streams.errors import TopologyError
-from streams.serde import JSON, STR, Serde
-from streams.stream import Stream
-from streams.table import GlobalTable, Table
-from streams.windows import to_ms
+from streams.core.errors import TopologyError
+from streams.core.serde import JSON, STR, Serde
+from streams.dsl.stream import Stream
+from streams.dsl.table import GlobalTable, Table
+from streams.plan import nodes as plan
+from streams.plan.windows import to_ms
 
 if TYPE_CHECKING:
-    from streams.compile import PhysicalPlan
+    from streams.compiler.compile import PhysicalPlan
 
 _APP_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 _TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
@@ -303,14 +303,14 @@ class Topology:
     def compile(self, *, fuse: bool = True) -> PhysicalPlan:
         """Validate and compile to the physical plan (cached until the topology changes)."""
         if fuse not in self._compiled:
-            from streams.compile import compile_topology
+            from streams.compiler.compile import compile_topology
 
             self._compiled[fuse] = compile_topology(self, fuse=fuse)
         return self._compiled[fuse]
 
     def describe(self, format: Literal["text", "mermaid"] = "text") -> str:
         """The compiled topology: sub-topologies, fused chains, stores and internal topics."""
-        from streams.describe import describe_mermaid, describe_text
+        from streams.compiler.describe import describe_mermaid, describe_text
 
         compiled = self.compile()
         return describe_text(compiled) if format == "text" else describe_mermaid(compiled)
@@ -336,7 +336,7 @@ def _check_schema(step: str, schema: Any, value: Serde) -> Any:
 def _is_avro(value: Serde) -> bool:
     if not str(getattr(value, "name", "")).startswith("avro"):
         return False  # (by name first: importing the serdes pulls fastavro)
-    from streams.serdes.avro import AvroSerde
+    from streams.core.serdes.avro import AvroSerde
 
     return isinstance(value, AvroSerde)
 

@@ -1,6 +1,7 @@
-"""Column expressions on Arrow arrays: the columnar twin of :meth:`Expr.py <streams.expr.Expr.py>`.
+"""Column expressions on Arrow arrays: the columnar twin of
+:meth:`Expr.py <streams.plan.expr.Expr.py>`.
 
-An expression means what its row-wise Python means (:mod:`streams.expr`); this module computes
+An expression means what its row-wise Python means (:mod:`streams.plan.expr`); this module computes
 the same values with ``pyarrow.compute`` over a whole batch, or raises :class:`Unsupported`
 where Arrow's answer could differ, and the caller then runs that batch row-wise. So columnar
 and row execution agree by construction on the cases Arrow declines, and by the rules below
@@ -17,7 +18,7 @@ and row execution agree by construction on the cases Arrow declines, and by the 
 * a field missing from a record, or a column missing from a batch, reads as null.
 
 >>> import pyarrow as pa
->>> from streams.expr import col, when
+>>> from streams.plan.expr import col, when
 >>> cols = {"a": pa.array([1, None, 3]), "s": pa.array(["x-y", "z", None])}
 >>> evaluate_arrow((col("a") * 2 > 3) | col("a").is_null(), cols, 3).to_pylist()
 [False, True, True]
@@ -34,8 +35,8 @@ from typing import Any, Protocol
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from streams.expr import And, BinOp, Col, Expr, IsNull, Key, Lit, Neg, Not, Or
-from streams.expr_fns import Case, Cast, IsIn, RegexExtract, SplitPart, StrFn, named_groups
+from streams.plan.expr import And, BinOp, Col, Expr, IsNull, Key, Lit, Neg, Not, Or
+from streams.plan.expr_fns import Case, Cast, IsIn, RegexExtract, SplitPart, StrFn, named_groups
 
 Val = Any  # a pa.Array or a pa.Scalar (a literal, or an expression of literals only)
 _EXACT = 1 << 53  # ints of at most this magnitude convert to float exactly

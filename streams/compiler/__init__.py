@@ -1,0 +1,1 @@
+"""The compiler: logical plan -> physical plan (sub-topologies, fused chains, topics), describe."""

@@ -1,0 +1,1 @@
+"""The DSL facade: ``Topology``, ``Stream``, ``Table`` and windowed streams build the plan."""

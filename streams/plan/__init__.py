@@ -1,0 +1,1 @@
+"""The logical plan as plain data: nodes, column expressions, aggregations, windows."""

@@ -40,18 +40,13 @@ from state.window import WindowStore
 from streams.compiler.compile import PhysicalPlan, SubTopology
 from streams.core.errors import ProcessingError, StreamsError
 from streams.core.serde import PICKLE
+from streams.core.wire import control_of, decode_control
 from streams.dsl.table import table_store
 from streams.plan import nodes as plan
 from streams.plan.windows import Hopping, Tumbling
 from streams.runtime.broker import Message, OutRecord, TopicPartition, as_raw, last_offset
 from streams.runtime.embedded import EmbeddedBroker
-from streams.runtime.watermarks import (
-    END_OF_TIME,
-    MIN_WATERMARK,
-    WatermarkTracker,
-    control_of,
-    decode_control,
-)
+from streams.runtime.watermarks import END_OF_TIME, MIN_WATERMARK, WatermarkTracker
 
 IDLE_ANNOUNCE_MS = 1_000  # how often an idle task tells downstream tasks its watermark
 

@@ -1,4 +1,4 @@
-"""``python -m bench <benchmark> [options]``: micro, state, kafka, nexmark, chaos."""
+"""``python -m bench <benchmark> [options]``: micro, state, kafka, nexmark, chaos, revisions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
-        print("usage: python -m bench {micro,state,kafka,nexmark,chaos} [--help]")
+        print("usage: python -m bench {micro,state,kafka,nexmark,chaos,revisions} [--help]")
         return 0 if len(sys.argv) >= 2 else 2
     name, rest = sys.argv[1], sys.argv[2:]
     if name == "micro":
@@ -20,6 +20,8 @@ def main() -> int:
         from bench.chaos.harness import main as run
     elif name == "nexmark":
         from bench.nexmark.cli import main as run
+    elif name == "revisions":
+        from bench.revisions import main as run
     else:
         print(f"unknown benchmark {name!r}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""Test a topology without a broker: the public home of :class:`TopologyTestDriver`.
+"""Test a topology without a broker: :class:`TopologyTestDriver`, the :class:`Record`s it
+reads back and the :class:`StoreView`s it shows.
 
 >>> import streams as st
 >>> from streams.testing import TopologyTestDriver
@@ -8,6 +9,6 @@
 [{'n': 1}]
 """
 
-from streams.runtime.driver import TopologyTestDriver
+from streams.runtime.driver import Record, StoreView, TopologyTestDriver
 
-__all__ = ["TopologyTestDriver"]
+__all__ = ["Record", "StoreView", "TopologyTestDriver"]

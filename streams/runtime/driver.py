@@ -23,21 +23,24 @@ Stores survive a crash through their changelog topics:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from operators.aggregate import AggregateProcessor
-from state.task_state import ObjectKV, TaskStores
+from state.task_state import ObjectKV
 from streams.compiler.compile import PhysicalPlan
-from streams.core.errors import TopologyError
+from streams.core.errors import StreamsError, TopologyError
 from streams.core.partitioner import Partitioner
 from streams.core.serde import Serde
 from streams.dsl.topology import Topology
 from streams.plan import nodes as plan
-from streams.runtime.broker import TopicPartition, key_values
+from streams.runtime import checkpoint
+from streams.runtime.broker import TopicPartition
+from streams.runtime.checkpoint import run_sync
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore
+from streams.runtime.restore import EmbeddedChangelog
 from streams.runtime.task import BrokerCollector, Task, TaskId
 
 Headers = Sequence[tuple[str, bytes]]
@@ -128,7 +131,7 @@ class TopologyTestDriver:
                     cache_max_entries=self.cache_max_entries,
                 )
                 self.tasks[TaskId(sub.id, p)] = task
-                task.restore_time(
+                task.checkpoint.restore_time(
                     {
                         tp: m
                         for tp, m in self._committed_meta.items()
@@ -136,8 +139,8 @@ class TopologyTestDriver:
                     }
                 )
                 if task.stores is not None:
-                    self.restored_records += restore_from_embedded(self.broker, task.stores)
-                    task.resume_time()
+                    reader = EmbeddedChangelog(self.broker)
+                    self.restored_records += run_sync(checkpoint.restore(task, reader))
         self._positions = dict(self._committed)
 
     # -- input ---------------------------------------------------------------------------------
@@ -238,20 +241,11 @@ class TopologyTestDriver:
 
     # -- checkpoints and failures -------------------------------------------------------------
     def commit(self) -> None:
-        """Checkpoint every task: changelog records out, input offsets and stores committed."""
-        for task in self.tasks.values():
-            task.prepare_commit(self.wall_clock_ms)
-        for task in self.tasks.values():
-            ends = {tp.topic: self.broker.end_offset(tp) for tp in task.changelog_partitions()}
-            task.finish_commit(ends)
-        changed: dict[TaskId, list[TopicPartition]] = {}
-        for tp, off in self._positions.items():
-            if self._committed.get(tp) != off:
-                tid = TaskId(self.plan.subtopology_of(tp.topic).id, tp.partition)
-                changed.setdefault(tid, []).append(tp)
-        for tid, tps in changed.items():
-            self._committed_meta.update(self.tasks[tid].offset_metadata(tps))
-        self._committed = dict(self._positions)
+        """Checkpoint every task: changelog records out, input offsets and stores committed
+        (the worker's at-least-once sequence, :func:`streams.runtime.checkpoint.commit`)."""
+        tasks = list(self.tasks.values())
+        io = _DriverIO(self)
+        run_sync(checkpoint.commit(tasks, io, exactly_once=False, timestamp_ms=self.wall_clock_ms))
 
     def crash(self) -> None:
         """Die without committing: uncommitted state changes and input positions are lost.
@@ -384,22 +378,38 @@ class StoreView:
         return sum(len(p) for p in self._parts)
 
 
-def restore_from_embedded(broker: EmbeddedBroker, stores: TaskStores) -> int:
-    """Replay each store's changelog delta from the embedded broker; returns records replayed."""
-    n = 0
-    for step in stores.restore_plan():
-        tp = TopicPartition(step.topic, stores.partition)
-        end = broker.end_offset(tp)
-        start = step.start
-        if start > end:  # the changelog is behind the local copy (it was reset): rebuild
-            stores.reset(step.store)
-            start = 0
-        n += stores.restore(
-            step.store,
-            key_values(broker.fetch_raw(tp, start)),
-            end,
-        )
-    return n
+class _DriverIO:
+    """The driver's side of a checkpoint: records are in the embedded log as soon as they
+    are sent, committed offsets live in the driver. Nothing awaits (see ``run_sync``)."""
+
+    def __init__(self, driver: TopologyTestDriver) -> None:
+        self.driver = driver
+
+    async def flush(self) -> None:
+        pass
+
+    async def commit_offsets(
+        self, offsets: Mapping[TopicPartition, int], metadata: Mapping[TopicPartition, str]
+    ) -> None:
+        self.driver._committed.update(offsets)
+        self.driver._committed_meta.update(metadata)
+
+    async def commit_transaction(
+        self,
+        task: Task,
+        offsets: Mapping[TopicPartition, int],
+        metadata: Mapping[TopicPartition, str],
+    ) -> None:
+        raise StreamsError("the test driver commits without transactions")
+
+    async def begin(self, task: Task) -> None:
+        raise StreamsError("the test driver commits without transactions")
+
+    async def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.driver.broker.end_offset(tp) for tp in tps}
+
+    async def abandon(self, tasks: Sequence[Task], err: Exception) -> None:
+        raise err  # (its offset commit never fails)
 
 
-__all__ = ["Record", "StoreView", "TopologyTestDriver", "restore_from_embedded"]
+__all__ = ["Record", "StoreView", "TopologyTestDriver"]

@@ -16,10 +16,8 @@ b'4'
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
-
-import msgspec
 
 from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
@@ -44,7 +42,9 @@ from streams.core.wire import control_of, decode_control
 from streams.dsl.table import table_store
 from streams.plan import nodes as plan
 from streams.plan.windows import Hopping, Tumbling
+from streams.runtime import dead_letters
 from streams.runtime.broker import Message, OutRecord, TopicPartition, as_raw, last_offset
+from streams.runtime.checkpoint import TaskCheckpoint
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.watermarks import END_OF_TIME, MIN_WATERMARK, WatermarkTracker
 
@@ -57,15 +57,6 @@ class TaskId(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.subtopology}_{self.partition}"
-
-
-def _best_effort_bytes(x: Any) -> bytes | None:
-    if x is None or isinstance(x, bytes):
-        return x
-    try:
-        return msgspec.json.encode(x)
-    except Exception:
-        return repr(x).encode()
 
 
 class BrokerCollector:
@@ -320,6 +311,7 @@ class Task:
         self.positions: dict[TopicPartition, int] = {}
         self.processed = 0
         self.dead_lettered = 0
+        self.checkpoint = TaskCheckpoint(self)  # commit and restore steps (checkpoint.py)
 
     def process(self, tp: TopicPartition, msgs: Sequence[Any]) -> None:
         """Run one fetched batch of partition ``tp`` through the task, synchronously.
@@ -411,84 +403,14 @@ class Task:
                     p.on_watermark(announce)
 
     def _reject_to(self, topic: str) -> Callable[[Any, ProcessingError], None]:
-        """Dead-letter a row a user function failed on: its key and value as they were when
-        the step failed (JSON when they serialize, else their repr), with the error."""
-
-        def send(row: Any, err: ProcessingError) -> None:
-            k, v, ts, h, off = row
-            kb, vb = _best_effort_bytes(k), _best_effort_bytes(v)
-            headers = [
-                *(h or ()),
-                ("streams.error.type", type(err).__name__.encode()),
-                ("streams.error.message", str(err).encode()[:4096]),
-                ("streams.error.step", (err.step or "").encode()),
-                ("streams.source.partition", str(self.partition).encode()),
-                ("streams.source.offset", str(off).encode()),
-                ("streams.source.timestamp", str(ts).encode()),
-            ]
-            self.collector.send_batch(topic, 0, [(kb, vb, ts, headers)])
-            self.dead_lettered += 1
-
-        return send
+        """Dead-letter rows a user function failed on to ``topic`` (see
+        :func:`~streams.runtime.dead_letters.reject_to`)."""
+        return dead_letters.reject_to(self, topic)
 
     def _dead_letter_to(self, topic: str, step: str) -> Callable[[Any, Exception], None]:
-        """Send an undecodable record, original bytes intact, with headers saying why."""
-
-        def send(m: Any, err: Exception) -> None:
-            k, v, ts, h, off = as_raw(m)
-            src_topic = getattr(err, "topic", None) or ""
-            headers = [
-                *(h or ()),
-                ("streams.error.type", type(err).__name__.encode()),
-                ("streams.error.message", str(err).encode()[:4096]),
-                ("streams.error.step", step.encode()),
-                ("streams.source.topic", src_topic.encode()),
-                ("streams.source.partition", str(self.partition).encode()),
-                ("streams.source.offset", str(off).encode()),
-                ("streams.source.timestamp", str(ts).encode()),
-            ]
-            self.collector.send_batch(topic, 0, [(k, v, ts, headers)])
-            self.dead_lettered += 1
-
-        return send
-
-    # -- checkpoints --------------------------------------------------------------------------
-    def prepare_commit(self, timestamp_ms: int) -> list[TopicPartition]:
-        """Send every store's dirty entries to its changelog; return the partitions written."""
-        if self.stores is None:
-            return []
-        for fs in self.file_sinks:  # their commit state goes into this commit's changelog
-            fs.pre_commit()
-        written = []
-        for topic, partition, recs in self.stores.prepare_commit():
-            self.collector.send_batch(topic, partition, [(k, v, timestamp_ms, ()) for k, v in recs])
-            written.append(TopicPartition(topic, partition))
-        return written
-
-    def finish_commit(self, changelog_end: dict[str, int]) -> None:
-        """After the changelog and offsets are durable: write stores with the offsets reached."""
-        if self.stores is not None:
-            src = {f"{tp.topic}:{tp.partition}": off for tp, off in self.positions.items()}
-            # a table whose changelog is its source topic is as far as that topic is processed
-            changelog_end = dict(changelog_end)
-            for tp, off in self.positions.items():
-                if tp.topic in self._source_backed:
-                    changelog_end[tp.topic] = off
-            self.stores.finish_commit(changelog_end, src, self._committable_watermark())
-        for fs in self.file_sinks:
-            fs.post_commit()
-
-    def resume_time(self) -> None:
-        """After a restore: continue from the watermark of the last commit (if the local copy
-        kept it), so windows closed before a restart are never reopened. File sinks finish
-        (or discard) what their last commit left."""
-        for fs in self.file_sinks:
-            fs.recover()
-        if self.stores is None or not self.timed:
-            return
-        wm = self.stores.stored_watermark()
-        if wm is not None:
-            self._resume_from(wm)
+        """Dead-letter undecodable records of ``step`` to ``topic`` (see
+        :func:`~streams.runtime.dead_letters.dead_letter_to`)."""
+        return dead_letters.dead_letter_to(self, topic, step)
 
     def _resume_from(self, wm: int) -> None:
         """Continue from a watermark reached before a restart: windows it closed stay closed."""
@@ -500,36 +422,6 @@ class Task:
                     p, WindowedAggregateProcessor | ProcessProcessor | StreamStreamJoinProcessor
                 ):
                     p.watermark = wm
-
-    def _committable_watermark(self) -> int | None:
-        # (the end of a bounded run is not remembered: the next run starts from real time)
-        if self.timed and MIN_WATERMARK < self.watermark < END_OF_TIME:
-            return self.watermark
-        return None
-
-    def offset_metadata(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, str]:
-        """Event time to commit with the offsets of ``tps`` (see
-        :meth:`~streams.runtime.watermarks.WatermarkTracker.checkpoint`); empty for a task
-        without event-time steps."""
-        if not self.timed:
-            return {}
-        wm = self._committable_watermark()
-        return {tp: self.watermarks.checkpoint(tp.topic, tp.partition, wm) for tp in tps}
-
-    def restore_time(self, metadata: Mapping[TopicPartition, str]) -> None:
-        """Before the first batch after an assignment: take back the event time committed
-        with the input offsets, so a restarted or moved task neither waits for watermark
-        announcements made before its committed offsets nor reopens closed windows."""
-        if not self.timed:
-            return
-        now = self.clock()
-        floors = [
-            self.watermarks.restore(tp.topic, tp.partition, meta, now)
-            for tp, meta in metadata.items()
-        ]
-        known = [f for f in floors if f is not None]
-        if known:
-            self._resume_from(max(known))
 
     def _getter(self, topo: Any, table_step: str) -> Any:
         assert self.stores is not None
@@ -544,11 +436,6 @@ class Task:
             if any(s.name == store for s in n.stores):
                 return str(n.step)
         raise StreamsError(f"no step owns store '{store}'")
-
-    def changelog_partitions(self) -> list[TopicPartition]:
-        if self.stores is None:
-            return []
-        return [TopicPartition(d.changelog, self.partition) for d in self.stores.defs.values()]
 
     def close(self) -> None:
         """Close stores; uncommitted state changes are dropped (the changelog has the rest)."""

@@ -32,8 +32,9 @@ import time
 
 from state.task_state import StoreDef, TaskStores
 from streams.compiler.compile import PhysicalPlan
-from streams.core.errors import BrokerError, TaskMigratedError
+from streams.core.errors import BrokerError
 from streams.dsl.topology import Topology
+from streams.runtime import checkpoint
 from streams.runtime.broker import (
     Broker,
     Consumer,
@@ -57,9 +58,10 @@ from streams.runtime.metrics import (
     task_states,
 )
 from streams.runtime.queries import Queries, StoreQuery
-from streams.runtime.restore import restore_stores, tail_standbys
+from streams.runtime.restore import ConsumerChangelog, tail_standbys
 from streams.runtime.task import Task, TaskId
 from streams.runtime.topics import partition_counts
+from streams.runtime.worker_commit import WorkerCommitIO
 
 log = logging.getLogger("streams.worker")
 
@@ -87,7 +89,6 @@ class _TaskSlot:
         self.producer: Producer | None = None  # exactly-once: this task's transactional producer
         self.ready = asyncio.Event()
         self.inputs: set[TopicPartition] = set()
-        self.committed: dict[TopicPartition, int] = {}
         self.meter: TaskMeter | None = None
 
 
@@ -235,7 +236,8 @@ class Worker:
             sorted(tp for s in new if s.task.timed for tp in s.inputs)
         )
         for slot in new:
-            slot.task.restore_time({tp: m for tp, m in committed.items() if tp in slot.inputs})
+            meta = {tp: m for tp, m in committed.items() if tp in slot.inputs}
+            slot.task.checkpoint.restore_time(meta)
         await self._sync_standbys()
         for slot in new:
             slot.runner = asyncio.create_task(self._run_task(slot), name=f"task-{slot.task.id}")
@@ -305,11 +307,13 @@ class Worker:
 
     async def _restore(self, slot: _TaskSlot) -> None:
         """Replay each store's changelog delta, then let the task's input flow."""
-        stores = slot.task.stores
-        assert stores is not None and self._consumer is not None
-        await restore_stores(self.broker, stores, self.config.restore_batch_records, self.metrics)
-        self.restored_records += stores.restored_records
-        slot.task.resume_time()
+        assert self._consumer is not None
+        reader = self.broker.consumer(None, read_committed=True)
+        try:
+            changelog = ConsumerChangelog(reader, self.config.restore_batch_records)
+            self.restored_records += await checkpoint.restore(slot.task, changelog, self.metrics)
+        finally:
+            await reader.close()
         self._consumer.resume(sorted(slot.inputs))
         if slot.meter is not None:  # idle time counts from here (stall detection)
             slot.meter.last_progress = time.monotonic()
@@ -351,42 +355,23 @@ class Worker:
         await asyncio.gather(*(s.queue.join() for s in ready))
         if self._failure is not None:
             return  # never commit past a failed batch
-        # 1. state: dirty entries -> changelog records (produced with the outputs)
-        now_ms = int(time.time() * 1000)
-        changelogs = [tp for s in ready for tp in s.task.prepare_commit(now_ms)]
-        offsets: dict[TopicPartition, int] = {}
-        metadata: dict[TopicPartition, str] = {}
-        for s in ready:
-            changed = {tp: o for tp, o in s.task.positions.items() if s.committed.get(tp) != o}
-            offsets.update(changed)
-            metadata.update(s.task.offset_metadata(changed))
-        # 2. outputs + changelogs durable, then input offsets (one transaction per task
-        #    under EOS)
-        if self.config.exactly_once:
-            await asyncio.gather(*(self._commit_task_txn(s) for s in ready))
-            # fenced and restarted tasks are not the ones that committed
-            ready = [s for s in ready if self.slots.get(s.task.id) is s]
-        else:
-            await self._producer.flush()
-            if offsets:
-                try:
-                    await self._consumer.commit(offsets, metadata)
-                except TaskMigratedError as e:
-                    await self._migrated(ready, e)
-                    return
-        # 3. stores: the same entries, with the changelog offsets they correspond to
-        ends = await self._consumer.end_offsets(changelogs) if changelogs else {}
-        for s in ready:
-            s.task.finish_commit(
-                {tp.topic: e for tp, e in ends.items() if tp.partition == s.task.partition}
-            )
-            s.committed.update(s.task.positions)
+        io = WorkerCommitIO(self, ready)
+        done = await checkpoint.commit(
+            [s.task for s in ready],
+            io,
+            exactly_once=self.config.exactly_once,
+            timestamp_ms=int(time.time() * 1000),
+        )
+        if done is None:
+            return  # refused: the tasks are closed and the worker rejoins
+        committed = [io.slots[t.id] for t in done]
+        for s in committed:
             if s.meter is not None:
                 s.meter.sync()  # outputs of idle punctuations and window closes too
         self.metrics.observe_commit(time.perf_counter() - t0)
         if time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + self.config.repartition_purge_interval_ms / 1000
-            await self._purge_repartition_topics(ready)
+            await self._purge_repartition_topics(committed)
 
     async def _purge_repartition_topics(self, slots: list[_TaskSlot]) -> None:
         """Delete what this worker's tasks committed past on repartition topics: each
@@ -395,7 +380,7 @@ class Worker:
         before = {
             tp: off
             for s in slots
-            for tp, off in s.committed.items()
+            for tp, off in s.task.checkpoint.committed.items()
             if tp.topic in self._repartition_topics and self._purged.get(tp) != off
         }
         if not before:
@@ -406,65 +391,6 @@ class Worker:
             log.warning("purging repartition topics failed: %s", e)
             return
         self._purged.update(before)
-
-    async def _commit_task_txn(self, slot: _TaskSlot) -> None:
-        assert slot.producer is not None
-        offsets = {
-            tp: off for tp, off in slot.task.positions.items() if slot.committed.get(tp) != off
-        }
-        try:
-            metadata = slot.task.offset_metadata(offsets)
-            await slot.producer.commit_transaction(offsets, self.group_id, metadata)
-            await slot.producer.begin()
-        except BrokerError as e:
-            self.slots.pop(slot.task.id, None)
-            await self._close_slot(slot)  # its open transaction is aborted
-            if "fenced" in str(e):  # another worker owns this task now
-                log.warning("task %s migrated (%s); closed it here", slot.task.id, e)
-            else:  # e.g. the broker went away mid-commit: start the task over
-                await self._reinit(slot, e)
-
-    async def _migrated(self, slots: list[_TaskSlot], err: TaskMigratedError) -> None:
-        """At-least-once: the group rebalanced before this commit, so its offsets were refused
-        and the partitions may be another member's now. Close the tasks without writing their
-        stores back (the local copies stay at the last commit; whoever owns the partitions next
-        restores the changelog and re-reads the input from the committed offsets: at-least-once
-        duplicates, nothing lost) and rejoin (Kafka Streams' TaskMigratedException path).
-        This used to end the worker ("offset commit failed"; seen in a loaded CI chaos run)."""
-        assert self._consumer is not None
-        log.warning("commit refused, the group rebalanced (%s); rejoining", err)
-        gone = [s for s in slots if self.slots.get(s.task.id) is s]
-        for slot in gone:
-            del self.slots[slot.task.id]
-            await self._close_slot(slot)
-        self._rejoin(gone)
-
-    async def _reinit(self, slot: _TaskSlot, err: BrokerError) -> None:
-        """Start a task over from its last commit after a failed (not fenced) commit, e.g. the
-        broker went away mid-commit: the outcome of that transaction is unknown until the
-        broker finishes it. The task is closed (its uncommitted state dropped) and the worker
-        rejoins the group: the partitions come back through a normal assignment, whose new
-        transactional producer lets the broker settle the transaction first, and whose
-        positions are the committed offsets (Kafka Streams' "task corrupted" path). Seeking to
-        ``committed()`` here instead read a stale offset (aiokafka has no KIP-447
-        require_stable) and replayed committed records: duplicates, found by bench chaos."""
-        assert self._consumer is not None
-        log.warning(
-            "task %s: commit failed (%s); rejoining to restart it from its last commit",
-            slot.task.id,
-            err,
-        )
-        self._rejoin([slot])
-
-    def _rejoin(self, slots: list[_TaskSlot]) -> None:
-        """Ask the group for a new assignment after closing ``slots``' tasks: their input is
-        paused meanwhile, and a bounded run does not end before the assignment comes (their
-        input was fetched, so there is no lag, but it is not committed)."""
-        assert self._consumer is not None
-        for slot in slots:
-            self._consumer.pause(sorted(slot.inputs))
-        self._rejoining = True
-        self._consumer.request_rejoin()
 
     def _end_next_subtopology(self) -> bool:
         """Bounded runs: end event time for the first sub-topology not ended yet (upstream ones

@@ -424,11 +424,12 @@ class Stream:
         ``name`` (it names the two buffer stores) and also takes ``how="outer"``; unmatched
         records of an outer side are emitted (with ``None``) only once their window closed.
         """
+        from streams.dsl.joins import join_streams
         from streams.dsl.table import GlobalTable, Table
 
         t = self._topology
         if isinstance(table, Stream):
-            return self._join_stream(table, joiner, how=how, window=window, name=name)
+            return join_streams(self, table, joiner, how=how, window=window, name=name)
         step = t.builder.step_name("join", name)
         f = plan.as_fn(step, "joiner", joiner, 2, allow_expr=False)
         if how not in ("inner", "left"):
@@ -474,51 +475,6 @@ class Stream:
                 step=step, parents=(parent, table.step), table_step=table.step, joiner=f, how=how
             )
         )
-
-    def _join_stream(
-        self,
-        other: Stream,
-        joiner: Callable[[Any, Any], Any],
-        *,
-        how: str,
-        window: JoinWindows | None,
-        name: str | None,
-    ) -> Stream:
-        from streams.plan.windows import JoinWindows
-
-        t = self._topology
-        if name is None:
-            raise TopologyError("a stream-stream join needs name= (it names its buffer stores)")
-        step = t.builder.step_name("join", name)
-        if not isinstance(window, JoinWindows):
-            raise TopologyError(
-                f"step '{step}': a stream-stream join needs window=windows.join_window(...)"
-            )
-        if how not in ("inner", "left", "outer"):
-            raise TopologyError(f"step '{step}': how must be 'inner', 'left' or 'outer'")
-        if other._topology is not t:
-            raise TopologyError(f"step '{step}': stream '{other.step}' belongs to another topology")
-        if other._step == self._step:
-            raise TopologyError(
-                f"step '{step}': joining step '{self._step}' with itself; "
-                "branch or map one side first"
-            )
-        f = plan.as_fn(step, "joiner", joiner, 2, allow_expr=False)
-        left = self._stateful_parent(f"{step}-left") if t.key_changed(self._step) else self._step
-        right = (
-            other._stateful_parent(f"{step}-right") if t.key_changed(other._step) else other._step
-        )
-        retention = window.before_ms + window.after_ms + window.grace_ms
-        node = plan.StreamStreamJoin(
-            step=step,
-            parents=(left, right),
-            window=window,
-            joiner=f,
-            how=how,  # type: ignore[arg-type]
-            left_store=plan.StoreSpec(f"{step}-left", "window", retention_ms=retention),
-            right_store=plan.StoreSpec(f"{step}-right", "window", retention_ms=retention),
-        )
-        return self._then_stateful(node)
 
     def _then_stateful(self, node: plan.Node) -> Stream:
         for s in node.stores:

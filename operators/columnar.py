@@ -259,79 +259,103 @@ def _check_dict(b: ColumnarBatch) -> None:
 Step = Callable[[ColumnarBatch], None]
 
 
-def _step(node: plan.Node) -> Step:
-    if isinstance(node, plan.Filter):
-        pred, neg = _expr(node.predicate), node.negate
+# -- per node kind: a step over a batch (:mod:`operators.registry` maps node classes here) --
+def filter_step(node: plan.Filter) -> Step:
+    pred, neg = _expr(node.predicate), node.negate
 
-        def filt(b: ColumnarBatch) -> None:
-            _check_dict(b)
-            m = _mask(evaluate_arrow(pred, b, b.n), b.n)
-            _filter(b, pc.invert(m) if neg else m)
+    def filt(b: ColumnarBatch) -> None:
+        _check_dict(b)
+        m = _mask(evaluate_arrow(pred, b, b.n), b.n)
+        _filter(b, pc.invert(m) if neg else m)
 
-        return filt
-    if isinstance(node, plan.WithColumns | plan.Select):
-        cols = [(n, _expr(f)) for n, f in node.columns]
-        select = isinstance(node, plan.Select)
+    return filt
 
-        def with_columns(b: ColumnarBatch) -> None:
-            _check_dict(b)
-            new = {n: evaluate_arrow(e, b, b.n) for n, e in cols}
-            if select:
-                b.base, b.cols, b.names, b.overlay = {}, new, list(new), None
-                return
-            b.cols.update(new)
-            b.names += [n for n in new if n not in b.names]
-            if b.overlay is not None:
-                b.overlay += [n for n in new if n not in b.overlay]
 
-        return with_columns
-    if isinstance(node, plan.MapValues):
-        e = _expr(node.fn)
+def _columns_step(columns: Sequence[tuple[str, plan.Fn]], select: bool) -> Step:
+    cols = [(n, _expr(f)) for n, f in columns]
 
-        def map_values(b: ColumnarBatch) -> None:
-            _check_dict(b)
-            b.scalar = evaluate_arrow(e, b, b.n)
-            b.base, b.cols, b.names, b.overlay = {}, {}, [], None
+    def with_columns(b: ColumnarBatch) -> None:
+        _check_dict(b)
+        new = {n: evaluate_arrow(e, b, b.n) for n, e in cols}
+        if select:
+            b.base, b.cols, b.names, b.overlay = {}, new, list(new), None
+            return
+        b.cols.update(new)
+        b.names += [n for n in new if n not in b.names]
+        if b.overlay is not None:
+            b.overlay += [n for n in new if n not in b.overlay]
 
-        return map_values
-    if isinstance(node, plan.KeyBy):
-        ke = _expr(node.key)
+    return with_columns
 
-        def key_by(b: ColumnarBatch) -> None:
-            _check_dict(b)
-            b.key = evaluate_arrow(ke, b, b.n)
 
-        return key_by
-    assert isinstance(node, plan.Merge | plan.BranchOutput | plan.LateOutput)
+def with_columns_step(node: plan.WithColumns) -> Step:
+    return _columns_step(node.columns, select=False)
+
+
+def select_step(node: plan.Select) -> Step:
+    return _columns_step(node.columns, select=True)
+
+
+def map_values_step(node: plan.MapValues) -> Step:
+    e = _expr(node.fn)
+
+    def map_values(b: ColumnarBatch) -> None:
+        _check_dict(b)
+        b.scalar = evaluate_arrow(e, b, b.n)
+        b.base, b.cols, b.names, b.overlay = {}, {}, [], None
+
+    return map_values
+
+
+def key_by_step(node: plan.KeyBy) -> Step:
+    ke = _expr(node.key)
+
+    def key_by(b: ColumnarBatch) -> None:
+        _check_dict(b)
+        b.key = evaluate_arrow(ke, b, b.n)
+
+    return key_by
+
+
+def no_step(node: plan.Node) -> Step:
+    """A step that passes the batch on as it is (merge, branch and late outputs)."""
     return lambda b: None
 
 
-_EXPR_STEPS = (plan.Filter, plan.WithColumns, plan.Select, plan.MapValues, plan.KeyBy)
+def _step_maker(node: plan.Node) -> Callable[[Any], Step] | None:
+    from operators.registry import spec_for  # (the registry imports this module)
+
+    return spec_for(node).columnar
+
+
+def _step(node: plan.Node) -> Step:
+    make = _step_maker(node)
+    assert make is not None
+    return make(node)
+
+
+def _fns(node: plan.Node) -> list[plan.Fn]:
+    """The functions of a step (its predicate, function, key or columns)."""
+    out = [
+        fn for f in ("predicate", "fn", "key") if isinstance(fn := getattr(node, f, None), plan.Fn)
+    ]
+    return out + [fn for _, fn in getattr(node, "columns", ())]
 
 
 def chain_is_columnar(nodes: Sequence[plan.Node]) -> bool:
-    """Every step is an expression step (or a no-op), every expression has a columnar form;
-    a chain may end in a ``branch`` of such predicates."""
+    """Every step has a columnar form (an expression step or a no-op), every expression has
+    a columnar form; a chain may end in a ``branch`` of such predicates."""
     for n in nodes:
-        if isinstance(n, plan.Merge | plan.BranchOutput | plan.LateOutput):
-            continue
         if isinstance(n, plan.Branch) and n is nodes[-1]:
-            if not all(isinstance(f.obj, Expr) and columnar_ok(f.obj) for f in n.predicates):
-                return False
-            continue
-        if not isinstance(n, _EXPR_STEPS):
+            fns = list(n.predicates)
+        elif _step_maker(n) is None:
             return False
-        fns = [f for _, f in n.columns] if isinstance(n, plan.WithColumns | plan.Select) else []
-        if isinstance(n, plan.Filter):
-            fns = [n.predicate]
-        elif isinstance(n, plan.MapValues):
-            fns = [n.fn]
-        elif isinstance(n, plan.KeyBy):
-            fns = [n.key]
+        else:
+            fns = _fns(n)
         if not all(isinstance(f.obj, Expr) and columnar_ok(f.obj) for f in fns):
             return False
     # (a branch output alone passes a branch's columnar batch on as it is)
-    return any(isinstance(n, (*_EXPR_STEPS, plan.Branch, plan.BranchOutput)) for n in nodes)
+    return any(not isinstance(n, plan.Merge | plan.LateOutput) for n in nodes)
 
 
 def _reads(node: plan.Node) -> frozenset[str]:
@@ -455,7 +479,13 @@ __all__ = [
     "ColumnarChain",
     "ColumnarChainProcessor",
     "chain_is_columnar",
+    "filter_step",
+    "key_by_step",
+    "map_values_step",
+    "no_step",
     "plain_array",
     "projected_reads",
     "push_columnar",
+    "select_step",
+    "with_columns_step",
 ]

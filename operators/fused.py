@@ -53,44 +53,79 @@ def _dict_literal(cols: Sequence[tuple[str, plan.Fn]], g: CodeGen) -> str:
     return ", ".join(f"{n!r}: {_call(f, g)}" for n, f in cols)
 
 
-def _node_lines(node: plan.Node, g: CodeGen) -> tuple[list[str], bool]:
-    """Lines for one step; the flag says whether the following lines nest one level deeper."""
-    if isinstance(node, plan.Map):
-        return [f"k, v = {_call(node.fn, g)}"], False
-    if isinstance(node, plan.MapValues):
-        return [f"v = {_call(node.fn, g)}"], False
-    if isinstance(node, plan.Filter):
-        p = _call(node.predicate, g)
-        if node.negate:
-            t = g.tmp()
-            return [f"if ({t} := {p}) is None or {t}: continue"], False
-        return [f"if not {p}: continue"], False
-    if isinstance(node, plan.FlatMap):
-        return [f"for k, v in {_call(node.fn, g)}:"], True
-    if isinstance(node, plan.FlatMapValues):
-        # the loop rebinds v per child but not k: restore k, or a key change made for one
-        # child would leak into its siblings
-        saved = g.tmp()
-        return [f"{saved} = k", f"for v in {_call(node.fn, g)}:", f"    k = {saved}"], True
-    if isinstance(node, plan.Peek):
-        return [_call(node.fn, g)], False
-    if isinstance(node, plan.KeyBy):
-        return [f"k = {_call(node.key, g)}"], False
-    if isinstance(node, plan.WithColumns):
-        return [f"v = {{**v, {_dict_literal(node.columns, g)}}}"], False
-    if isinstance(node, plan.Select):
-        return [f"v = {{{_dict_literal(node.columns, g)}}}"], False
-    if isinstance(node, plan.TableMapValues):  # a table's change stream: deletions stay None
-        return [f"if v is not None: v = {_call(node.fn, g)}"], False
-    if isinstance(node, plan.TableFilter):
-        p = _call(node.predicate, g)
-        if node.negate:
-            t = g.tmp()
-            return [f"if v is not None and (({t} := {p}) is None or {t}): v = None"], False
-        return [f"if v is not None and not {p}: v = None"], False
-    if isinstance(node, plan.Merge | plan.BranchOutput | plan.LateOutput):
-        return [], False
-    raise TypeError(f"step '{node.step}': {node.kind} cannot be fused")  # pragma: no cover
+# -- per node kind: the lines of one step, and whether the lines after it nest one deeper
+# (:mod:`operators.registry` maps each fusable node class to one of these) -------------------
+Lines = tuple[list[str], bool]
+
+
+def map_lines(node: plan.Map, g: CodeGen) -> Lines:
+    return [f"k, v = {_call(node.fn, g)}"], False
+
+
+def map_values_lines(node: plan.MapValues, g: CodeGen) -> Lines:
+    return [f"v = {_call(node.fn, g)}"], False
+
+
+def filter_lines(node: plan.Filter, g: CodeGen) -> Lines:
+    p = _call(node.predicate, g)
+    if node.negate:
+        t = g.tmp()
+        return [f"if ({t} := {p}) is None or {t}: continue"], False
+    return [f"if not {p}: continue"], False
+
+
+def flat_map_lines(node: plan.FlatMap, g: CodeGen) -> Lines:
+    return [f"for k, v in {_call(node.fn, g)}:"], True
+
+
+def flat_map_values_lines(node: plan.FlatMapValues, g: CodeGen) -> Lines:
+    # the loop rebinds v per child but not k: restore k, or a key change made for one
+    # child would leak into its siblings
+    saved = g.tmp()
+    return [f"{saved} = k", f"for v in {_call(node.fn, g)}:", f"    k = {saved}"], True
+
+
+def peek_lines(node: plan.Peek, g: CodeGen) -> Lines:
+    return [_call(node.fn, g)], False
+
+
+def key_by_lines(node: plan.KeyBy, g: CodeGen) -> Lines:
+    return [f"k = {_call(node.key, g)}"], False
+
+
+def with_columns_lines(node: plan.WithColumns, g: CodeGen) -> Lines:
+    return [f"v = {{**v, {_dict_literal(node.columns, g)}}}"], False
+
+
+def select_lines(node: plan.Select, g: CodeGen) -> Lines:
+    return [f"v = {{{_dict_literal(node.columns, g)}}}"], False
+
+
+def table_map_values_lines(node: plan.TableMapValues, g: CodeGen) -> Lines:
+    # a table's change stream: deletions stay None
+    return [f"if v is not None: v = {_call(node.fn, g)}"], False
+
+
+def table_filter_lines(node: plan.TableFilter, g: CodeGen) -> Lines:
+    p = _call(node.predicate, g)
+    if node.negate:
+        t = g.tmp()
+        return [f"if v is not None and (({t} := {p}) is None or {t}): v = None"], False
+    return [f"if v is not None and not {p}: v = None"], False
+
+
+def no_lines(node: plan.Node, g: CodeGen) -> Lines:
+    """A step that passes records on as they are (merge, branch and late outputs)."""
+    return [], False
+
+
+def _node_lines(node: plan.Node, g: CodeGen) -> Lines:
+    from operators.registry import spec_for  # (the registry imports this module)
+
+    gen = spec_for(node).fused
+    if gen is None:  # pragma: no cover - the compiler fuses fusable steps only
+        raise TypeError(f"step '{node.step}': {node.kind} cannot be fused")
+    return gen(node, g)
 
 
 class ChainFn:
@@ -206,4 +241,20 @@ class ChainProcessor:
                     c.process(out)
 
 
-__all__ = ["ChainFn", "ChainProcessor"]
+__all__ = [
+    "ChainFn",
+    "ChainProcessor",
+    "Lines",
+    "filter_lines",
+    "flat_map_lines",
+    "flat_map_values_lines",
+    "key_by_lines",
+    "map_lines",
+    "map_values_lines",
+    "no_lines",
+    "peek_lines",
+    "select_lines",
+    "table_filter_lines",
+    "table_map_values_lines",
+    "with_columns_lines",
+]

@@ -20,19 +20,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from operators.columnar import ColumnarChain, chain_is_columnar, projected_reads
 from operators.fused import ChainFn
+from operators.registry import SegmentKind, spec_for
+from state.task_state import StoreDef
 from streams.core.errors import TopologyError
 from streams.core.serde import PICKLE, Serde
 from streams.plan import nodes as plan
 from streams.plan.expr import Expr
+from streams.plan.logical import Execution, LogicalPlan, OnError
 
-if TYPE_CHECKING:
-    from streams.dsl.topology import Topology
 
-SegmentKind = Literal["chain", "sink", "repartition", "stateful"]
+class Compilable(Protocol):
+    """What the runtime runs: anything with an ``app_id`` that compiles to a physical plan
+    (a :class:`~streams.dsl.topology.Topology`)."""
+
+    @property
+    def app_id(self) -> str: ...
+
+    def compile(self, *, fuse: bool = True) -> PhysicalPlan: ...
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class Input:
     arrow: bool = False
     #: a user source's schema (JSON, Avro decode into Arrow), narrowed to the fields steps read
     schema: Any = None
+    #: the user source's node (None for a repartition topic)
+    source: plan.Source | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,12 @@ class Segment:
     mode: Literal["row", "columnar"] = "row"
     #: the chain's Arrow form (mode "columnar"); batches Arrow declines run ``chain``
     columnar: ColumnarChain | None = None
+    #: the logical nodes of ``steps``
+    nodes: tuple[plan.Node, ...] = ()
+    #: the error policy of each step (``stream.on_error`` or the plan's)
+    policies: Mapping[str, OnError] = field(default_factory=dict)
+    #: the plan's execution mode (how chains and aggregations run their batches)
+    execution: Execution = "auto"
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,10 @@ class StoreInfo:
     spec: plan.StoreSpec
     changelog: str
     step: str
+    #: what a task opens (built here once: tasks and standby replicas use the same)
+    definition: StoreDef
+    #: the node owning the store (how its entries read, e.g. an aggregate's presenter)
+    node: plan.Node
 
 
 @dataclass(frozen=True)
@@ -101,7 +121,8 @@ class InternalTopic:
 @dataclass(frozen=True)
 class PhysicalPlan:
     app_id: str
-    topology: Topology
+    #: the logical plan compiled (plain data: nodes, execution, error policies)
+    logical: LogicalPlan
     subtopologies: tuple[SubTopology, ...]
     internal_topics: tuple[InternalTopic, ...]
     source_topics: tuple[str, ...]
@@ -111,6 +132,9 @@ class PhysicalPlan:
     timed_topics: frozenset[str] = frozenset()
     #: global tables: every worker reads all partitions of their topics into one store
     global_tables: tuple[plan.GlobalTableSource, ...] = ()
+    #: the default error policy (steps without their own, errors naming no step)
+    on_error: OnError = "fail"
+    execution: Execution = "auto"
 
     def subtopology_of(self, topic: str) -> SubTopology:
         for s in self.subtopologies:
@@ -138,7 +162,7 @@ class _UnionFind:
         self.parent[self.find(a)] = self.find(b)
 
 
-def compile_topology(topo: Topology, *, fuse: bool = True) -> PhysicalPlan:
+def compile_plan(topo: LogicalPlan, *, fuse: bool = True) -> PhysicalPlan:
     """Compile ``topo``; ``fuse=False`` gives every step its own processor (for testing fusion)."""
     nodes = topo.nodes
     if not any(isinstance(n, plan.Source) for n in nodes):
@@ -178,7 +202,7 @@ def compile_topology(topo: Topology, *, fuse: bool = True) -> PhysicalPlan:
     dlqs = {
         n.dead_letter_topic for n in nodes if isinstance(n, plan.Source) and n.dead_letter_topic
     }
-    if "dead_letter" in (topo.on_error, *topo._step_policies.values()):
+    if topo.dead_letters:
         dlqs.add(f"{topo.app_id}-dlq")
     for dlq in sorted(dlqs):
         internal.append(InternalTopic(dlq, "dlq", 1, (), {"cleanup.policy": "delete"}))
@@ -186,11 +210,20 @@ def compile_topology(topo: Topology, *, fuse: bool = True) -> PhysicalPlan:
         n.topic for n in nodes if isinstance(n, plan.Repartition) and _feeds_windows(topo, n.step)
     )
     return PhysicalPlan(
-        topo.app_id, topo, tuple(subs), tuple(internal), sources, sinks, timed, globals_
+        topo.app_id,
+        topo,
+        tuple(subs),
+        tuple(internal),
+        sources,
+        sinks,
+        timed,
+        globals_,
+        topo.on_error,
+        topo.execution,
     )
 
 
-def _feeds_windows(topo: Topology, step: str) -> bool:
+def _feeds_windows(topo: LogicalPlan, step: str) -> bool:
     todo, seen = [step], set()
     while todo:
         s = todo.pop()
@@ -207,7 +240,7 @@ def _feeds_windows(topo: Topology, step: str) -> bool:
 
 
 def _build_subtopology(
-    topo: Topology,
+    topo: LogicalPlan,
     sid: int,
     members: list[plan.Node],
     by_step: Mapping[str, plan.Node],
@@ -231,13 +264,14 @@ def _build_subtopology(
     for n in members:
         if isinstance(n, plan.Source):
             continue
-        if n.fusable:
+        kind = spec_for(n).segment
+        if kind == "chain":
             p = by_step[n.parents[0]] if len(n.parents) == 1 else None
             if (
                 fuse
                 and p is not None
                 and p.step in member_steps
-                and p.fusable
+                and spec_for(p).segment == "chain"
                 and not isinstance(p, plan.Branch)
                 and len(topo.children(p.step)) == 1
             ):
@@ -245,29 +279,9 @@ def _build_subtopology(
                 seg_steps[seg].append(n)
                 segment_of[n.step] = seg
                 continue
-            kinds[n.step] = "chain"
-        elif isinstance(n, plan.Sink):
-            kinds[n.step] = "sink"
-        elif isinstance(n, plan.Repartition):
-            kinds[n.step] = "repartition"
-        elif isinstance(
-            n,
-            plan.Aggregate
-            | plan.Process
-            | plan.WindowedAggregate
-            | plan.ToTable
-            | plan.StreamTableJoin
-            | plan.StreamGlobalJoin
-            | plan.StreamStreamJoin
-            | plan.TableTableJoin
-            | plan.FkSubscribe
-            | plan.FkRespond
-            | plan.FkResolve
-            | plan.ParquetSink,
-        ):
-            kinds[n.step] = "stateful"
-        else:  # pragma: no cover - every node kind is handled above
-            raise TopologyError(f"step '{n.step}': the compiler does not know {n.kind}")
+        if kind not in ("chain", "sink", "repartition", "stateful"):  # pragma: no cover
+            raise TopologyError(f"step '{n.step}': {n.kind} is not a step of a task")
+        kinds[n.step] = kind
         segment_of[n.step] = n.step
         seg_steps[n.step] = [n]
 
@@ -303,6 +317,9 @@ def _build_subtopology(
             chain,
             "columnar" if columnar is not None or arrow else "row",
             columnar,
+            tuple(steps),
+            {s.step: topo.policy_for(s.step) for s in steps},
+            topo.execution,
         )
 
     inputs: dict[str, Input] = {}
@@ -319,6 +336,7 @@ def _build_subtopology(
                 False,
                 kids,
                 schema=_pruned_schema(n, [segments[k] for k in kids], by_step),
+                source=n,
             )
     # repartition topics read by this sub-topology: parents outside it that are Repartitions
     for n in members:
@@ -344,10 +362,10 @@ def _build_subtopology(
     for n in members:
         for spec in n.stores:
             if spec.source_topic is not None:  # the table's own topic is its changelog
-                stores.append(StoreInfo(spec, spec.source_topic, n.step))
+                stores.append(StoreInfo(spec, spec.source_topic, n.step, _store_def(spec), n))
                 continue
             changelog = topo.internal_topic(spec.name, "changelog")
-            stores.append(StoreInfo(spec, changelog, n.step))
+            stores.append(StoreInfo(spec, changelog, n.step, _store_def(spec, changelog), n))
             topics.append(
                 InternalTopic(changelog, "changelog", None, tuple(inputs), _changelog_config(spec))
             )
@@ -379,8 +397,21 @@ def _build_subtopology(
     return sub, topics
 
 
+def _store_def(spec: plan.StoreSpec, changelog: str | None = None) -> StoreDef:
+    """A task's view of ``spec``: a table read from its own topic is not logged (that topic
+    is its changelog, nothing is produced to it)."""
+    return StoreDef(
+        spec.name,
+        spec.kind,
+        changelog or spec.source_topic or "",
+        spec.key_serde,
+        spec.value_serde,
+        logged=spec.source_topic is None,
+    )
+
+
 def _runs_columnar(
-    topo: Topology,
+    topo: LogicalPlan,
     steps: list[plan.Node],
     by_step: Mapping[str, plan.Node],
     built: Mapping[str, Segment],
@@ -430,7 +461,7 @@ def _pruned_schema(src: plan.Source, kids: list[Segment], by_step: Mapping[str, 
     return pa.schema(fields)
 
 
-def _arrow_repartition(topo: Topology, rp: plan.Repartition, writer: Segment | None) -> bool:
+def _arrow_repartition(topo: LogicalPlan, rp: plan.Repartition, writer: Segment | None) -> bool:
     """Whether a repartition topic carries Arrow batches (:mod:`operators.arrow_ipc`): with
     the internal default serdes (pickle), its writer sends them when a columnar chain feeds
     it; its readers (``writer`` None) always take them, whatever the execution, so a restart
@@ -474,11 +505,12 @@ def _changelog_config(spec: plan.StoreSpec) -> dict[str, str]:
 
 
 __all__ = [
+    "Compilable",
     "Input",
     "InternalTopic",
     "PhysicalPlan",
     "Segment",
     "StoreInfo",
     "SubTopology",
-    "compile_topology",
+    "compile_plan",
 ]

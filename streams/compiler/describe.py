@@ -18,46 +18,22 @@ Topology app
 
 from __future__ import annotations
 
-from typing import Any
-
+from operators.registry import describe_mode
 from streams.compiler.compile import PhysicalPlan, Segment, SubTopology
 
 
-def _seg_line(p: PhysicalPlan, seg: Segment) -> str:
-    topo = p.topology
+def _seg_line(seg: Segment) -> str:
     if seg.kind == "chain":
         parts = []
-        for s in seg.steps:
-            n = topo.node(s)
+        for n in seg.nodes:
             d = n.detail()
-            parts.append(f"{s} ({n.kind}{' ' + d if d else ''})")
+            parts.append(f"{n.step} ({n.kind}{' ' + d if d else ''})")
         return f"chain [{seg.mode}] " + " > ".join(parts)
-    n = topo.node(seg.steps[0])
+    n = seg.nodes[0]
     if seg.kind == "stateful":
-        return f"{n.kind}{_agg_mode(p, n)} {n.step} ({n.detail()})"
+        mode = describe_mode(n, seg.execution)  # (the operator's own batch planner says)
+        return f"{n.kind}{f' [{mode}]' if mode else ''} {n.step} ({n.detail()})"
     return f"{seg.kind} {n.step} ({n.detail()})  -> {getattr(n, 'topic', '')}"
-
-
-def _agg_mode(p: PhysicalPlan, n: Any) -> str:
-    """How a keyed or tumbling/hopping aggregation runs its batches: ``[columnar]`` (on Arrow,
-    a batch at a time; ``auto``: batches of 512+ records), ``+ windows on Arrow`` (its open
-    windows are an Arrow table), ``[row]``; nothing for other stateful steps."""
-    from streams.plan import nodes as plan
-
-    if not isinstance(n, plan.WindowedAggregate | plan.Aggregate):
-        return ""
-    if p.topology.execution == "row":
-        return " [row]"
-    from operators.windowed_arrow import KINDS
-    from operators.windowed_columnar import KeyedBatch, WindowBatch
-
-    if isinstance(n, plan.Aggregate):
-        return " [row]" if KeyedBatch.for_node(n) is None else " [columnar]"
-    if WindowBatch.for_node(n) is None:
-        return " [row]"
-    if n.emit == "final" and all(a.kind in KINDS for _, a in n.aggs):
-        return " [columnar + windows on Arrow]"
-    return " [columnar]"
 
 
 def _walk(
@@ -68,7 +44,7 @@ def _walk(
         return
     seen.add(seg_id)
     seg = sub.segments[seg_id]
-    lines.append("  " * depth + _seg_line(p, seg))
+    lines.append("  " * depth + _seg_line(seg))
     for i, exit_ in enumerate(seg.exits):
         for child in exit_:
             if len(seg.exits) > 1:
@@ -121,7 +97,7 @@ def describe_mermaid(p: PhysicalPlan) -> str:
                 for c in exit_:
                     lines.append(f"  {nid(seg.id)} -->{label} {nid(c)}")
             if seg.kind in ("sink", "repartition"):
-                topic = getattr(p.topology.node(seg.steps[0]), "topic", "")
+                topic = getattr(seg.nodes[0], "topic", "")
                 topics.add(topic)
                 lines.append(f"  {nid(seg.id)} --> {nid('t_' + topic)}")
     for t in sorted(topics):

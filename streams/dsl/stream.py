@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from operators.registry import spec_for
 from streams.core.errors import TopologyError
 from streams.core.serde import Serde
 from streams.plan import nodes as plan
@@ -64,10 +65,10 @@ class Stream:
 
     # -- helpers --------------------------------------------------------------------------
     def _name(self, kind: str, name: str | None) -> str:
-        return self._topology._step_name(kind, name)
+        return self._topology.builder.step_name(kind, name)
 
     def _then(self, node: plan.Node) -> Stream:
-        self._topology._add(node)
+        self._topology.builder.add(node)
         return Stream(self._topology, node.step)
 
     def on_error(self, policy: Literal["fail", "skip", "dead_letter"]) -> Stream:
@@ -92,14 +93,12 @@ class Stream:
             raise TopologyError(
                 f"step '{self._step}': a source's policy is set with source(..., on_error=...)"
             )
-        handled = plan.Aggregate | plan.Process | plan.StreamTableJoin | plan.StreamGlobalJoin
-        passive = plan.Merge | plan.BranchOutput | plan.LateOutput
-        if not (node.fusable or isinstance(node, handled)) or isinstance(node, passive):
+        if not spec_for(node).on_error:
             raise TopologyError(
                 f"step '{self._step}': on_error() applies to steps that run user functions "
                 f"(map, filter, aggregate, process, stream-table joins...), not {node.kind}"
             )
-        self._topology._set_policy(self._step, policy)
+        self._topology.builder.set_policy(self._step, policy)
         return self
 
     # -- stateless steps ------------------------------------------------------------------
@@ -212,11 +211,11 @@ class Stream:
         if not predicates:
             raise TopologyError(f"step '{step}': branch() needs at least one predicate")
         preds = tuple(plan.as_fn(step, f"predicate #{i}", p) for i, p in enumerate(predicates))
-        self._topology._add(plan.Branch(step=step, parents=(self._step,), predicates=preds))
+        self._topology.builder.add(plan.Branch(step=step, parents=(self._step,), predicates=preds))
         outs = []
         for i in range(len(preds)):
             out = plan.BranchOutput(step=f"{step}-{i}", parents=(step,), index=i)
-            outs.append(Stream(self._topology, self._topology._add(out)))
+            outs.append(Stream(self._topology, self._topology.builder.add(out)))
         return outs
 
     def merge(self, *others: Stream, name: str | None = None) -> Stream:
@@ -249,7 +248,7 @@ class Stream:
 
         ``name`` is required: it names a Kafka topic whose offsets must survive code changes.
         """
-        step = self._topology._step_name("repartition", plan.check_step_id(name))
+        step = self._topology.builder.step_name("repartition", plan.check_step_id(name))
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise TopologyError(f"step '{step}': partitions must be a positive int")
         topic = self._topology.internal_topic(step, "repartition")
@@ -266,15 +265,15 @@ class Stream:
 
     def group_by(self, key: ValueFn, *, name: str | None = None) -> Stream:
         """Same as :meth:`key_by`; reads well before ``aggregate``/``count``/``reduce``."""
-        return self.key_by(key, name=name or self._topology._auto_id("group-by"))
+        return self.key_by(key, name=name or self._topology.builder.auto_id("group-by"))
 
     # -- stateful steps (explicit ids: they name stores and changelog topics) --------------
     def _stateful_parent(self, step: str) -> str:
         """The parent for a stateful step: through a repartition topic if the key changed."""
         if not self._topology.key_changed(self._step):
             return self._step
-        rstep = self._topology._step_name("repartition", f"{step}-repartition")
-        self._topology._add(
+        rstep = self._topology.builder.step_name("repartition", f"{step}-repartition")
+        self._topology.builder.add(
             plan.Repartition(
                 step=rstep,
                 parents=(self._step,),
@@ -293,7 +292,7 @@ class Stream:
         """
         t = self._topology
         plan.check_step_id(step)
-        t._check_new_step(step)
+        t.builder.check_new_step(step)
         if (agg is None) == (not named):
             raise TopologyError(
                 f"step '{step}': aggregate() takes one aggregation or named ones, "
@@ -343,7 +342,7 @@ class Stream:
         """
         t = self._topology
         plan.check_step_id(step)
-        t._check_new_step(step)
+        t.builder.check_new_step(step)
         f = plan.as_fn(step, "processor", fn, 1, allow_expr=False)
         specs = tuple(
             s if isinstance(s, plan.StoreSpec) else plan.StoreSpec(plan.check_step_id(s))
@@ -377,7 +376,7 @@ class Stream:
         from streams.dsl.windowed import WindowedStream
 
         plan.check_step_id(step)
-        self._topology._check_new_step(step)
+        self._topology.builder.check_new_step(step)
         return WindowedStream(self, step, spec, emit)
 
     # -- tables and joins ----------------------------------------------------------------------
@@ -399,7 +398,7 @@ class Stream:
         from streams.dsl.table import Table
 
         plan.check_step_id(step)
-        self._topology._check_new_step(step)
+        self._topology.builder.check_new_step(step)
         parent = self._stateful_parent(step)
         self._then_stateful(plan.ToTable(step=step, parents=(parent,), store=plan.StoreSpec(step)))
         return Table(self._topology, step)
@@ -425,12 +424,13 @@ class Stream:
         ``name`` (it names the two buffer stores) and also takes ``how="outer"``; unmatched
         records of an outer side are emitted (with ``None``) only once their window closed.
         """
+        from streams.dsl.joins import join_streams
         from streams.dsl.table import GlobalTable, Table
 
         t = self._topology
         if isinstance(table, Stream):
-            return self._join_stream(table, joiner, how=how, window=window, name=name)
-        step = t._step_name("join", name)
+            return join_streams(self, table, joiner, how=how, window=window, name=name)
+        step = t.builder.step_name("join", name)
         f = plan.as_fn(step, "joiner", joiner, 2, allow_expr=False)
         if how not in ("inner", "left"):
             raise TopologyError(f"step '{step}': how must be 'inner' or 'left', not {how!r}")
@@ -476,54 +476,9 @@ class Stream:
             )
         )
 
-    def _join_stream(
-        self,
-        other: Stream,
-        joiner: Callable[[Any, Any], Any],
-        *,
-        how: str,
-        window: JoinWindows | None,
-        name: str | None,
-    ) -> Stream:
-        from streams.plan.windows import JoinWindows
-
-        t = self._topology
-        if name is None:
-            raise TopologyError("a stream-stream join needs name= (it names its buffer stores)")
-        step = t._step_name("join", name)
-        if not isinstance(window, JoinWindows):
-            raise TopologyError(
-                f"step '{step}': a stream-stream join needs window=windows.join_window(...)"
-            )
-        if how not in ("inner", "left", "outer"):
-            raise TopologyError(f"step '{step}': how must be 'inner', 'left' or 'outer'")
-        if other._topology is not t:
-            raise TopologyError(f"step '{step}': stream '{other.step}' belongs to another topology")
-        if other._step == self._step:
-            raise TopologyError(
-                f"step '{step}': joining step '{self._step}' with itself; "
-                "branch or map one side first"
-            )
-        f = plan.as_fn(step, "joiner", joiner, 2, allow_expr=False)
-        left = self._stateful_parent(f"{step}-left") if t.key_changed(self._step) else self._step
-        right = (
-            other._stateful_parent(f"{step}-right") if t.key_changed(other._step) else other._step
-        )
-        retention = window.before_ms + window.after_ms + window.grace_ms
-        node = plan.StreamStreamJoin(
-            step=step,
-            parents=(left, right),
-            window=window,
-            joiner=f,
-            how=how,  # type: ignore[arg-type]
-            left_store=plan.StoreSpec(f"{step}-left", "window", retention_ms=retention),
-            right_store=plan.StoreSpec(f"{step}-right", "window", retention_ms=retention),
-        )
-        return self._then_stateful(node)
-
     def _then_stateful(self, node: plan.Node) -> Stream:
         for s in node.stores:
-            self._topology._claim_store(s.name, node.step)
+            self._topology.builder.claim_store(s.name, node.step)
         return self._then(node)
 
     def to(
@@ -539,7 +494,7 @@ class Stream:
         if not isinstance(topic, str) or not topic:
             raise TopologyError(f"step '{step}': to() needs a topic name")
         t = self._topology
-        self._topology._add(
+        self._topology.builder.add(
             plan.Sink(
                 step=step,
                 parents=(self._step,),

@@ -51,12 +51,12 @@ class Table:
         return f"Table({self._topology.app_id!r}, step={self._step!r})"
 
     def _derive(self, node: plan.Node) -> Table:
-        self._topology._add(node)
+        self._topology.builder.add(node)
         return Table(self._topology, node.step)
 
     def filter(self, predicate: ValueFn, *, name: str | None = None) -> Table:
         """Rows whose value fails ``predicate`` disappear (downstream sees a deletion)."""
-        step = self._topology._step_name("table-filter", name)
+        step = self._topology.builder.step_name("table-filter", name)
         return self._derive(
             plan.TableFilter(
                 step=step, parents=(self._step,), predicate=plan.as_fn(step, "predicate", predicate)
@@ -64,7 +64,7 @@ class Table:
         )
 
     def filter_not(self, predicate: ValueFn, *, name: str | None = None) -> Table:
-        step = self._topology._step_name("table-filter", name)
+        step = self._topology.builder.step_name("table-filter", name)
         return self._derive(
             plan.TableFilter(
                 step=step,
@@ -76,7 +76,7 @@ class Table:
 
     def map_values(self, fn: ValueFn, *, name: str | None = None) -> Table:
         """A table of ``fn(value)``; deletions stay deletions."""
-        step = self._topology._step_name("table-map-values", name)
+        step = self._topology.builder.step_name("table-map-values", name)
         return self._derive(
             plan.TableMapValues(
                 step=step, parents=(self._step,), fn=plan.as_fn(step, "function", fn)
@@ -94,7 +94,7 @@ class Table:
         """A table joined on the key: ``joiner(left, right)`` (``None`` for a missing side under
         left/outer). When a key stops matching, the result deletes it (a tombstone)."""
         t = self._topology
-        step = t._step_name("table-join", name)
+        step = t.builder.step_name("table-join", name)
         if not isinstance(other, Table) or other.topology is not t:
             raise TopologyError(f"step '{step}': join() takes a Table of this topology")
         if how not in ("inner", "left", "outer"):
@@ -118,23 +118,23 @@ class Table:
         ``name`` names the join's stores and its two internal topics."""
         t = self._topology
         plan.check_step_id(name)
-        t._check_new_step(name)
+        t.builder.check_new_step(name)
         if not isinstance(other, Table) or other.topology is not t:
             raise TopologyError(f"step '{name}': join_on() takes a Table of this topology")
         if how not in ("inner", "left"):
             raise TopologyError(f"step '{name}': how must be 'inner' or 'left'")
         f = plan.as_fn(name, "joiner", joiner, 2, allow_expr=False)
         fkf = plan.as_fn(name, "foreign key", fk)
-        right_topic = _table_topic(t, other.step)
+        right_topic = t.builder.table_topic(other.step)
         sub = f"{name}-subscribe"
-        t._add(
+        t.builder.add(
             plan.FkSubscribe(
                 step=sub, parents=(self._step,), fk=fkf, store=plan.StoreSpec(f"{name}-fk")
             )
         )
-        t._claim_store(f"{name}-fk", sub)
-        subs_topic = t._step_name("repartition", f"{name}-subscriptions")
-        t._add(
+        t.builder.claim_store(f"{name}-fk", sub)
+        subs_topic = t.builder.step_name("repartition", f"{name}-subscriptions")
+        t.builder.add(
             plan.Repartition(
                 step=subs_topic,
                 parents=(sub,),
@@ -144,7 +144,7 @@ class Table:
             )
         )
         respond = f"{name}-respond"
-        t._add(
+        t.builder.add(
             plan.FkRespond(
                 step=respond,
                 parents=(subs_topic, other.step),
@@ -152,15 +152,15 @@ class Table:
                 store=plan.StoreSpec(f"{name}-subscribers"),
             )
         )
-        t._claim_store(f"{name}-subscribers", respond)
-        resp = t._step_name("repartition", f"{name}-responses")
-        t._add(
+        t.builder.claim_store(f"{name}-subscribers", respond)
+        resp = t.builder.step_name("repartition", f"{name}-responses")
+        t.builder.add(
             plan.Repartition(
                 step=resp,
                 parents=(respond,),
                 auto=True,
                 topic=t.internal_topic(resp, "repartition"),
-                partitions_like=_table_topic(t, self._step),
+                partitions_like=t.builder.table_topic(self._step),
             )
         )
         return self._derive(
@@ -196,26 +196,4 @@ class GlobalTable:
         return f"GlobalTable({self._topology.app_id!r}, step={self._step!r})"
 
 
-def _table_topic(topology: Topology, step: str) -> str:
-    """The input topic a table's partitions follow (its source, or what feeds its store)."""
-    for src in topology.upstream_sources(step):
-        return src.topic
-    raise TopologyError(f"table '{step}' has no source topic")
-
-
-def table_store(topology: Topology, step: str) -> tuple[str, list[Any]]:
-    """The store behind a table step and the derivations to apply on read, innermost last."""
-    chain: list[Any] = []
-    node = topology.node(step)
-    while isinstance(node, plan.TableFilter | plan.TableMapValues):
-        chain.append(node)
-        node = topology.node(node.parents[0])
-    if not isinstance(node, plan.ToTable | plan.Aggregate):
-        raise TopologyError(
-            f"table '{step}' has no store to look up (it is derived from '{node.step}'); "
-            f'materialize it first: .changes().to_table("id")'
-        )
-    return node.store.name, chain
-
-
-__all__ = ["GlobalTable", "Table", "table_store"]
+__all__ = ["GlobalTable", "Table"]

@@ -19,6 +19,8 @@ from streams.core.serde import JSON, STR, Serde
 from streams.dsl.stream import Stream
 from streams.dsl.table import GlobalTable, Table
 from streams.plan import nodes as plan
+from streams.plan.builder import PlanBuilder
+from streams.plan.logical import LogicalPlan
 from streams.plan.windows import to_ms
 
 if TYPE_CHECKING:
@@ -52,32 +54,31 @@ class Topology:
             raise TopologyError(
                 f"on_error must be 'fail', 'skip' or 'dead_letter', not {on_error!r}"
             )
-        #: policy for a user function (map, filter, ...) failing on a record; dead letters go
-        #: to ``{app_id}-dlq``
-        self.on_error = on_error
-        self._step_policies: dict[str, str] = {}  # stream.on_error(...) overrides, per step
+        #: builds the logical plan; the DSL's handles add their steps through it
+        self.builder = PlanBuilder(app_id, on_error=on_error)
         self.default_key = default_key
         self.default_value = default_value
-        self._nodes: dict[str, plan.Node] = {}
-        self._children: dict[str, list[str]] = {}
-        self._counter = 0
-        self._stores: dict[str, str] = {}  # store name -> owning step
-        self._compiled: dict[bool, PhysicalPlan] = {}
+        self._compiled: dict[bool, tuple[int, PhysicalPlan]] = {}
         self.execution = execution
+
+    @property
+    def on_error(self) -> Literal["fail", "skip", "dead_letter"]:
+        """Policy for a user function (map, filter, ...) failing on a record; dead letters go
+        to ``{app_id}-dlq``."""
+        return self.builder.on_error
 
     @property
     def execution(self) -> Literal["auto", "row", "columnar"]:
         """How fused chains of expression steps run: ``"row"`` (generated Python over row
         batches), ``"columnar"`` (on Arrow, converting row batches at the chain's entry) or
         ``"auto"`` (on Arrow when the batch arrives columnar: a source with a ``schema``)."""
-        return self._execution
+        return self.builder.execution
 
     @execution.setter
     def execution(self, mode: Literal["auto", "row", "columnar"]) -> None:
         if mode not in ("auto", "row", "columnar"):
             raise TopologyError(f"execution must be 'auto', 'row' or 'columnar', not {mode!r}")
-        self._execution = mode
-        self._compiled.clear()
+        self.builder.execution = mode
 
     # -- building -------------------------------------------------------------------------
     def source(
@@ -106,13 +107,15 @@ class Topology:
         """
         if not isinstance(topic, str) or not _TOPIC.match(topic):
             raise TopologyError(f"source topic {topic!r} is not a valid Kafka topic name")
-        for n in self._nodes.values():
+        for n in self.builder.nodes:
             if isinstance(n, plan.Source) and n.topic == topic:
                 raise TopologyError(
                     f"topic '{topic}' is already read by step '{n.step}': reuse that stream "
                     "(a topic has one source per topology)"
                 )
-        step = self._step_name("source", name if name is not None else f"source-{_slug(topic)}")
+        step = self.builder.step_name(
+            "source", name if name is not None else f"source-{_slug(topic)}"
+        )
         ts = plan.as_fn(step, "timestamp", timestamp) if timestamp is not None else None
         if on_error not in ("fail", "skip", "dead_letter"):
             raise TopologyError(
@@ -124,7 +127,7 @@ class Topology:
             raise TopologyError(
                 f"step '{step}': max_out_of_orderness must be >= 0 and idle_timeout > 0"
             )
-        self._add(
+        self.builder.add(
             plan.Source(
                 step=step,
                 parents=(),
@@ -157,15 +160,15 @@ class Topology:
         """
         slug = _slug(topic)
         src = self.source(topic, key=key, value=value, name=f"source-{slug}")
-        step = self._step_name("table", name if name is not None else f"table-{slug}")
+        step = self.builder.step_name("table", name if name is not None else f"table-{slug}")
         store = plan.StoreSpec(
             step,
             key_serde=key or self.default_key,
             value_serde=value or self.default_value,
             source_topic=topic,
         )
-        self._claim_store(step, step)
-        self._add(plan.ToTable(step=step, parents=(src.step,), store=store))
+        self.builder.claim_store(step, step)
+        self.builder.add(plan.ToTable(step=step, parents=(src.step,), store=store))
         return Table(self, step)
 
     def global_table(
@@ -179,8 +182,10 @@ class Topology:
         """A table every worker holds entirely (all partitions of ``topic``)."""
         if not isinstance(topic, str) or not _TOPIC.match(topic):
             raise TopologyError(f"global table topic {topic!r} is not a valid Kafka topic name")
-        step = self._step_name("global", name if name is not None else f"global-{_slug(topic)}")
-        self._add(
+        step = self.builder.step_name(
+            "global", name if name is not None else f"global-{_slug(topic)}"
+        )
+        self.builder.add(
             plan.GlobalTableSource(
                 step=step,
                 parents=(),
@@ -193,120 +198,51 @@ class Topology:
 
     def stream(self, step: str) -> Stream:
         """The stream produced by an existing step (for building from a stored id)."""
-        if step not in self._nodes:
+        if not self.builder.has_step(step):
             raise TopologyError(f"unknown step '{step}' in topology '{self.app_id}'")
         return Stream(self, step)
 
     def internal_topic(self, step: str, kind: str) -> str:
         """The name of a topic owned by this application: ``{app_id}-{step}-{kind}``."""
-        return f"{self.app_id}-{step}-{kind}"
-
-    def _auto_id(self, kind: str) -> str:
-        self._counter += 1
-        return f"{kind}-{self._counter}"
-
-    def _step_name(self, kind: str, name: str | None) -> str:
-        if name is None:
-            name = self._auto_id(kind)
-        plan.check_step_id(name)
-        self._check_new_step(name)
-        return name
-
-    def _check_new_step(self, name: str) -> None:
-        if name in self._nodes:
-            raise TopologyError(f"duplicate step id '{name}': step ids must be unique")
-
-    def _claim_store(self, store: str, step: str) -> None:
-        owner = self._stores.get(store)
-        if owner is not None and owner != step:
-            raise TopologyError(
-                f"step '{step}': store '{store}' already belongs to step '{owner}' "
-                "(a store has one owner; its name is also its changelog topic's)"
-            )
-        self._stores[store] = step
-
-    def _add(self, node: plan.Node) -> str:
-        if node.step in self._nodes:
-            raise TopologyError(f"duplicate step id '{node.step}': step ids must be unique")
-        for p in node.parents:
-            if p not in self._nodes:
-                raise TopologyError(f"step '{node.step}': unknown parent step '{p}'")
-            if isinstance(self._nodes[p], plan.Sink):
-                raise TopologyError(f"step '{node.step}': step '{p}' is a sink and has no output")
-            if isinstance(self._nodes[p], plan.Branch) and not isinstance(node, plan.BranchOutput):
-                raise TopologyError(f"step '{node.step}': use the streams returned by branch '{p}'")
-        if isinstance(node, plan.Sink):
-            self._check_no_cycle(node)
-        self._nodes[node.step] = node
-        self._children[node.step] = []
-        for p in node.parents:
-            self._children[p].append(node.step)
-        self._compiled.clear()
-        return node.step
-
-    def _check_no_cycle(self, sink: plan.Sink) -> None:
-        for src in self.upstream_sources(sink.parents[0]):
-            if src.topic == sink.topic:
-                raise TopologyError(
-                    f"step '{sink.step}': writing to '{sink.topic}', which step '{src.step}' "
-                    "reads upstream of it, would loop forever"
-                )
+        return self.builder.internal_topic(step, kind)
 
     # -- reading the plan ---------------------------------------------------------------
     @property
     def nodes(self) -> list[plan.Node]:
         """The logical plan's nodes in the order they were added (a topological order)."""
-        return list(self._nodes.values())
+        return self.builder.nodes
 
     def policy_for(self, step: str | None) -> str:
         """The error policy of ``step``: its own (``stream.on_error``) or the topology's."""
-        return self._step_policies.get(step or "", self.on_error)
-
-    def _set_policy(self, step: str, policy: str) -> None:
-        self._step_policies[step] = policy
-        self._compiled.clear()
+        return self.builder.policy_for(step)
 
     def node(self, step: str) -> plan.Node:
-        try:
-            return self._nodes[step]
-        except KeyError:
-            raise TopologyError(f"unknown step '{step}' in topology '{self.app_id}'") from None
+        return self.builder.node(step)
 
     def children(self, step: str) -> list[str]:
-        return list(self._children[step])
+        return self.builder.children(step)
 
     def upstream_sources(self, step: str) -> list[plan.Source]:
-        seen: set[str] = set()
-        out: list[plan.Source] = []
-        todo = [step]
-        while todo:
-            s = todo.pop()
-            if s in seen:
-                continue
-            seen.add(s)
-            n = self._nodes[s]
-            if isinstance(n, plan.Source):
-                out.append(n)
-            todo.extend(n.parents)
-        return out
+        return self.builder.upstream_sources(step)
 
     def key_changed(self, step: str) -> bool:
         """Whether records at ``step`` may carry a key other than their partition's."""
-        n = self._nodes[step]
-        if isinstance(n, plan.Source | plan.Repartition):
-            return False
-        if n.changes_key:
-            return True
-        return any(self.key_changed(p) for p in n.parents)
+        return self.builder.key_changed(step)
+
+    def logical_plan(self) -> LogicalPlan:
+        """The dataflow as plain data (what the compiler reads)."""
+        return self.builder.build()
 
     # -- compiling ------------------------------------------------------------------------
     def compile(self, *, fuse: bool = True) -> PhysicalPlan:
         """Validate and compile to the physical plan (cached until the topology changes)."""
-        if fuse not in self._compiled:
-            from streams.compiler.compile import compile_topology
+        version = self.builder.version
+        cached = self._compiled.get(fuse)
+        if cached is None or cached[0] != version:
+            from streams.compiler.compile import compile_plan
 
-            self._compiled[fuse] = compile_topology(self, fuse=fuse)
-        return self._compiled[fuse]
+            cached = self._compiled[fuse] = (version, compile_plan(self.logical_plan(), fuse=fuse))
+        return cached[1]
 
     def describe(self, format: Literal["text", "mermaid"] = "text") -> str:
         """The compiled topology: sub-topologies, fused chains, stores and internal topics."""
@@ -316,7 +252,7 @@ class Topology:
         return describe_text(compiled) if format == "text" else describe_mermaid(compiled)
 
     def __repr__(self) -> str:
-        return f"Topology({self.app_id!r}, steps={len(self._nodes)})"
+        return f"Topology({self.app_id!r}, steps={len(self.builder.nodes)})"
 
 
 def _check_schema(step: str, schema: Any, value: Serde) -> Any:

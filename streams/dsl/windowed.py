@@ -98,8 +98,8 @@ class WindowedStream:
         if not self._done:
             raise TopologyError(f"step '{self.step}': call late() after aggregate()")
         t = self._stream.topology
-        step = t._step_name("late", f"{self.step}-late")
-        t._add(plan.LateOutput(step=step, parents=(self.step,)))
+        step = t.builder.step_name("late", f"{self.step}-late")
+        t.builder.add(plan.LateOutput(step=step, parents=(self.step,)))
         return Stream(t, step)
 
 

@@ -31,8 +31,8 @@ from typing import Any
 
 import msgspec
 
+from streams.compiler.compile import Compilable
 from streams.core.errors import StreamsError
-from streams.dsl.topology import Topology
 from streams.runtime.broker import TopicPartition
 from streams.runtime.config import Config
 from streams.runtime.driver import TopologyTestDriver
@@ -51,7 +51,7 @@ BOUNDED_CACHE_ENTRIES = 100_000
 
 
 def run_bounded(
-    topology: Topology,
+    topology: Compilable,
     inputs: Mapping[str, Input],
     *,
     batch_size: int = 10_000,

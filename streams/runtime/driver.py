@@ -29,11 +29,10 @@ from typing import Any, Literal
 
 from operators.aggregate import AggregateProcessor
 from state.task_state import ObjectKV
-from streams.compiler.compile import PhysicalPlan
+from streams.compiler.compile import Compilable, PhysicalPlan
 from streams.core.errors import StreamsError, TopologyError
 from streams.core.partitioner import Partitioner
 from streams.core.serde import Serde
-from streams.dsl.topology import Topology
 from streams.plan import nodes as plan
 from streams.runtime import checkpoint
 from streams.runtime.broker import TopicPartition
@@ -70,7 +69,7 @@ class TopologyTestDriver:
 
     def __init__(
         self,
-        topology: Topology,
+        topology: Compilable,
         *,
         partitions: int = 1,
         start_time_ms: int = 0,
@@ -265,12 +264,7 @@ class TopologyTestDriver:
     def store(self, name: str) -> StoreView:
         """Read access to store ``name`` across all partitions (aggregates show results)."""
         owner = next(
-            (
-                self.topology.node(s.step)
-                for sub in self.plan.subtopologies
-                for s in sub.stores
-                if s.spec.name == name
-            ),
+            (s.node for sub in self.plan.subtopologies for s in sub.stores if s.spec.name == name),
             None,
         )
         if owner is None:

@@ -136,12 +136,11 @@ def locate(worker: Worker, name: str) -> StoreRef:
 
 
 def _store_ref(worker: Worker, sub: SubTopology, info: StoreInfo) -> StoreRef:
-    topo = worker.topology
     feed = _feeding_input(worker, sub, info.step)
     serdes = [info.spec.key_serde]
     if feed is not None and not feed.internal:
         serdes.append(feed.key_serde)
-    node = topo.node(info.step)
+    node = info.node
     base = StoreRef(info.spec.name, info.spec.kind, tuple(serdes), sub, feed)
     if isinstance(node, plan.Aggregate):
         return _replace(base, present=AggregateProcessor.presenter(node))
@@ -171,7 +170,7 @@ def _feeding_input(worker: Worker, sub: SubTopology, step: str) -> Input | None:
         if s in seen:
             continue
         seen.add(s)
-        todo.extend(worker.topology.node(s).parents)
+        todo.extend(worker.plan.logical.node(s).parents)
     return next(iter(sub.inputs.values()), None)
 
 

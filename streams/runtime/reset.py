@@ -23,8 +23,8 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
+from streams.compiler.compile import Compilable
 from streams.core.errors import BrokerError, StreamsError
-from streams.dsl.topology import Topology
 from streams.runtime.kafka import KafkaBroker
 from streams.runtime.kafka_common import _wrap
 
@@ -62,7 +62,7 @@ def _internal(app_id: str, topic: str, dlq: bool) -> bool:
 
 
 async def plan_reset(
-    topology: Topology,
+    topology: Compilable,
     broker: KafkaBroker,
     *,
     state_dir: str | None = None,
@@ -129,7 +129,7 @@ async def _delete_group(admin: object, group: str) -> None:
 
 
 async def reset_application(
-    topology: Topology,
+    topology: Compilable,
     broker: KafkaBroker,
     *,
     state_dir: str | None = None,

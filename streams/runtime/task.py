@@ -19,34 +19,22 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
-from operators.aggregate import AggregateProcessor
-from operators.base import Collector, Processor
-from operators.columnar import ColumnarChainProcessor
-from operators.errors import ErrorPolicy
-from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
-from operators.fused import ChainProcessor
-from operators.join import StreamStreamJoinProcessor, TableTableJoinProcessor
-from operators.parquet_sink import ParquetSinkProcessor
+from operators.base import Collector
+from operators.join import StreamStreamJoinProcessor
 from operators.process import ProcessProcessor
 from operators.sink import SinkProcessor
 from operators.source import Decoder
-from operators.table import LookupJoinProcessor, TableMaterializer, make_getter
 from operators.windowed import WindowedAggregateProcessor
-from state.session import SessionStore
-from state.task_state import StoreDef, TaskStores
-from state.window import WindowStore
+from state.task_state import TaskStores
 from streams.compiler.compile import PhysicalPlan, SubTopology
-from streams.core.errors import ProcessingError, StreamsError
-from streams.core.serde import PICKLE
+from streams.core.errors import ProcessingError
 from streams.core.wire import control_of, decode_control
-from streams.dsl.table import table_store
-from streams.plan import nodes as plan
-from streams.plan.windows import Hopping, Tumbling
 from streams.runtime import dead_letters
 from streams.runtime.broker import Message, OutRecord, TopicPartition, as_raw, last_offset
 from streams.runtime.checkpoint import TaskCheckpoint
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.watermarks import END_OF_TIME, MIN_WATERMARK, WatermarkTracker
+from streams.runtime.wiring import Wiring
 
 IDLE_ANNOUNCE_MS = 1_000  # how often an idle task tells downstream tasks its watermark
 
@@ -96,186 +84,33 @@ class Task:
         self.sub = sub
         self.partition = partition
         self.collector = collector
-        topo = physical.topology
         self.stores: TaskStores | None = None
         if sub.stores:
-            defs = [
-                StoreDef(
-                    s.spec.name,
-                    s.spec.kind,
-                    s.changelog,
-                    s.spec.key_serde,
-                    s.spec.value_serde,
-                    logged=s.spec.source_topic is None,
-                )
-                for s in sub.stores
-            ]
             self.stores = TaskStores(
-                defs,
+                [s.definition for s in sub.stores],
                 partition,
                 backend=state_backend,
                 state_dir=state_dir,
                 cache_max_entries=cache_max_entries,
             )
-        procs: dict[str, Processor] = {}
-
-        def wire(child: str, parent_step: str) -> Processor:
-            """The processor (or, for a two-input join, the port) a parent feeds."""
-            p = procs[child]
-            if isinstance(
-                p, StreamStreamJoinProcessor | TableTableJoinProcessor | FkRespondProcessor
-            ):
-                return p.left if topo.node(child).parents[0] == parent_step else p.right
-            return p
-
-        self.file_sinks: list[ParquetSinkProcessor] = []  # two-phase commit with the task
-        reject = self._reject_to(f"{topo.app_id}-dlq")
-        policies: dict[str, ErrorPolicy] = {}
-
-        def policy(step: str | None) -> ErrorPolicy:
-            """The error policy of ``step`` (made once per step, with the task's dead-letter)."""
-            p = policies.get(step or "")
-            if p is None:
-                p = policies[step or ""] = ErrorPolicy(step or "", topo.policy_for(step), reject)
-            return p
-
-        self.error_policies = policies
-        timed: list[Any] = []  # processors that react to the watermark, in reverse topo order
         self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
-        task_count = max((collector.partitions(t) for t in sub.inputs), default=1)
-        for seg in reversed(list(sub.segments.values())):
-            last = seg.steps[-1]
-            children = [wire(c, last) for c in seg.exits[0]] if seg.exits else []
-            if seg.kind == "chain":
-                assert seg.chain is not None
-                cp = ChainProcessor(
-                    seg.chain,
-                    [[wire(c, last) for c in e] for e in seg.exits],
-                    policy=policy,
-                )
-                procs[seg.id] = cp
-                if seg.columnar is not None:
-                    always = topo.execution == "columnar"
-                    procs[seg.id] = ColumnarChainProcessor(cp, seg.columnar, always=always)
-            elif seg.kind == "stateful":
-                node = topo.node(seg.steps[0])
-                assert self.stores is not None or isinstance(
-                    node, plan.Process | plan.StreamGlobalJoin
-                )
-                if isinstance(node, plan.FkSubscribe):
-                    assert self.stores is not None
-                    procs[seg.id] = FkSubscribeProcessor(
-                        node, self.stores.kv(node.store.name), children
-                    )
-                elif isinstance(node, plan.FkRespond):
-                    assert self.stores is not None
-                    procs[seg.id] = FkRespondProcessor(  # type: ignore[assignment]
-                        node,
-                        self.stores.kv(node.store.name),
-                        self._getter(topo, node.table_getter_step),
-                        children,
-                    )
-                elif isinstance(node, plan.FkResolve):
-                    assert self.stores is not None
-                    procs[seg.id] = FkResolveProcessor(
-                        node, self._getter(topo, node.table_step), children
-                    )
-                elif isinstance(node, plan.StreamStreamJoin):
-                    assert self.stores is not None
-                    ls, rs = (
-                        self.stores.raw(node.left_store.name),
-                        self.stores.raw(node.right_store.name),
-                    )
-                    assert isinstance(ls, WindowStore) and isinstance(rs, WindowStore)
-                    sj = StreamStreamJoinProcessor(node, ls, rs, children)
-                    procs[seg.id] = sj  # type: ignore[assignment]
-                    timed.append(sj)
-                elif isinstance(node, plan.TableTableJoin):
-                    assert self.stores is not None
-                    getters = [self._getter(topo, p) for p in node.parents]
-                    procs[seg.id] = TableTableJoinProcessor(  # type: ignore[assignment]
-                        node, getters[0], getters[1], children
-                    )
-                elif isinstance(node, plan.ToTable):
-                    assert self.stores is not None
-                    procs[seg.id] = TableMaterializer(self.stores.kv(node.store.name), children)
-                elif isinstance(node, plan.StreamTableJoin):
-                    procs[seg.id] = LookupJoinProcessor(
-                        node, self._getter(topo, node.table_step), children, policy(node.step)
-                    )
-                elif isinstance(node, plan.StreamGlobalJoin):
-                    gstore = (global_stores or {}).get(node.global_step)
-                    if gstore is None:
-                        raise StreamsError(
-                            f"step '{node.step}': global table '{node.global_step}' is not loaded"
-                        )
-                    procs[seg.id] = LookupJoinProcessor(
-                        node, gstore.get, children, policy(node.step)
-                    )
-                elif isinstance(node, plan.WindowedAggregate):
-                    assert self.stores is not None
-                    store = self.stores.raw(node.store.name)
-                    assert isinstance(store, WindowStore | SessionStore)
-                    objects = None
-                    if isinstance(node.window, Tumbling | Hopping):
-                        objects = self.stores.windows(node.store.name)
-                    wp = WindowedAggregateProcessor(
-                        node,
-                        store,
-                        [wire(c, last) for c in seg.exits[0]],
-                        [wire(c, last) for c in seg.exits[1]],
-                        execution=topo.execution,
-                        objects=objects,
-                    )
-                    procs[seg.id] = wp
-                    timed.append(wp)
-                elif isinstance(node, plan.ParquetSink):
-                    assert self.stores is not None
-                    fs = ParquetSinkProcessor(
-                        node, self.stores.kv(node.store.name), partition, self.clock
-                    )
-                    procs[seg.id] = fs
-                    self.file_sinks.append(fs)
-                elif isinstance(node, plan.Aggregate):
-                    assert self.stores is not None
-                    procs[seg.id] = AggregateProcessor(
-                        node,
-                        self.stores.kv(node.store.name),
-                        children,
-                        policy(node.step),
-                        execution=topo.execution,
-                    )
-                else:
-                    assert isinstance(node, plan.Process)
-                    stores = self.stores or TaskStores([], partition)
-                    pp = ProcessProcessor(node, stores, partition, children, policy(node.step))
-                    procs[seg.id] = pp
-                    if node.on_timer is not None:
-                        timed.append(pp)
-            else:
-                node = topo.node(seg.steps[0])
-                assert isinstance(node, plan.Sink | plan.Repartition)
-                internal = isinstance(node, plan.Repartition)
-                sink = SinkProcessor(
-                    node.step,
-                    node.topic,
-                    node.key_serde or PICKLE,
-                    node.value_serde or PICKLE,
-                    collector,
-                    partition,
-                    by_canonical_key=internal,
-                    arrow=internal and seg.mode == "columnar",  # Arrow IPC batches
-                )
-                sink.task_count = task_count
-                procs[seg.id] = sink
-                if internal and node.topic in physical.timed_topics:
-                    timed.append(sink)
-        self.timed = list(reversed(timed))  # topological order: upstream windows close first
+        wiring = Wiring(
+            physical,
+            sub,
+            partition,
+            collector,
+            self.stores,
+            clock=self.clock,
+            global_stores=global_stores,
+            reject=self._reject_to(f"{physical.app_id}-dlq"),
+        )
+        self.error_policies = wiring.error_policies
+        self.file_sinks = wiring.file_sinks  # two-phase commit with the task
+        self.timed = list(reversed(wiring.timed))  # topological order: upstream windows close first
         sources = {}
         for topic, inp in sub.inputs.items():
-            if not inp.internal:
-                src = topo.node(inp.step)
-                assert isinstance(src, plan.Source)
+            if inp.source is not None:
+                src = inp.source
                 sources[topic] = (src.max_out_of_orderness_ms, src.idle_timeout_ms)
         self.internal_inputs = {t for t, inp in sub.inputs.items() if inp.internal}
         self._source_backed = {s.spec.source_topic for s in sub.stores if s.spec.source_topic}
@@ -292,9 +127,9 @@ class Task:
         self._announced_at = MIN_WATERMARK  # wall clock of the last announcement
         self.decoders: dict[str, Decoder] = {}
         for topic, inp in sub.inputs.items():
-            src_node = None if inp.internal else topo.node(inp.step)
-            src_policy = src_node.on_error if isinstance(src_node, plan.Source) else "fail"
-            dlq = src_node.dead_letter_topic if isinstance(src_node, plan.Source) else None
+            src_node = inp.source
+            src_policy = src_node.on_error if src_node is not None else "fail"
+            dlq = src_node.dead_letter_topic if src_node is not None else None
             self.decoders[topic] = Decoder(
                 inp.step,
                 topic,
@@ -302,7 +137,7 @@ class Task:
                 inp.key_serde,
                 inp.value_serde,
                 inp.timestamp,
-                [wire(c, inp.step) for c in inp.children],
+                [wiring.wire(c, inp.step) for c in inp.children],
                 on_error=src_policy,
                 dead_letter=self._dead_letter_to(dlq, inp.step) if dlq else None,
                 schema=inp.schema,  # (narrowed to the fields steps read)
@@ -423,19 +258,6 @@ class Task:
                 ):
                     p.watermark = wm
 
-    def _getter(self, topo: Any, table_step: str) -> Any:
-        assert self.stores is not None
-        tstore, chain = table_store(topo, table_step)
-        owner = topo.node(self._store_owner(topo, tstore))
-        present = AggregateProcessor.presenter(owner) if isinstance(owner, plan.Aggregate) else None
-        return make_getter(self.stores.kv(tstore), chain, present)
-
-    @staticmethod
-    def _store_owner(topo: Any, store: str) -> str:
-        for n in topo.nodes:
-            if any(s.name == store for s in n.stores):
-                return str(n.step)
-        raise StreamsError(f"no step owns store '{store}'")
 
     def close(self) -> None:
         """Close stores; uncommitted state changes are dropped (the changelog has the rest)."""

@@ -30,10 +30,9 @@ import os
 import signal
 import time
 
-from state.task_state import StoreDef, TaskStores
-from streams.compiler.compile import PhysicalPlan
+from state.task_state import TaskStores
+from streams.compiler.compile import Compilable, PhysicalPlan
 from streams.core.errors import BrokerError
-from streams.dsl.topology import Topology
 from streams.runtime import checkpoint
 from streams.runtime.broker import (
     Broker,
@@ -96,7 +95,7 @@ class Worker:
     """Runs ``topology`` on ``broker`` (an in-process :class:`EmbeddedBroker` by default)."""
 
     def __init__(
-        self, topology: Topology, broker: Broker | None = None, config: Config | None = None
+        self, topology: Compilable, broker: Broker | None = None, config: Config | None = None
     ) -> None:
         self.topology = topology
         self.plan: PhysicalPlan = topology.compile()
@@ -285,12 +284,7 @@ class Worker:
         await self._stop_standbys(set(self.standbys) - want)
         for tid in want - set(self.standbys):
             sub = self.plan.subtopologies[tid.subtopology]
-            defs = [
-                StoreDef(
-                    s.spec.name, s.spec.kind, s.changelog, s.spec.key_serde, s.spec.value_serde
-                )
-                for s in sub.stores
-            ]
+            defs = [s.definition for s in sub.stores]
             self.standbys[tid] = TaskStores(
                 defs, tid.partition, backend="rocksdb", state_dir=self.state_dir
             )

@@ -1,0 +1,89 @@
+"""The logical plan's nodes: frozen steps of a dataflow DAG, built by the DSL, read by the compiler.
+
+Nodes hold no I/O and no runtime state; a node names its parents by step id. User functions
+are wrapped in :class:`Fn` (a callable or a column expression), validated when the node is
+built so a mistake is reported at the line that made it. By family: :mod:`.base` (the node
+and its functions), :mod:`.stream` (sources, stateless steps, sinks), :mod:`.stateful`.
+
+>>> from streams.plan.expr import col
+>>> f = as_fn("big", "predicate", col("amount") > 5)
+>>> f.label
+"(col('amount') > 5)"
+"""
+
+from streams.plan.nodes.base import STEP_ID, Fn, Node, StoreSpec, as_fn, check_step_id
+from streams.plan.nodes.stateful import (
+    Aggregate,
+    FkResolve,
+    FkRespond,
+    FkSubscribe,
+    GlobalTableSource,
+    ParquetSink,
+    Process,
+    StreamGlobalJoin,
+    StreamStreamJoin,
+    StreamTableJoin,
+    TableFilter,
+    TableMapValues,
+    TableTableJoin,
+    ToTable,
+    WindowedAggregate,
+)
+from streams.plan.nodes.stream import (
+    Branch,
+    BranchOutput,
+    Filter,
+    FlatMap,
+    FlatMapValues,
+    KeyBy,
+    LateOutput,
+    Map,
+    MapValues,
+    Merge,
+    Peek,
+    Repartition,
+    Select,
+    Sink,
+    Source,
+    WithColumns,
+)
+
+__all__ = [
+    "STEP_ID",
+    "Aggregate",
+    "Branch",
+    "BranchOutput",
+    "Filter",
+    "FkResolve",
+    "FkRespond",
+    "FkSubscribe",
+    "FlatMap",
+    "FlatMapValues",
+    "Fn",
+    "GlobalTableSource",
+    "KeyBy",
+    "LateOutput",
+    "Map",
+    "MapValues",
+    "Merge",
+    "Node",
+    "ParquetSink",
+    "Peek",
+    "Process",
+    "Repartition",
+    "Select",
+    "Sink",
+    "Source",
+    "StoreSpec",
+    "StreamGlobalJoin",
+    "StreamStreamJoin",
+    "StreamTableJoin",
+    "TableFilter",
+    "TableMapValues",
+    "TableTableJoin",
+    "ToTable",
+    "WindowedAggregate",
+    "WithColumns",
+    "as_fn",
+    "check_step_id",
+]

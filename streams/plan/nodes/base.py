@@ -1,0 +1,131 @@
+"""The base of the logical plan's nodes: :class:`Node`, :class:`Fn` and :class:`StoreSpec`.
+
+Nodes hold no I/O and no runtime state; a node names its parents by step id. User functions
+are wrapped in :class:`Fn` (a callable or a column expression), validated when the node is
+built so a mistake is reported at the line that made it.
+
+>>> from streams.plan.expr import col
+>>> f = as_fn("big", "predicate", col("amount") > 5)
+>>> f.label
+"(col('amount') > 5)"
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from streams.core.errors import TopologyError
+from streams.core.serde import KEY, PICKLE, Serde
+from streams.plan.expr import Col, Expr
+
+if TYPE_CHECKING:
+    pass
+
+STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def check_step_id(step: str) -> str:
+    if not isinstance(step, str) or not STEP_ID.match(step):
+        raise TopologyError(
+            f"step id {step!r} is not valid: use lowercase letters, digits and '-' "
+            "(it names state stores and Kafka topics)"
+        )
+    return step
+
+
+@dataclass(frozen=True, slots=True)
+class Fn:
+    """A user function: a Python callable taking ``nargs`` arguments, or a column expression."""
+
+    obj: Callable[..., Any] | Expr
+    nargs: int = 1
+
+    @property
+    def is_expr(self) -> bool:
+        return isinstance(self.obj, Expr)
+
+    def as_callable(self) -> Callable[..., Any]:
+        """A plain function: the compiled expression (``value -> result``) or the callable."""
+        return self.obj.compile() if isinstance(self.obj, Expr) else self.obj
+
+    @property
+    def label(self) -> str:
+        if isinstance(self.obj, Expr):
+            return repr(self.obj)
+        return getattr(self.obj, "__qualname__", None) or repr(self.obj)
+
+
+def _accepts(fn: Callable[..., Any], nargs: int) -> bool:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins without a signature: trust the caller
+        return True
+    try:
+        sig.bind(*([None] * nargs))
+    except TypeError:
+        return False
+    return True
+
+
+def as_fn(step: str, what: str, f: Any, nargs: int = 1, *, allow_expr: bool = True) -> Fn:
+    """Validate a user function for ``step``; a ``str`` means the field of that name."""
+    if allow_expr and isinstance(f, str):
+        f = Col(f)
+    if isinstance(f, Expr):
+        if not allow_expr:
+            raise TopologyError(f"step '{step}': {what} must be a callable, not an expression")
+        return Fn(f, nargs)
+    if not callable(f):
+        raise TopologyError(
+            f"step '{step}': {what} must be callable"
+            + (", a column expression or a field name" if allow_expr else "")
+            + f", got {type(f).__name__} {f!r}"
+        )
+    if not _accepts(f, nargs):
+        name = getattr(f, "__qualname__", repr(f))
+        args = "(value)" if nargs == 1 else "(key, value)"
+        raise TopologyError(f"step '{step}': {what} {name} must accept {nargs} argument(s) {args}")
+    return Fn(f, nargs)
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """A state store a step owns; it is backed by the topic ``{app_id}-{name}-changelog``."""
+
+    name: str
+    kind: Literal["kv", "window", "session"] = "kv"
+    key_serde: Serde = KEY
+    value_serde: Serde = PICKLE
+    retention_ms: int | None = None
+    #: a table read from a (compacted) topic uses that topic as its changelog: no second copy
+    source_topic: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    """A step of the logical plan."""
+
+    step: str
+    parents: tuple[str, ...]
+
+    kind: ClassVar[str] = "node"
+    #: Stateless, record-at-a-time: may be fused into a chain with its neighbours.
+    fusable: ClassVar[bool] = False
+    #: The output key may differ from the input key (a stateful step downstream repartitions).
+    changes_key: ClassVar[bool] = False
+
+    def detail(self) -> str:
+        """One line for ``describe()``."""
+        return ""
+
+    @property
+    def stores(self) -> tuple[StoreSpec, ...]:
+        """The state stores this step owns."""
+        return ()
+
+
+__all__ = ["STEP_ID", "Fn", "Node", "StoreSpec", "as_fn", "check_step_id"]

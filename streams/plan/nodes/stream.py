@@ -1,0 +1,222 @@
+"""Nodes of streams: sources, stateless steps (fused into chains), sinks and repartitions.
+
+>>> from streams.plan.nodes.base import as_fn
+>>> Filter(step="f", parents=("s",), predicate=as_fn("f", "p", "ok")).fusable
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from streams.core.serde import Serde
+from streams.plan.nodes.base import Fn, Node
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source(Node):
+    topic: str
+    key_serde: Serde | None = None
+    value_serde: Serde | None = None
+    timestamp: Fn | None = None
+    max_out_of_orderness_ms: int = 0
+    idle_timeout_ms: int | None = None
+    #: what happens to a record that does not decode (or has no valid timestamp)
+    on_error: Literal["fail", "skip", "dead_letter"] = "fail"
+    dead_letter_topic: str | None = None
+    #: a ``pyarrow.Schema`` or ``"infer"``: JSON or Avro values decode straight into Arrow
+    schema: Any = None
+    kind: ClassVar[str] = "source"
+
+    def detail(self) -> str:
+        ts = f", timestamp={self.timestamp.label}" if self.timestamp else ""
+        if self.max_out_of_orderness_ms:
+            ts += f", out-of-orderness={self.max_out_of_orderness_ms} ms"
+        if self.idle_timeout_ms is not None:
+            ts += f", idle-timeout={self.idle_timeout_ms} ms"
+        if self.schema is not None:
+            ts += ", schema=" + ("inferred" if isinstance(self.schema, str) else "declared")
+        return f"topic={self.topic}{ts}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Map(Node):
+    fn: Fn
+    kind: ClassVar[str] = "map"
+    fusable: ClassVar[bool] = True
+    changes_key: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.fn.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class MapValues(Node):
+    fn: Fn
+    kind: ClassVar[str] = "map_values"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.fn.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filter(Node):
+    predicate: Fn
+    negate: bool = False
+    kind: ClassVar[str] = "filter"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return ("not " if self.negate else "") + self.predicate.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlatMap(Node):
+    fn: Fn
+    kind: ClassVar[str] = "flat_map"
+    fusable: ClassVar[bool] = True
+    changes_key: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.fn.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlatMapValues(Node):
+    fn: Fn
+    kind: ClassVar[str] = "flat_map_values"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.fn.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class Peek(Node):
+    fn: Fn
+    kind: ClassVar[str] = "peek"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.fn.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyBy(Node):
+    key: Fn
+    kind: ClassVar[str] = "key_by"
+    fusable: ClassVar[bool] = True
+    changes_key: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return self.key.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithColumns(Node):
+    columns: tuple[tuple[str, Fn], ...]
+    kind: ClassVar[str] = "with_columns"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return ", ".join(f"{n}={f.label}" for n, f in self.columns)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Select(Node):
+    columns: tuple[tuple[str, Fn], ...]
+    kind: ClassVar[str] = "select"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return ", ".join(
+            f"{n}={f.label}" if f.label != f"col({n!r})" else n for n, f in self.columns
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Branch(Node):
+    """Routes each record to the first output whose predicate holds (others: dropped)."""
+
+    predicates: tuple[Fn, ...]
+    kind: ClassVar[str] = "branch"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return " | ".join(p.label for p in self.predicates)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BranchOutput(Node):
+    index: int
+    kind: ClassVar[str] = "branch_output"
+    fusable: ClassVar[bool] = True
+
+    def detail(self) -> str:
+        return f"#{self.index}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Merge(Node):
+    kind: ClassVar[str] = "merge"
+    fusable: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repartition(Node):
+    """Writes to an internal topic keyed by the current key; the downstream reads it back."""
+
+    topic: str
+    key_serde: Serde | None = None
+    value_serde: Serde | None = None
+    partitions: int | None = None
+    auto: bool = False
+    #: take the partition count of this topic (a foreign-key join's subscriptions follow the
+    #: right table), instead of the writing sub-topology's inputs
+    partitions_like: str | None = None
+    kind: ClassVar[str] = "repartition"
+
+    def detail(self) -> str:
+        n = f", partitions={self.partitions}" if self.partitions else ""
+        return f"topic={self.topic}{n}" + (" (inserted for a key change)" if self.auto else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sink(Node):
+    topic: str
+    key_serde: Serde | None = None
+    value_serde: Serde | None = None
+    kind: ClassVar[str] = "sink"
+
+    def detail(self) -> str:
+        return f"topic={self.topic}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LateOutput(Node):
+    """The records a windowed step found too late (behind the watermark beyond grace)."""
+
+    kind: ClassVar[str] = "late"
+    fusable: ClassVar[bool] = True
+
+
+__all__ = [
+    "Branch",
+    "BranchOutput",
+    "Filter",
+    "FlatMap",
+    "FlatMapValues",
+    "KeyBy",
+    "LateOutput",
+    "Map",
+    "MapValues",
+    "Merge",
+    "Peek",
+    "Repartition",
+    "Select",
+    "Sink",
+    "Source",
+    "WithColumns",
+]

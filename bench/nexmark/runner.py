@@ -36,8 +36,7 @@ def _blackhole(topo: st.Topology) -> Discard:
     bh = Discard()
     for n in topo.nodes:
         if isinstance(n, plan.Sink) and n.topic == OUTPUT:
-            # (before the topology compiles; the DSL has no public "replace a step's serde")
-            topo._nodes[n.step] = dataclasses.replace(n, value_serde=bh)
+            topo.builder.replace(dataclasses.replace(n, value_serde=bh))
     return bh
 
 

@@ -46,12 +46,11 @@ def run_kafka(args: argparse.Namespace) -> dict[str, object]:
         topo = QUERIES[args.query]()
     finally:
         base.APP_ID["override"] = None
-    for step, node in list(topo._nodes.items()):
+    for node in topo.nodes:
         if isinstance(node, plan.Source) and node.topic == INPUT:
-            topo._nodes[step] = dataclasses.replace(node, topic=args.input_topic)
+            topo.builder.replace(dataclasses.replace(node, topic=args.input_topic))
         elif isinstance(node, plan.Sink) and node.topic == OUTPUT:
-            topo._nodes[step] = dataclasses.replace(node, topic=args.output_topic)
-    topo._compiled.clear()
+            topo.builder.replace(dataclasses.replace(node, topic=args.output_topic))
     broker = KafkaBroker(args.bootstrap, replication_factor=1)
     worker = st.Worker(topo, broker, st.Config(state_backend="memory"))  # type: ignore[arg-type]
     marks: dict[str, float] = {}

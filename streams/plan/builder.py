@@ -109,6 +109,30 @@ class PlanBuilder(PlanGraph):
         self._changed()
         return node.step
 
+    def replace(self, node: plan.Node) -> None:
+        """Swap the step of ``node``'s id for ``node``: same kind, same parents (tools that
+        rewire a built topology: a benchmark's blackhole sink, another topic name).
+
+        >>> from streams.core.serde import STR
+        >>> b = PlanBuilder("app")
+        >>> _ = b.add(plan.Source(step="in", parents=(), topic="a"))
+        >>> b.replace(plan.Source(step="in", parents=(), topic="b", value_serde=STR))
+        >>> b.build().node("in").topic
+        'b'
+        """
+        old = self._by_step.get(node.step)
+        if old is None:
+            raise TopologyError(f"step '{node.step}' does not exist: nothing to replace")
+        if type(old) is not type(node) or old.parents != node.parents:
+            raise TopologyError(
+                f"step '{node.step}': a replacement keeps the step's kind ({old.kind}) "
+                f"and parents {old.parents}"
+            )
+        if isinstance(node, plan.Sink):
+            self._check_no_cycle(node)
+        self._by_step[node.step] = node
+        self._changed()
+
     def _check_no_cycle(self, sink: plan.Sink) -> None:
         for src in self.upstream_sources(sink.parents[0]):
             if src.topic == sink.topic:

@@ -142,3 +142,25 @@ def test_the_task_builds_processors_from_the_registry(monkeypatch: pytest.Monkey
     d.pipe("in", {"x": 2, "u": "a"}, key="a")
     assert sorted(built) == ["sink-4", "sink-5", "sink-6"]
     assert d.read_values("side") == [{"x": 2, "u": "a"}]
+
+
+def test_replace_keeps_kind_and_parents_and_invalidates_the_compiled_plan():
+    import dataclasses
+
+    import pytest
+
+    import streams as st
+    from streams.core.errors import TopologyError
+    from streams.plan import nodes as plan
+
+    t = st.Topology("swap")
+    t.source("in").filter(st.col("n") > 0).to("out")
+    before = t.compile()
+    sink = next(n for n in t.nodes if isinstance(n, plan.Sink))
+    t.builder.replace(dataclasses.replace(sink, topic="elsewhere"))
+    assert t.compile() is not before
+    assert "elsewhere" in t.compile().sink_topics
+    with pytest.raises(TopologyError, match="keeps the step's kind"):
+        t.builder.replace(plan.Source(step=sink.step, parents=(), topic="x"))
+    with pytest.raises(TopologyError, match="does not exist"):
+        t.builder.replace(dataclasses.replace(sink, step="nope"))

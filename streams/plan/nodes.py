@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from streams.core.errors import TopologyError
+from streams.core.policies import Emit, ErrorPolicyName
 from streams.core.serde import KEY, PICKLE, Serde
 from streams.plan.expr import Col, Expr
 
@@ -138,7 +139,7 @@ class Source(Node):
     max_out_of_orderness_ms: int = 0
     idle_timeout_ms: int | None = None
     #: what happens to a record that does not decode (or has no valid timestamp)
-    on_error: Literal["fail", "skip", "dead_letter"] = "fail"
+    on_error: ErrorPolicyName = "fail"
     dead_letter_topic: str | None = None
     #: a ``pyarrow.Schema`` or ``"infer"``: JSON or Avro values decode straight into Arrow
     schema: Any = None
@@ -380,7 +381,7 @@ class WindowedAggregate(Node):
     window: WindowSpec
     aggs: tuple[tuple[str, Agg], ...]
     single: bool
-    emit: Literal["update", "final"]
+    emit: Emit
     store: StoreSpec
     kind: ClassVar[str] = "window_aggregate"
 

@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from operators.aggregate import AggregateProcessor
-from operators.base import Collector, Processor
+from operators.base import Collector, Processor, TimedProcessor, WallClockProcessor
 from operators.columnar import ColumnarChainProcessor
 from operators.errors import ErrorPolicy
 from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
@@ -388,12 +388,10 @@ class Task:
         if wm > self.watermark:
             self.watermark = wm
             for p in self.timed:
-                if isinstance(
-                    p, WindowedAggregateProcessor | ProcessProcessor | StreamStreamJoinProcessor
-                ):
+                if isinstance(p, TimedProcessor):
                     p.on_watermark(wm)
         for p in self.timed:
-            if isinstance(p, ProcessProcessor):
+            if isinstance(p, WallClockProcessor):
                 p.on_wall_clock(now)
         # downstream tasks wait for every writer of a repartition topic: tell them where we
         # are (or that we are idle) whenever that changes
@@ -496,9 +494,7 @@ class Task:
             self.watermark = wm
             self.watermarks.floor = wm
             for p in self.timed:
-                if isinstance(
-                    p, WindowedAggregateProcessor | ProcessProcessor | StreamStreamJoinProcessor
-                ):
+                if isinstance(p, TimedProcessor):
                     p.watermark = wm
 
     def _committable_watermark(self) -> int | None:

@@ -76,3 +76,21 @@ def test_columnar_capability():
     procs = [p for task in _tasks(t) for d in task.decoders.values() for p in d.children]
     assert procs and all(isinstance(p, ColumnarChainProcessor) for p in procs)
     assert all(isinstance(p, ColumnarProcessor) and takes_columnar(p) for p in procs)
+
+
+def test_processor_context_is_public_and_what_process_functions_get():
+    from operators.context import ProcessorContext
+    from operators.process import StepContext
+
+    assert st.ProcessorContext is ProcessorContext
+    seen: list[object] = []
+
+    def fn(ctx: st.ProcessorContext) -> None:
+        seen.append(type(ctx))
+        ctx.forward(ctx.key, {"p": ctx.partition, "n": len(ctx.store("s"))})
+
+    t = st.Topology("ctx")
+    t.source("in").process("p", fn, stores=["s"]).to("out")
+    d = st.TopologyTestDriver(t)
+    d.pipe("in", 1, key="a")
+    assert seen == [StepContext] and d.read_values("out") == [{"p": 0, "n": 0}]

@@ -35,6 +35,26 @@ log = logging.getLogger("streams.operators")
 _MISSING = object()
 
 
+def columnar_form(node: plan.Aggregate, execution: str) -> KeyedBatch | None:
+    """The whole-batch Arrow form the operator of ``node`` runs under ``execution`` (None:
+    record by record)."""
+    return KeyedBatch.for_node(node) if execution != "row" else None
+
+
+def execution_label(node: plan.Aggregate, execution: str) -> str:
+    """How a keyed aggregation runs its batches under ``execution`` (a topology's ``"auto"``,
+    ``"row"`` or ``"columnar"``): ``"columnar"`` (whole batches on Arrow; under ``"auto"``
+    batches of 512+ records) or ``"row"`` (record by record).
+
+    >>> from streams import agg
+    >>> node = plan.Aggregate(step="n", parents=("p",), aggs=(("", agg.sum("x")),),
+    ...                       single=True, store=plan.StoreSpec("n"))
+    >>> execution_label(node, "auto"), execution_label(node, "row")
+    ('columnar', 'row')
+    """
+    return "row" if columnar_form(node, execution) is None else "columnar"
+
+
 class Sink:
     """Collects batches into a list (for examples and tests)."""
 
@@ -64,7 +84,7 @@ class AggregateProcessor:
         self.skipped_null_keys = 0
         self._init, self._add, self._result = self._functions(node)
         # count/sum/min/max/mean of expressions: whole batches on Arrow (see windowed.py)
-        self._batch = KeyedBatch.for_node(node) if execution != "row" else None
+        self._batch = columnar_form(node, execution)
         self._batch_min = 1 if execution == "columnar" else 512
         merges = [a.merge for _, a in node.aggs]
         self._merge: Callable[[Any, list[Any]], Any] = (
@@ -167,4 +187,4 @@ class AggregateProcessor:
         push(self.children, out)
 
 
-__all__ = ["AggregateProcessor", "Sink"]
+__all__ = ["AggregateProcessor", "Sink", "columnar_form", "execution_label"]

@@ -5,12 +5,19 @@ offset of the record it came from (kept for error reports). A row batch is a ``l
 
 >>> rows: Rows = [("k", {"n": 1}, 1000, (), 0)]
 >>> Forward([]).process(rows)
+
+What a processor can do beyond ``process`` is a protocol: :class:`ColumnarProcessor` (takes
+Arrow batches), :class:`TimedProcessor` (reacts to the watermark), :class:`WallClockProcessor`
+(reacts to the wall clock).
+
+>>> takes_columnar(Forward([])), isinstance(Forward([]), TimedProcessor)
+(False, False)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 Headers = Sequence[tuple[str, bytes]]
 Row = tuple[Any, Any, int, Headers, int]
@@ -21,6 +28,42 @@ class Processor(Protocol):
     """A node of a task's physical graph. ``process`` runs synchronously over one batch."""
 
     def process(self, rows: Rows) -> None: ...
+
+
+@runtime_checkable
+class ColumnarProcessor(Processor, Protocol):
+    """A processor that can take a columnar batch (:class:`operators.columnar.ColumnarBatch`)
+    as it is. ``accepts_columnar`` says whether this instance does (it may depend on its
+    serdes, aggregations or execution mode); if not, it gets rows."""
+
+    @property
+    def accepts_columnar(self) -> bool: ...
+
+    def process_columnar(self, batch: Any) -> None: ...
+
+
+def takes_columnar(p: object) -> TypeGuard[ColumnarProcessor]:
+    """Whether ``p`` takes columnar batches now (a :class:`ColumnarProcessor` that accepts)."""
+    return isinstance(p, ColumnarProcessor) and p.accepts_columnar
+
+
+@runtime_checkable
+class TimedProcessor(Protocol):
+    """A processor that reacts to event time: the task calls ``on_watermark`` when the
+    watermark advances, and sets ``watermark`` directly when it resumes from a checkpoint
+    (what was closed before a restart stays closed, without emitting again). (Not a
+    :class:`Processor` itself: a two-input join takes its records through its ports.)"""
+
+    watermark: int
+
+    def on_watermark(self, wm: int) -> None: ...
+
+
+@runtime_checkable
+class WallClockProcessor(Protocol):
+    """A processor with wall-clock timers: the task calls ``on_wall_clock`` at each punctuation."""
+
+    def on_wall_clock(self, now: int) -> None: ...
 
 
 class Collector(Protocol):
@@ -58,4 +101,16 @@ class Forward:
             c.process(rows)
 
 
-__all__ = ["Collector", "Forward", "Headers", "Processor", "Row", "Rows", "push"]
+__all__ = [
+    "Collector",
+    "ColumnarProcessor",
+    "Forward",
+    "Headers",
+    "Processor",
+    "Row",
+    "Rows",
+    "TimedProcessor",
+    "WallClockProcessor",
+    "push",
+    "takes_columnar",
+]

@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from operators.base import Rows
+from operators.base import Rows, takes_columnar
 from operators.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
 from operators.fused import ChainProcessor
 from streams.plan import nodes as plan
@@ -466,7 +466,7 @@ def push_columnar(children: Sequence[Any], batch: ColumnarBatch) -> None:
     """Hand a columnar batch to children that take one, rows (converted once) to the rest."""
     rows: Rows | None = None
     for c in children:
-        if getattr(c, "accepts_columnar", False):
+        if takes_columnar(c):
             c.process_columnar(batch)
         else:
             if rows is None:

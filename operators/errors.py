@@ -24,10 +24,10 @@ from collections.abc import Callable
 from typing import Any
 
 from streams.core.errors import ProcessingError
+from streams.core.policies import ErrorPolicyName, check_error_policy
 
 log = logging.getLogger("streams.core.errors")
 
-POLICIES = ("fail", "skip", "dead_letter")
 Reject = Callable[[Any, ProcessingError], None]
 
 
@@ -37,10 +37,8 @@ class ErrorPolicy:
     __slots__ = ("policy", "reject", "rejected", "step")
 
     def __init__(self, step: str, policy: str = "fail", reject: Reject | None = None) -> None:
-        if policy not in POLICIES:
-            raise ValueError(f"step '{step}': unknown error policy {policy!r}")
         self.step = step
-        self.policy = policy
+        self.policy: ErrorPolicyName = check_error_policy(policy, where=f"step '{step}'")
         self.reject = reject
         self.rejected = 0
 
@@ -70,4 +68,4 @@ def wrap(step: str, e: Exception, offset: Any) -> ProcessingError:
     )
 
 
-__all__ = ["POLICIES", "ErrorPolicy", "Reject", "wrap"]
+__all__ = ["ErrorPolicy", "Reject", "wrap"]

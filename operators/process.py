@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from operators.base import Processor, Rows, push
+from operators.context import ProcessorContext
 from operators.errors import ErrorPolicy
 from state.task_state import ObjectKV, TaskStores
 from streams.core.errors import ProcessingError, StreamsError
@@ -73,8 +74,9 @@ class Timers:
         return out
 
 
-class ProcessorContext:
-    """What a processor function sees: the current record, its stores, and ``forward``."""
+class StepContext:
+    """The :class:`~operators.context.ProcessorContext` of one ``process`` step in one task:
+    the current record, the step's stores and timers, and ``forward``."""
 
     __slots__ = (
         "_out",
@@ -149,7 +151,14 @@ class ProcessorContext:
         )
 
 
+if TYPE_CHECKING:  # (mypy checks that the implementation is the public protocol)
+    _CONFORMS: type[ProcessorContext] = StepContext
+
+
 class ProcessProcessor:
+    """Runs a ``process`` step's function on each record and its ``on_timer`` as the
+    watermark (event-time timers) or the wall clock (wall-clock timers) reaches them."""
+
     def __init__(
         self,
         node: plan.Process,
@@ -163,7 +172,7 @@ class ProcessProcessor:
         self.fn = node.fn.obj
         self.on_timer = node.on_timer.obj if node.on_timer is not None else None
         names = [s.name for s in node.stores if s.name != node.timer_store]
-        self.ctx = ProcessorContext(stores, partition, names)
+        self.ctx = StepContext(stores, partition, names)
         if node.timer_store is not None:
             self.ctx._timers = Timers(stores.kv(node.timer_store))
         self.children = children
@@ -215,4 +224,4 @@ class ProcessProcessor:
         push(self.children, out)
 
 
-__all__ = ["ProcessProcessor", "ProcessorContext"]
+__all__ = ["ProcessProcessor", "StepContext"]

@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from operators import aggregate, fused, windowed
 from operators import columnar as col
-from operators import fused
 from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
 from operators.errors import ErrorPolicy
@@ -48,9 +48,9 @@ from state.session import SessionStore
 from state.task_state import TaskStores
 from state.window import WindowStore
 from streams.core.errors import StreamsError
+from streams.core.policies import Execution
 from streams.core.serde import PICKLE
 from streams.plan import nodes as plan
-from streams.plan.logical import Execution
 from streams.plan.windows import Hopping, Tumbling
 
 #: the processors of a task's physical graph
@@ -177,30 +177,6 @@ def _global_join(node: plan.StreamGlobalJoin, exits: Any, ctx: BuildContext) -> 
     return LookupJoinProcessor(node, gstore.get, exits[0], ctx.policy(node.step))
 
 
-# -- describing: the operators' own batch planners decide -----------------------------------
-def aggregate_mode(node: plan.Aggregate, execution: Execution) -> str:
-    """A keyed aggregation runs batches on Arrow when :meth:`KeyedBatch.for_node` plans it."""
-    from operators.windowed_columnar import KeyedBatch
-
-    if execution == "row" or KeyedBatch.for_node(node) is None:
-        return "row"
-    return "columnar"
-
-
-def windowed_mode(node: plan.WindowedAggregate, execution: Execution) -> str:
-    """Tumbling/hopping windows run batches on Arrow when :meth:`WindowBatch.for_node` plans
-    them, and keep their open windows in Arrow when every aggregation has an Arrow kind
-    (:data:`operators.windowed_arrow.KINDS`) and results are final."""
-    from operators.windowed_arrow import KINDS
-    from operators.windowed_columnar import WindowBatch
-
-    if execution == "row" or WindowBatch.for_node(node) is None:
-        return "row"
-    if node.emit == "final" and all(a.kind in KINDS for _, a in node.aggs):
-        return "columnar + windows on Arrow"
-    return "columnar"
-
-
 def _chain(
     fused_: Callable[[Any, Any], fused.Lines] | None,
     columnar: Callable[[Any], col.Step] | None = None,
@@ -239,11 +215,11 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
         lambda n, exits, ctx: AggregateProcessor(
             n, ctx.stores.kv(n.store.name), exits[0], ctx.policy(n.step), execution=ctx.execution
         ),
-        describe=aggregate_mode,
+        describe=aggregate.execution_label,
         on_error=True,
     ),
     plan.Process: OperatorSpec("stateful", _process, on_error=True),
-    plan.WindowedAggregate: OperatorSpec("stateful", _windowed, describe=windowed_mode),
+    plan.WindowedAggregate: OperatorSpec("stateful", _windowed, describe=windowed.execution_label),
     plan.ToTable: OperatorSpec(
         "stateful", lambda n, exits, ctx: TableMaterializer(ctx.stores.kv(n.store.name), exits[0])
     ),
@@ -315,10 +291,8 @@ __all__ = [
     "BuildContext",
     "OperatorSpec",
     "SegmentKind",
-    "aggregate_mode",
     "build",
     "describe_mode",
     "node_classes",
     "spec_for",
-    "windowed_mode",
 ]

@@ -7,7 +7,7 @@ is merged into the store's accumulator: one read and one write per (key, window)
 Python per record (argmax keeps the fields of the records holding each group's maximum: a join
 of the pairs with the groups' maxima). The result (store contents, emitted updates and their
 order, timestamps, late records) is the row path's
-(:meth:`WindowedAggregateProcessor._windows`), which runs instead wherever Arrow could
+(:meth:`TumblingWindowsProcessor._aggregate`), which runs instead wherever Arrow could
 differ: float sums (addition order), float min/max/argmax (NaN, signed zeros), int64
 overflow, keys or values of mixed or nested types.
 

@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "EmbeddedBroker": "streams.runtime.embedded",
     "Expr": "streams.plan.expr",
     "ProcessingError": "streams.core.errors",
+    "ProcessorContext": "operators.context",
     "SerializationError": "streams.core.errors",
     "StateError": "streams.core.errors",
     "Stream": "streams.dsl.stream",
@@ -59,6 +60,7 @@ __all__ = [
     "EmbeddedBroker",
     "Expr",
     "ProcessingError",
+    "ProcessorContext",
     "SerializationError",
     "StateError",
     "Stream",
@@ -99,6 +101,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from operators.context import ProcessorContext
     from streams import testing
     from streams.core import errors, serde, serdes
     from streams.core.errors import (

@@ -53,7 +53,7 @@ def _alert(tx: dict[str, Any], rule: str, score: float, reason: str) -> dict[str
     }
 
 
-def amount_spike(ctx: Any) -> None:
+def amount_spike(ctx: st.ProcessorContext) -> None:
     """Welford's running mean/variance of log(amount) per card; score before updating."""
     tx = ctx.value
     stats = ctx.store("amount-stats")
@@ -83,7 +83,7 @@ def amount_spike(ctx: Any) -> None:
     stats.put(ctx.key, (n, mean, m2))
 
 
-def impossible_travel(ctx: Any) -> None:
+def impossible_travel(ctx: st.ProcessorContext) -> None:
     """Compare each transaction's position with the card's last one."""
     tx = ctx.value
     last = ctx.store("last-location")

@@ -108,7 +108,7 @@ def _trend_record(w: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _buffer(ctx: Any, store: str) -> None:
+def _buffer(ctx: st.ProcessorContext, store: str) -> None:
     """Hold a click until the watermark passes it: per second of event time, one timer."""
     v = ctx.value
     at = -(-v["ts"] // TICK_MS) * TICK_MS
@@ -121,7 +121,7 @@ def _buffer(ctx: Any, store: str) -> None:
     buf.put(at, pending)
 
 
-def _release(ctx: Any, store: str) -> list[dict[str, Any]]:
+def _release(ctx: st.ProcessorContext, store: str) -> list[dict[str, Any]]:
     """The clicks of the second whose timer fired, in event-time order."""
     buf = ctx.store(store)
     clicks: list[dict[str, Any]] = buf.get(ctx.key) or []
@@ -148,7 +148,7 @@ def _popularity(state: dict[str, Any] | None, w: dict[str, Any]) -> dict[str, An
     return {"end": w["window_end"], "total": total, "pop": pop, "snaps": [*state["snaps"], snap]}
 
 
-def attach_trending(ctx: Any) -> None:
+def attach_trending(ctx: st.ProcessorContext) -> None:
     """Per category: fold closed trending windows into a decayed popularity (store
     ``trend-latest``); hold clicks until event time passes them."""
     v = ctx.value
@@ -159,7 +159,7 @@ def attach_trending(ctx: Any) -> None:
     latest.put(ctx.key, _popularity(latest.get(ctx.key), v))
 
 
-def release_with_trend(ctx: Any) -> None:
+def release_with_trend(ctx: st.ProcessorContext) -> None:
     """Timer: attach to each held click the popularity as of the latest window that closed
     before it (never one that counts later events; ``None`` before the first)."""
     latest = ctx.store("trend-latest")
@@ -222,18 +222,18 @@ def _best_first(c: tuple[float, str, str]) -> tuple[float, str]:
     return -c[0], c[1]
 
 
-def hold_for_user(ctx: Any) -> None:
+def hold_for_user(ctx: st.ProcessorContext) -> None:
     """Clicks reach a user's task from several category tasks: re-order them by event time."""
     _buffer(ctx, "user-buffer")
 
 
-def recommend(ctx: Any) -> None:
+def recommend(ctx: st.ProcessorContext) -> None:
     """Timer: apply each released click to its user; emit the top-N when it changes."""
     for v in _release(ctx, "user-buffer"):
         _recommend_one(ctx, v["user_id"], v)
 
 
-def _recommend_one(ctx: Any, user: str, v: dict[str, Any]) -> None:
+def _recommend_one(ctx: st.ProcessorContext, user: str, v: dict[str, Any]) -> None:
     t, cat = v["ts"], v["category"]
     affinity = ctx.store("affinity")
     prof = affinity.get(user)

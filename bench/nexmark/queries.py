@@ -170,7 +170,7 @@ def q19() -> st.Topology:
     return t
 
 
-def _q19_top(ctx: Any) -> None:
+def _q19_top(ctx: st.ProcessorContext) -> None:
     store = ctx.store("q19-top")
     top: list[dict[str, Any]] = store.get(ctx.key) or []
     v = ctx.value

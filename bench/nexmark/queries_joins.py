@@ -26,7 +26,7 @@ CATEGORY = 10
 STATES = ("OR", "ID", "CA")
 TUMBLE_MS = 10_000
 
-Pair = Callable[[Any, Any, Row], Any]
+Pair = Callable[[st.ProcessorContext, Any, Row], Any]
 
 
 class BidAuctionJoin:
@@ -51,7 +51,7 @@ class BidAuctionJoin:
             self.name, self, stores=[self.auctions, self.pending]
         )
 
-    def __call__(self, ctx: Any) -> None:
+    def __call__(self, ctx: st.ProcessorContext) -> None:
         v, key = ctx.value, ctx.key
         auctions = ctx.store(self.auctions)
         if v["type"] == "bid":
@@ -132,7 +132,7 @@ def _q4_auction(a: Row) -> list[Any]:
     return [a["dateTime"], a["expires"], a["category"], None]
 
 
-def _q4_pair(ctx: Any, a: list[Any], b: Row) -> list[Any] | None:
+def _q4_pair(ctx: st.ProcessorContext, a: list[Any], b: Row) -> list[Any] | None:
     start, expires, category, best = a
     price = b["price"]
     if start <= b["dateTime"] <= expires and (best is None or price > best):
@@ -222,7 +222,7 @@ def _q9_auction(a: Row) -> tuple[Row, Row | None]:
     return ({f: a[f] for f in AUCTION_FIELDS}, None)
 
 
-def _q9_pair(ctx: Any, s: tuple[Row, Row | None], b: Row) -> tuple[Row, Row] | None:
+def _q9_pair(ctx: st.ProcessorContext, s: tuple[Row, Row | None], b: Row) -> tuple[Row, Row] | None:
     a, best = s
     t, price = b["dateTime"], b["price"]
     if not a["dateTime"] <= t <= a["expires"]:
@@ -257,7 +257,7 @@ def _q20_auction(a: Row) -> Row | bool:
     return a if a["category"] == CATEGORY else False
 
 
-def _q20_pair(ctx: Any, a: Row, b: Row) -> None:
+def _q20_pair(ctx: st.ProcessorContext, a: Row, b: Row) -> None:
     ctx.forward(
         None,
         {

@@ -27,10 +27,11 @@ from operators.fused import ChainFn
 from operators.registry import SegmentKind, spec_for
 from state.task_state import StoreDef
 from streams.core.errors import TopologyError
+from streams.core.policies import ErrorPolicyName, Execution
 from streams.core.serde import PICKLE, Serde
 from streams.plan import nodes as plan
 from streams.plan.expr import Expr
-from streams.plan.logical import Execution, LogicalPlan, OnError
+from streams.plan.logical import LogicalPlan
 
 
 class Compilable(Protocol):
@@ -78,7 +79,7 @@ class Segment:
     #: the logical nodes of ``steps``
     nodes: tuple[plan.Node, ...] = ()
     #: the error policy of each step (``stream.on_error`` or the plan's)
-    policies: Mapping[str, OnError] = field(default_factory=dict)
+    policies: Mapping[str, ErrorPolicyName] = field(default_factory=dict)
     #: the plan's execution mode (how chains and aggregations run their batches)
     execution: Execution = "auto"
 
@@ -133,7 +134,7 @@ class PhysicalPlan:
     #: global tables: every worker reads all partitions of their topics into one store
     global_tables: tuple[plan.GlobalTableSource, ...] = ()
     #: the default error policy (steps without their own, errors naming no step)
-    on_error: OnError = "fail"
+    on_error: ErrorPolicyName = "fail"
     execution: Execution = "auto"
 
     def subtopology_of(self, topic: str) -> SubTopology:

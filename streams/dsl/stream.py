@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from operators.registry import spec_for
 from streams.core.errors import TopologyError
+from streams.core.policies import Emit, ErrorPolicyName, check_error_policy
 from streams.core.serde import Serde
 from streams.plan import nodes as plan
 from streams.plan.agg import Agg
@@ -71,7 +72,7 @@ class Stream:
         self._topology.builder.add(node)
         return Stream(self._topology, node.step)
 
-    def on_error(self, policy: Literal["fail", "skip", "dead_letter"]) -> Stream:
+    def on_error(self, policy: ErrorPolicyName) -> Stream:
         """Set the error policy of the step that made this stream, over the topology's.
 
         ``fail`` stops with an error naming the step and record; ``skip`` counts and logs the
@@ -84,11 +85,7 @@ class Stream:
         >>> s = t.source("in").map_values(lambda v: 1 / v["n"]).on_error("dead_letter")
         """
         node = self._topology.node(self._step)
-        if policy not in ("fail", "skip", "dead_letter"):
-            raise TopologyError(
-                f"step '{self._step}': on_error must be 'fail', 'skip' or 'dead_letter', "
-                f"not {policy!r}"
-            )
+        check_error_policy(policy, where=f"step '{self._step}'")
         if isinstance(node, plan.Source):
             raise TopologyError(
                 f"step '{self._step}': a source's policy is set with source(..., on_error=...)"
@@ -365,9 +362,7 @@ class Stream:
             )
         )
 
-    def window(
-        self, step: str, spec: WindowSpec, *, emit: Literal["update", "final"] = "final"
-    ) -> WindowedStream:
+    def window(self, step: str, spec: WindowSpec, *, emit: Emit = "final") -> WindowedStream:
         """Cut the stream into event-time windows for an aggregation in the store ``step``.
 
         ``spec`` is ``windows.tumbling(...)``, ``windows.hopping(...)`` or

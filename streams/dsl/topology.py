@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from streams.core.errors import TopologyError
+from streams.core.policies import ErrorPolicyName, Execution, check_error_policy, check_execution
 from streams.core.serde import JSON, STR, Serde
 from streams.dsl.stream import Stream
 from streams.dsl.table import GlobalTable, Table
@@ -42,18 +43,15 @@ class Topology:
         *,
         default_key: Serde = STR,
         default_value: Serde = JSON,
-        on_error: Literal["fail", "skip", "dead_letter"] = "fail",
-        execution: Literal["auto", "row", "columnar"] = "auto",
+        on_error: ErrorPolicyName = "fail",
+        execution: Execution = "auto",
     ) -> None:
         if not isinstance(app_id, str) or not _APP_ID.match(app_id):
             raise TopologyError(
                 f"application id {app_id!r} is not valid: use letters, digits, '.', '_' and '-'"
             )
         self.app_id = app_id
-        if on_error not in ("fail", "skip", "dead_letter"):
-            raise TopologyError(
-                f"on_error must be 'fail', 'skip' or 'dead_letter', not {on_error!r}"
-            )
+        check_error_policy(on_error)
         #: builds the logical plan; the DSL's handles add their steps through it
         self.builder = PlanBuilder(app_id, on_error=on_error)
         self.default_key = default_key
@@ -62,22 +60,21 @@ class Topology:
         self.execution = execution
 
     @property
-    def on_error(self) -> Literal["fail", "skip", "dead_letter"]:
+    def on_error(self) -> ErrorPolicyName:
         """Policy for a user function (map, filter, ...) failing on a record; dead letters go
         to ``{app_id}-dlq``."""
         return self.builder.on_error
 
     @property
-    def execution(self) -> Literal["auto", "row", "columnar"]:
+    def execution(self) -> Execution:
         """How fused chains of expression steps run: ``"row"`` (generated Python over row
         batches), ``"columnar"`` (on Arrow, converting row batches at the chain's entry) or
         ``"auto"`` (on Arrow when the batch arrives columnar: a source with a ``schema``)."""
         return self.builder.execution
 
     @execution.setter
-    def execution(self, mode: Literal["auto", "row", "columnar"]) -> None:
-        if mode not in ("auto", "row", "columnar"):
-            raise TopologyError(f"execution must be 'auto', 'row' or 'columnar', not {mode!r}")
+    def execution(self, mode: Execution) -> None:
+        check_execution(mode)
         self.builder.execution = mode
 
     # -- building -------------------------------------------------------------------------
@@ -90,7 +87,7 @@ class Topology:
         timestamp: Any = None,
         max_out_of_orderness: int | timedelta = 0,
         idle_timeout: int | timedelta | None = None,
-        on_error: Literal["fail", "skip", "dead_letter"] = "fail",
+        on_error: ErrorPolicyName = "fail",
         dead_letter_topic: str | None = None,
         name: str | None = None,
         schema: Any = None,
@@ -117,10 +114,7 @@ class Topology:
             "source", name if name is not None else f"source-{_slug(topic)}"
         )
         ts = plan.as_fn(step, "timestamp", timestamp) if timestamp is not None else None
-        if on_error not in ("fail", "skip", "dead_letter"):
-            raise TopologyError(
-                f"step '{step}': on_error must be 'fail', 'skip' or 'dead_letter', not {on_error!r}"
-            )
+        check_error_policy(on_error, where=f"step '{step}'")
         ooo = to_ms(max_out_of_orderness, f"step '{step}': max_out_of_orderness")
         idle = None if idle_timeout is None else to_ms(idle_timeout, f"step '{step}': idle_timeout")
         if ooo < 0 or (idle is not None and idle <= 0):

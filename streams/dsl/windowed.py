@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from streams.core.errors import TopologyError
+from streams.core.policies import Emit, check_emit
 from streams.plan import nodes as plan
 from streams.plan.agg import Agg
 from streams.plan.windows import Hopping, Session, Sliding, Tumbling
@@ -37,13 +38,10 @@ class WindowedStream:
     grace; ``emit="update"`` emits every change (one per key and window per micro-batch).
     """
 
-    def __init__(
-        self, stream: Stream, step: str, spec: WindowSpec, emit: Literal["update", "final"]
-    ) -> None:
+    def __init__(self, stream: Stream, step: str, spec: WindowSpec, emit: Emit) -> None:
         if not isinstance(spec, Tumbling | Hopping | Session | Sliding):
             raise TopologyError(f"step '{step}': window() needs a windows.* spec, got {spec!r}")
-        if emit not in ("update", "final"):
-            raise TopologyError(f"step '{step}': emit must be 'update' or 'final', not {emit!r}")
+        check_emit(emit, where=f"step '{step}'")
         self._stream, self.step, self.spec, self.emit = stream, step, spec, emit
         self._done = False
 

@@ -20,22 +20,23 @@ has one owner and that no sink feeds its own source, and records per-step error 
 from __future__ import annotations
 
 from streams.core.errors import TopologyError
+from streams.core.policies import ErrorPolicyName, Execution
 from streams.plan import nodes as plan
-from streams.plan.logical import Execution, LogicalPlan, OnError, PlanGraph
+from streams.plan.logical import LogicalPlan, PlanGraph
 
 
 class PlanBuilder(PlanGraph):
     """The mutable side of a logical plan; ``version`` changes with every change to it."""
 
     def __init__(
-        self, app_id: str, *, on_error: OnError = "fail", execution: Execution = "auto"
+        self, app_id: str, *, on_error: ErrorPolicyName = "fail", execution: Execution = "auto"
     ) -> None:
         self.app_id = app_id
-        self.on_error: OnError = on_error
+        self.on_error: ErrorPolicyName = on_error
         self._execution: Execution = execution
         self._by_step: dict[str, plan.Node] = {}
         self._kids: dict[str, list[str]] = {}
-        self._policies: dict[str, OnError] = {}
+        self._policies: dict[str, ErrorPolicyName] = {}
         self._stores: dict[str, str] = {}  # store name -> owning step
         self._counter = 0
         self.version = 0
@@ -142,12 +143,12 @@ class PlanBuilder(PlanGraph):
                 )
 
     # -- error policies ---------------------------------------------------------------------
-    def set_policy(self, step: str, policy: OnError) -> None:
+    def set_policy(self, step: str, policy: ErrorPolicyName) -> None:
         """``step``'s own error policy, over the plan's ``on_error``."""
         self._policies[step] = policy
         self._changed()
 
-    def policy_for(self, step: str | None) -> OnError:
+    def policy_for(self, step: str | None) -> ErrorPolicyName:
         return self._policies.get(step or "", self.on_error)
 
     # -- the result -------------------------------------------------------------------------

@@ -18,15 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from streams.core.errors import TopologyError
+from streams.core.policies import ErrorPolicyName, Execution
 from streams.plan import nodes as plan
-
-#: what a failing user function does: raise, count and log, or send the record to the DLQ
-OnError = Literal["fail", "skip", "dead_letter"]
-#: how fused chains run: generated Python over rows, on Arrow, or on Arrow when input is
-Execution = Literal["auto", "row", "columnar"]
 
 
 class PlanGraph:
@@ -113,9 +109,9 @@ class LogicalPlan(PlanGraph):
     nodes: tuple[plan.Node, ...]
     execution: Execution = "auto"
     #: the default policy for user functions failing on a record
-    on_error: OnError = "fail"
+    on_error: ErrorPolicyName = "fail"
     #: ``stream.on_error(...)`` overrides, per step
-    step_policies: Mapping[str, OnError] = field(default_factory=dict)
+    step_policies: Mapping[str, ErrorPolicyName] = field(default_factory=dict)
     _by_step: Mapping[str, plan.Node] = field(init=False, repr=False, compare=False)
     _kids: Mapping[str, Sequence[str]] = field(init=False, repr=False, compare=False)
 
@@ -128,7 +124,7 @@ class LogicalPlan(PlanGraph):
         object.__setattr__(self, "_by_step", by_step)
         object.__setattr__(self, "_kids", {s: tuple(c) for s, c in kids.items()})
 
-    def policy_for(self, step: str | None) -> OnError:
+    def policy_for(self, step: str | None) -> ErrorPolicyName:
         """The error policy of ``step``: its own (``stream.on_error``) or the plan's."""
         return self.step_policies.get(step or "", self.on_error)
 
@@ -138,4 +134,4 @@ class LogicalPlan(PlanGraph):
         return "dead_letter" in (self.on_error, *self.step_policies.values())
 
 
-__all__ = ["Execution", "LogicalPlan", "OnError", "PlanGraph"]
+__all__ = ["LogicalPlan", "PlanGraph"]

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from streams.core.errors import StreamsError
-
-Guarantee = Literal["at_least_once", "exactly_once"]
+from streams.core.policies import Guarantee, check_guarantee
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -131,11 +130,7 @@ class Config:
     )
 
     def __post_init__(self) -> None:
-        if self.processing_guarantee not in ("at_least_once", "exactly_once"):
-            raise StreamsError(
-                f"processing_guarantee must be 'at_least_once' or 'exactly_once', "
-                f"got {self.processing_guarantee!r}"
-            )
+        check_guarantee(self.processing_guarantee)
         for f in (
             "max_poll_records",
             "poll_timeout_ms",

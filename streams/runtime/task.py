@@ -19,12 +19,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
-from operators.base import Collector
-from operators.join import StreamStreamJoinProcessor
-from operators.process import ProcessProcessor
+from operators.base import Collector, TimedProcessor, WallClockProcessor
 from operators.sink import SinkProcessor
 from operators.source import Decoder
-from operators.windowed import WindowedAggregateProcessor
 from state.task_state import TaskStores
 from streams.compiler.compile import PhysicalPlan, SubTopology
 from streams.core.errors import ProcessingError
@@ -215,12 +212,10 @@ class Task:
         if wm > self.watermark:
             self.watermark = wm
             for p in self.timed:
-                if isinstance(
-                    p, WindowedAggregateProcessor | ProcessProcessor | StreamStreamJoinProcessor
-                ):
+                if isinstance(p, TimedProcessor):
                     p.on_watermark(wm)
         for p in self.timed:
-            if isinstance(p, ProcessProcessor):
+            if isinstance(p, WallClockProcessor):
                 p.on_wall_clock(now)
         # downstream tasks wait for every writer of a repartition topic: tell them where we
         # are (or that we are idle) whenever that changes
@@ -253,11 +248,8 @@ class Task:
             self.watermark = wm
             self.watermarks.floor = wm
             for p in self.timed:
-                if isinstance(
-                    p, WindowedAggregateProcessor | ProcessProcessor | StreamStreamJoinProcessor
-                ):
+                if isinstance(p, TimedProcessor):
                     p.watermark = wm
-
 
     def close(self) -> None:
         """Close stores; uncommitted state changes are dropped (the changelog has the rest)."""

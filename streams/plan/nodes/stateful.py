@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from streams.core.policies import Emit
 from streams.core.serde import Serde
 from streams.plan.nodes.base import Fn, Node, StoreSpec
 
@@ -88,7 +89,7 @@ class WindowedAggregate(Node):
     window: WindowSpec
     aggs: tuple[tuple[str, Agg], ...]
     single: bool
-    emit: Literal["update", "final"]
+    emit: Emit
     store: StoreSpec
     kind: ClassVar[str] = "window_aggregate"
 

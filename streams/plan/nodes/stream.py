@@ -8,8 +8,9 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
+from streams.core.policies import ErrorPolicyName
 from streams.core.serde import Serde
 from streams.plan.nodes.base import Fn, Node
 
@@ -23,7 +24,7 @@ class Source(Node):
     max_out_of_orderness_ms: int = 0
     idle_timeout_ms: int | None = None
     #: what happens to a record that does not decode (or has no valid timestamp)
-    on_error: Literal["fail", "skip", "dead_letter"] = "fail"
+    on_error: ErrorPolicyName = "fail"
     dead_letter_topic: str | None = None
     #: a ``pyarrow.Schema`` or ``"infer"``: JSON or Avro values decode straight into Arrow
     schema: Any = None

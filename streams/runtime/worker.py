@@ -305,7 +305,10 @@ class Worker:
         reader = self.broker.consumer(None, read_committed=True)
         try:
             changelog = ConsumerChangelog(reader, self.config.restore_batch_records)
-            self.restored_records += await checkpoint.restore(slot.task, changelog, self.metrics)
+            # (await first: tasks restore concurrently, and `x += await f()` reads x before
+            # the await, so one task's count would overwrite another's)
+            replayed = await checkpoint.restore(slot.task, changelog, self.metrics)
+            self.restored_records += replayed
         finally:
             await reader.close()
         self._consumer.resume(sorted(slot.inputs))

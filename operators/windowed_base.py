@@ -32,7 +32,7 @@ SMALL_BATCHES = 16
 AUTO_BATCH_MIN = 512
 
 
-def _functions(
+def window_functions(
     node: plan.WindowedAggregate,
 ) -> tuple[
     Callable[[], list[Any]],
@@ -40,6 +40,9 @@ def _functions(
     Callable[[list[Any], list[Any]], list[Any]],
     Callable[[list[Any], int, int], dict[str, Any]],
 ]:
+    """``(init, add, merge, result)`` of a windowed aggregation's accumulator: a list with one
+    slot per aggregation; ``result`` adds ``window_start``/``window_end``. Queries use it to
+    present stored windows as the operator emits them."""
     names = [n for n, _ in node.aggs]
     aggs = [a for _, a in node.aggs]
     inits, adds, results = [a.init for a in aggs], [a.add for a in aggs], [a.result for a in aggs]
@@ -153,7 +156,7 @@ class WindowedAggregateProcessor:
         self.results, self.late = results, late
         self.watermark = _MIN
         self.late_records = 0
-        self._init, self._add, self._merge, self._result = _functions(node)
+        self._init, self._add, self._merge, self._result = window_functions(node)
         # whole batches on Arrow (tumbling/hopping, count/sum/min/max/mean): from this many
         # records ("auto"), any ("columnar"), never ("row")
         self._batch, self._windows_on_arrow = columnar_plan(node, execution)

@@ -138,6 +138,11 @@ class WindowedAggregateProcessor:
             cls = processor_class(node.window)
         return super().__new__(cls)
 
+    #: what a window kind's operator runs on (checked when it is built)
+    window_types: tuple[type, ...] = ()
+    store_type: type = object
+    needs_objects = False
+
     def __init__(
         self,
         node: plan.WindowedAggregate,
@@ -148,6 +153,15 @@ class WindowedAggregateProcessor:
         execution: str = "row",
         objects: ObjectWindows | None = None,
     ) -> None:
+        kind = type(self).__name__
+        if self.needs_objects and objects is None:
+            raise ValueError(f"step '{node.step}': {kind} needs the store's ObjectWindows")
+        if not isinstance(node.window, self.window_types) or not isinstance(store, self.store_type):
+            raise TypeError(
+                f"step '{node.step}': {kind} runs {[w.__name__ for w in self.window_types]} "
+                f"windows over a {self.store_type.__name__}, got "
+                f"{type(node.window).__name__} over {type(store).__name__}"
+            )
         self.step = node.step
         self.spec = node.window
         self.emit = node.emit
@@ -164,6 +178,10 @@ class WindowedAggregateProcessor:
         self._node_aggs = node.aggs
         self._names = [n for n, _ in node.aggs]
         self._results = [a.result for _, a in node.aggs]
+        self._init_kind(node, objects)
+
+    def _init_kind(self, node: plan.WindowedAggregate, objects: ObjectWindows | None) -> None:
+        """What a window kind sets up beyond the shared state (nothing by default)."""
 
     # -- records ----------------------------------------------------------------------------
     @property

@@ -33,9 +33,9 @@ from __future__ import annotations
 from operators.windowed_base import (
     SMALL_BATCHES,
     WindowedAggregateProcessor,
-    _functions,
     execution_label,
     processor_class,
+    window_functions,
 )
 from operators.windowed_session import SessionWindowsProcessor
 from operators.windowed_sliding import SlidingWindowsProcessor
@@ -47,7 +47,7 @@ __all__ = [
     "SlidingWindowsProcessor",
     "TumblingWindowsProcessor",
     "WindowedAggregateProcessor",
-    "_functions",
     "execution_label",
     "processor_class",
+    "window_functions",
 ]

@@ -32,7 +32,7 @@ SMALL_BATCHES = 16
 AUTO_BATCH_MIN = 512
 
 
-def _functions(
+def window_functions(
     node: plan.WindowedAggregate,
 ) -> tuple[
     Callable[[], list[Any]],
@@ -40,6 +40,9 @@ def _functions(
     Callable[[list[Any], list[Any]], list[Any]],
     Callable[[list[Any], int, int], dict[str, Any]],
 ]:
+    """``(init, add, merge, result)`` of a windowed aggregation's accumulator: a list with one
+    slot per aggregation; ``result`` adds ``window_start``/``window_end``. Queries use it to
+    present stored windows as the operator emits them."""
     names = [n for n, _ in node.aggs]
     aggs = [a for _, a in node.aggs]
     inits, adds, results = [a.init for a in aggs], [a.add for a in aggs], [a.result for a in aggs]
@@ -135,6 +138,11 @@ class WindowedAggregateProcessor:
             cls = processor_class(node.window)
         return super().__new__(cls)
 
+    #: what a window kind's operator runs on (checked when it is built)
+    window_types: tuple[type, ...] = ()
+    store_type: type = object
+    needs_objects = False
+
     def __init__(
         self,
         node: plan.WindowedAggregate,
@@ -145,6 +153,15 @@ class WindowedAggregateProcessor:
         execution: str = "row",
         objects: ObjectWindows | None = None,
     ) -> None:
+        kind = type(self).__name__
+        if self.needs_objects and objects is None:
+            raise ValueError(f"step '{node.step}': {kind} needs the store's ObjectWindows")
+        if not isinstance(node.window, self.window_types) or not isinstance(store, self.store_type):
+            raise TypeError(
+                f"step '{node.step}': {kind} runs {[w.__name__ for w in self.window_types]} "
+                f"windows over a {self.store_type.__name__}, got "
+                f"{type(node.window).__name__} over {type(store).__name__}"
+            )
         self.step = node.step
         self.spec = node.window
         self.emit = node.emit
@@ -153,7 +170,7 @@ class WindowedAggregateProcessor:
         self.results, self.late = results, late
         self.watermark = _MIN
         self.late_records = 0
-        self._init, self._add, self._merge, self._result = _functions(node)
+        self._init, self._add, self._merge, self._result = window_functions(node)
         # whole batches on Arrow (tumbling/hopping, count/sum/min/max/mean): from this many
         # records ("auto"), any ("columnar"), never ("row")
         self._batch, self._windows_on_arrow = columnar_plan(node, execution)
@@ -161,6 +178,10 @@ class WindowedAggregateProcessor:
         self._node_aggs = node.aggs
         self._names = [n for n, _ in node.aggs]
         self._results = [a.result for _, a in node.aggs]
+        self._init_kind(node, objects)
+
+    def _init_kind(self, node: plan.WindowedAggregate, objects: ObjectWindows | None) -> None:
+        """What a window kind sets up beyond the shared state (nothing by default)."""
 
     # -- records ----------------------------------------------------------------------------
     @property

@@ -11,13 +11,10 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from operators.base import Processor, Rows
+from operators.base import Rows
 from operators.windowed_base import WindowedAggregateProcessor
 from state.session import SessionStore
-from state.window import WindowStore
-from state.window_objects import ObjectWindows
 from streams.core.serde import KEY
-from streams.plan import nodes as plan
 from streams.plan.windows import Session
 
 _dumps = pickle.dumps
@@ -30,19 +27,8 @@ class SessionWindowsProcessor(WindowedAggregateProcessor):
     spec: Session
     store: SessionStore
 
-    def __init__(
-        self,
-        node: plan.WindowedAggregate,
-        store: WindowStore | SessionStore,
-        results: list[Processor],
-        late: list[Processor],
-        *,
-        execution: str = "row",
-        objects: ObjectWindows | None = None,
-    ) -> None:
-        if not isinstance(node.window, Session) or not isinstance(store, SessionStore):
-            raise TypeError(f"step '{node.step}': sessions need a session spec and a SessionStore")
-        super().__init__(node, store, results, late, execution=execution, objects=objects)
+    window_types = (Session,)
+    store_type = SessionStore
 
     def _aggregate(self, rows: Rows) -> tuple[Rows, Rows]:
         wm, store = self.watermark, self.store

@@ -15,12 +15,11 @@ from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from operators.base import Processor, Rows, push
+from operators.base import Rows, push
 from operators.columnar import plain_array
 from operators.windowed_arrow import ArrowWindows
 from operators.windowed_base import SMALL_BATCHES, WindowedAggregateProcessor
 from operators.windowed_columnar import Group, Partials, WindowBatch
-from state.session import SessionStore
 from state.window import WindowStore
 from state.window_objects import MISSING, ObjectWindows
 from streams.core.errors import ProcessingError
@@ -37,21 +36,12 @@ class TumblingWindowsProcessor(WindowedAggregateProcessor):
     spec: Tumbling | Hopping
     objects: ObjectWindows
 
-    def __init__(
-        self,
-        node: plan.WindowedAggregate,
-        store: WindowStore | SessionStore,
-        results: list[Processor],
-        late: list[Processor],
-        *,
-        execution: str = "row",
-        objects: ObjectWindows | None = None,
-    ) -> None:
-        if objects is None:
-            raise ValueError("tumbling and hopping windows need the store's ObjectWindows")
-        if not isinstance(node.window, Tumbling | Hopping):
-            raise TypeError(f"step '{node.step}': not a tumbling or hopping window")
-        super().__init__(node, store, results, late, execution=execution, objects=objects)
+    window_types = (Tumbling, Hopping)
+    store_type = WindowStore
+    needs_objects = True
+
+    def _init_kind(self, node: plan.WindowedAggregate, objects: ObjectWindows | None) -> None:
+        assert isinstance(node.window, Tumbling | Hopping) and objects is not None
         self.size = node.window.size_ms
         self.advance = node.window.advance_ms if isinstance(node.window, Hopping) else self.size
         self._init1 = node.aggs[0][1].init  # (of the first aggregation: merge_one)

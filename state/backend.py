@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from state._sorted import SortedMap, new_sorted_map
 from state.encoding import prefix_end
 from state.rocks import RocksDBBackend
 from streams.core.errors import StateError
+from streams.core.policies import StateBackend
 
 Op = tuple[bytes, bytes | None]
 """A raw backend operation: ``(key, value)`` puts, ``(key, None)`` deletes."""
@@ -192,7 +193,7 @@ class MemoryBackend:
         self._closed = True
 
 
-def open_backend(kind: Literal["rocksdb", "memory"], path: str | None) -> Backend:
+def open_backend(kind: StateBackend, path: str | None) -> Backend:
     """Open a backend: ``"rocksdb"`` at ``path`` (created if missing) or ``"memory"``."""
     if kind == "memory":
         return MemoryBackend()

@@ -40,6 +40,7 @@ from state.session import SessionStore
 from state.window import WindowStore
 from state.window_objects import ObjectWindows
 from streams.core.errors import StateError
+from streams.core.policies import StateBackend
 from streams.core.serde import Serde
 
 log = logging.getLogger("streams.state")
@@ -157,7 +158,7 @@ class TaskStores:
         defs: Iterable[StoreDef],
         partition: int,
         *,
-        backend: Literal["rocksdb", "memory"] = "memory",
+        backend: StateBackend = "memory",
         state_dir: str | None = None,
         cache_max_entries: int = 10_000,
     ) -> None:

@@ -29,11 +29,14 @@ Execution = Literal["auto", "row", "columnar"]
 Emit = Literal["update", "final"]
 #: a worker's processing guarantee
 Guarantee = Literal["at_least_once", "exactly_once"]
+#: where state stores keep their data: RocksDB on local disk, or RAM (rebuilt from changelogs)
+StateBackend = Literal["rocksdb", "memory"]
 
 ERROR_POLICIES: tuple[ErrorPolicyName, ...] = get_args(ErrorPolicyName)
 EXECUTIONS: tuple[Execution, ...] = get_args(Execution)
 EMITS: tuple[Emit, ...] = get_args(Emit)
 GUARANTEES: tuple[Guarantee, ...] = get_args(Guarantee)
+STATE_BACKENDS: tuple[StateBackend, ...] = get_args(StateBackend)
 
 _T = TypeVar("_T", bound=str)
 
@@ -78,17 +81,25 @@ def check_guarantee(value: object) -> Guarantee:
     return _check("processing_guarantee", value, GUARANTEES, "", StreamsError)
 
 
+def check_state_backend(value: object) -> StateBackend:
+    """``value`` as a state backend, else a :class:`StreamsError` naming the allowed ones."""
+    return _check("state_backend", value, STATE_BACKENDS, "", StreamsError)
+
+
 __all__ = [
     "EMITS",
     "ERROR_POLICIES",
     "EXECUTIONS",
     "GUARANTEES",
+    "STATE_BACKENDS",
     "Emit",
     "ErrorPolicyName",
     "Execution",
     "Guarantee",
+    "StateBackend",
     "check_emit",
     "check_error_policy",
     "check_execution",
     "check_guarantee",
+    "check_state_backend",
 ]

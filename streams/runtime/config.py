@@ -9,10 +9,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Literal
 
 from streams.core.errors import StreamsError
-from streams.core.policies import Guarantee, check_guarantee
+from streams.core.policies import Guarantee, StateBackend, check_guarantee, check_state_backend
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -50,7 +49,7 @@ class Config:
     state_dir: str | None = field(
         default=None, metadata=_doc("Where local state lives; default ./.streams-state/{app_id}.")
     )
-    state_backend: Literal["rocksdb", "memory"] = field(
+    state_backend: StateBackend = field(
         default="rocksdb",
         metadata=_doc(
             "rocksdb: stores on disk (restarts replay only the changelog delta); "
@@ -131,6 +130,7 @@ class Config:
 
     def __post_init__(self) -> None:
         check_guarantee(self.processing_guarantee)
+        check_state_backend(self.state_backend)
         for f in (
             "max_poll_records",
             "poll_timeout_ms",

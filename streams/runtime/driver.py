@@ -25,13 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from operators.aggregate import AggregateProcessor
 from state.task_state import ObjectKV
 from streams.compiler.compile import Compilable, PhysicalPlan
 from streams.core.errors import StreamsError, TopologyError
 from streams.core.partitioner import Partitioner
+from streams.core.policies import StateBackend
 from streams.core.serde import Serde
 from streams.plan import nodes as plan
 from streams.runtime import checkpoint
@@ -75,7 +76,7 @@ class TopologyTestDriver:
         start_time_ms: int = 0,
         fuse: bool = True,
         auto_commit: bool = True,
-        state_backend: Literal["memory", "rocksdb"] = "memory",
+        state_backend: StateBackend = "memory",
         state_dir: str | None = None,
         cache_max_entries: int = 10_000,
     ) -> None:
@@ -87,7 +88,7 @@ class TopologyTestDriver:
         self.broker = EmbeddedBroker(default_partitions=partitions)
         self.wall_clock_ms = start_time_ms
         self.auto_commit = auto_commit
-        self.state_backend: Literal["memory", "rocksdb"] = state_backend
+        self.state_backend: StateBackend = state_backend
         self.state_dir = state_dir
         self.cache_max_entries = cache_max_entries
         self._partitioner = Partitioner()

@@ -35,7 +35,7 @@ import msgspec
 
 from operators.aggregate import AggregateProcessor
 from operators.sink import canonical_key_bytes
-from operators.windowed import _functions as window_functions
+from operators.windowed import window_functions
 from state.encoding import INT64_MAX, INT64_MIN
 from state.session import SessionStore
 from state.window import WindowStore

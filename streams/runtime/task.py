@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from operators.base import Collector, TimedProcessor, WallClockProcessor
 from operators.sink import SinkProcessor
@@ -25,6 +25,7 @@ from operators.source import Decoder
 from state.task_state import TaskStores
 from streams.compiler.compile import PhysicalPlan, SubTopology
 from streams.core.errors import ProcessingError
+from streams.core.policies import StateBackend
 from streams.core.wire import control_of, decode_control
 from streams.runtime import dead_letters
 from streams.runtime.broker import Message, OutRecord, TopicPartition, as_raw, last_offset
@@ -71,7 +72,7 @@ class Task:
         partition: int,
         collector: Collector,
         *,
-        state_backend: Literal["rocksdb", "memory"] = "memory",
+        state_backend: StateBackend = "memory",
         state_dir: str | None = None,
         clock: Callable[[], int] | None = None,
         global_stores: Mapping[str, Any] | None = None,

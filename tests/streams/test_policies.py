@@ -72,3 +72,12 @@ def test_config_guarantee():
         match="processing_guarantee must be 'at_least_once' or 'exactly_once', not 'twice'",
     ):
         st.Config(processing_guarantee="twice")  # type: ignore[arg-type]
+
+
+def test_config_state_backend():
+    """A misspelt backend is an error naming the choices, not silently RocksDB."""
+    assert st.Config(state_backend="memory").state_backend == "memory"
+    with pytest.raises(
+        st.StreamsError, match="state_backend must be 'rocksdb' or 'memory', not 'rocks'"
+    ):
+        st.Config(state_backend="rocks")  # type: ignore[arg-type]

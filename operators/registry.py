@@ -36,6 +36,7 @@ from operators import aggregate, fused, windowed
 from operators import columnar as col
 from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
+from operators.drops import Drops
 from operators.errors import ErrorPolicy
 from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
 from operators.join import StreamStreamJoinProcessor, TableTableJoinProcessor
@@ -66,6 +67,8 @@ class BuildContext(Protocol):
     collector: Collector
     #: the number of tasks of the sub-topology (sinks count keys' partitions with it)
     task_count: int
+    #: where a step counts the records it drops (null key, late, skipped, missing field)
+    drops: Drops
 
     @property
     def stores(self) -> TaskStores: ...

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from operators.base import Collector, TimedProcessor, WallClockProcessor
+from operators.drops import Drops
 from operators.sink import SinkProcessor
 from operators.source import Decoder
 from state.task_state import TaskStores
@@ -92,6 +93,8 @@ class Task:
                 cache_max_entries=cache_max_entries,
             )
         self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
+        #: records this task's steps dropped, by (step, reason)
+        self.drops = Drops()
         wiring = Wiring(
             physical,
             sub,
@@ -101,6 +104,7 @@ class Task:
             clock=self.clock,
             global_stores=global_stores,
             reject=self._reject_to(f"{physical.app_id}-dlq"),
+            drops=self.drops,
         )
         self.error_policies = wiring.error_policies
         self.file_sinks = wiring.file_sinks  # two-phase commit with the task

@@ -25,6 +25,7 @@ from operators import registry
 from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
 from operators.columnar import ColumnarChainProcessor
+from operators.drops import Drops
 from operators.errors import ErrorPolicy, Reject
 from operators.fused import ChainProcessor
 from operators.parquet_sink import ParquetSinkProcessor
@@ -48,8 +49,10 @@ class Wiring:
         clock: Callable[[], int] | None = None,
         global_stores: Mapping[str, Any] | None = None,
         reject: Reject | None = None,
+        drops: Drops | None = None,
     ) -> None:
         self.partition = partition
+        self.drops = drops if drops is not None else Drops()
         self.execution = physical.execution
         self.collector = collector
         self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))

@@ -118,6 +118,12 @@ class OperatorSpec:
     describe: Callable[[Any, Execution], str] | None = None
     on_error: bool = False
     binary: bool = False
+    #: whether the step needs event time (its input repartition topics carry watermarks)
+    needs_watermark: Callable[[Any], bool] | None = None
+    #: whether exit 1 carries the records too late for it (``LateOutput`` children)
+    late_exit: bool = False
+    #: whether it looks up a table in its task (what feeds it must be co-partitioned)
+    lookup: bool = False
 
 
 # -- building -----------------------------------------------------------------------------
@@ -221,8 +227,19 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
         describe=aggregate.execution_label,
         on_error=True,
     ),
-    plan.Process: OperatorSpec("stateful", _process, on_error=True),
-    plan.WindowedAggregate: OperatorSpec("stateful", _windowed, describe=windowed.execution_label),
+    plan.Process: OperatorSpec(
+        "stateful",
+        _process,
+        on_error=True,
+        needs_watermark=lambda n: n.on_timer is not None,  # event-time timers
+    ),
+    plan.WindowedAggregate: OperatorSpec(
+        "stateful",
+        _windowed,
+        describe=windowed.execution_label,
+        needs_watermark=lambda n: True,
+        late_exit=True,
+    ),
     plan.ToTable: OperatorSpec(
         "stateful", lambda n, exits, ctx: TableMaterializer(ctx.stores.kv(n.store.name), exits[0])
     ),
@@ -232,6 +249,7 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
             n, ctx.getter(n.table_step), exits[0], ctx.policy(n.step)
         ),
         on_error=True,
+        lookup=True,
     ),
     plan.StreamGlobalJoin: OperatorSpec("stateful", _global_join, on_error=True),
     plan.StreamStreamJoin: OperatorSpec("stateful", _stream_join, binary=True),
@@ -241,6 +259,7 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
             n, ctx.getter(n.parents[0]), ctx.getter(n.parents[1]), exits[0]
         ),
         binary=True,
+        lookup=True,
     ),
     plan.FkSubscribe: OperatorSpec(
         "stateful",
@@ -256,8 +275,15 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
     plan.FkResolve: OperatorSpec(
         "stateful",
         lambda n, exits, ctx: FkResolveProcessor(n, ctx.getter(n.table_step), exits[0]),
+        lookup=True,
     ),
 }
+
+
+def needs_watermark(node: plan.Node) -> bool:
+    """Whether ``node`` reacts to event time (windows, event-time timers)."""
+    test = spec_for(node).needs_watermark
+    return test is not None and test(node)
 
 
 def spec_for(node: plan.Node) -> OperatorSpec:
@@ -296,6 +322,7 @@ __all__ = [
     "SegmentKind",
     "build",
     "describe_mode",
+    "needs_watermark",
     "node_classes",
     "spec_for",
 ]

@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 
 from operators.columnar import ColumnarChain, chain_is_columnar, projected_reads
 from operators.fused import ChainFn
-from operators.registry import SegmentKind, spec_for
+from operators.registry import SegmentKind, needs_watermark, spec_for
 from state.task_state import StoreDef
 from streams.core.errors import TopologyError
 from streams.core.policies import ErrorPolicyName, Execution
@@ -231,11 +231,8 @@ def _feeds_windows(topo: LogicalPlan, step: str) -> bool:
         if s in seen:
             continue
         seen.add(s)
-        node = topo.node(s)
-        if isinstance(node, plan.WindowedAggregate):
+        if needs_watermark(topo.node(s)):
             return True
-        if isinstance(node, plan.Process) and node.on_timer is not None:
-            return True  # event-time timers need the watermark too
         todo.extend(topo.children(s))
     return False
 
@@ -293,7 +290,7 @@ def _build_subtopology(
         if isinstance(last, plan.Branch):
             outs = {by_step[c].index: c for c in topo.children(last.step)}  # type: ignore[attr-defined]
             exits = tuple((segment_of[outs[i]],) for i in range(len(last.predicates)))
-        elif isinstance(last, plan.WindowedAggregate):  # exit 0: results, exit 1: late records
+        elif spec_for(last).late_exit:  # exit 0: results, exit 1: late records
             below = children(last.step)
             exits = (
                 tuple(segment_of[c] for c in below if not isinstance(by_step[c], plan.LateOutput)),
@@ -388,7 +385,7 @@ def _build_subtopology(
             )
     copart = []
     for n in members:
-        if n.stores or isinstance(n, plan.StreamTableJoin | plan.TableTableJoin | plan.FkResolve):
+        if n.stores or spec_for(n).lookup:
             reads = _input_topics(n.step, by_step, member_steps)
             if len(reads) > 1:
                 copart.append((n.step, reads))

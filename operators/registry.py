@@ -142,7 +142,7 @@ def _sink(node: plan.Sink | plan.Repartition, exits: Any, ctx: BuildContext) -> 
 def _stream_join(node: plan.StreamStreamJoin, exits: Any, ctx: BuildContext) -> Any:
     ls, rs = ctx.stores.raw(node.left_store.name), ctx.stores.raw(node.right_store.name)
     assert isinstance(ls, WindowStore) and isinstance(rs, WindowStore)
-    sj = StreamStreamJoinProcessor(node, ls, rs, exits[0])
+    sj = StreamStreamJoinProcessor(node, ls, rs, exits[0], ctx.drops)
     ctx.on_watermark(sj)
     return sj
 
@@ -224,7 +224,10 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
     plan.Process: OperatorSpec("stateful", _process, on_error=True),
     plan.WindowedAggregate: OperatorSpec("stateful", _windowed, describe=windowed.execution_label),
     plan.ToTable: OperatorSpec(
-        "stateful", lambda n, exits, ctx: TableMaterializer(ctx.stores.kv(n.store.name), exits[0])
+        "stateful",
+        lambda n, exits, ctx: TableMaterializer(
+            ctx.stores.kv(n.store.name), exits[0], step=n.step, drops=ctx.drops
+        ),
     ),
     plan.StreamTableJoin: OperatorSpec(
         "stateful",
@@ -238,13 +241,15 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
     plan.TableTableJoin: OperatorSpec(
         "stateful",
         lambda n, exits, ctx: TableTableJoinProcessor(
-            n, ctx.getter(n.parents[0]), ctx.getter(n.parents[1]), exits[0]
+            n, ctx.getter(n.parents[0]), ctx.getter(n.parents[1]), exits[0], ctx.drops
         ),
         binary=True,
     ),
     plan.FkSubscribe: OperatorSpec(
         "stateful",
-        lambda n, exits, ctx: FkSubscribeProcessor(n, ctx.stores.kv(n.store.name), exits[0]),
+        lambda n, exits, ctx: FkSubscribeProcessor(
+            n, ctx.stores.kv(n.store.name), exits[0], ctx.drops
+        ),
     ),
     plan.FkRespond: OperatorSpec(
         "stateful",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from streams.core.errors import StreamsError
+from streams.runtime.config import parse_address
 from streams.runtime.metrics import health
 from streams.runtime.queries import FORWARDED_HEADER, to_json
 
@@ -37,21 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("streams.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[v6]:PORT``; an empty host is the loopback address)."""
-    host, sep, port = address.rpartition(":")
-    if not sep:
-        raise StreamsError(f"HTTP address must be HOST:PORT, got {address!r}")
-    try:
-        number = int(port)
-    except ValueError:
-        raise StreamsError(f"HTTP address {address!r}: port {port!r} is not a number") from None
-    if not 0 <= number <= 65535:
-        raise StreamsError(f"HTTP address {address!r}: port out of range")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, number
 
 
 def json_response(status: int, body: Any) -> web.Response:

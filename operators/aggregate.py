@@ -16,22 +16,27 @@ batches into one changelog record per key per commit).
 >>> p.process([("a", 1, 10, (), 0), ("b", 1, 11, (), 1), ("a", 1, 12, (), 2)])
 >>> out
 [('a', 2, 12, (), 2), ('b', 1, 11, (), 1)]
+
+A record without a key has no group: it is dropped and counted (``null_key``).
+
+>>> p.process([(None, 1, 13, (), 3)])
+>>> p.drops.counts
+{('n', 'null_key'): 1}
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from operators.base import Processor, Rows, push
+from operators.drops import Drops
 from operators.errors import ErrorPolicy
 from operators.windowed_columnar import KeyedBatch
 from state.task_state import ObjectKV
 from streams.core.errors import ProcessingError
 from streams.plan import nodes as plan
 
-log = logging.getLogger("streams.operators")
 _MISSING = object()
 
 
@@ -76,12 +81,14 @@ class AggregateProcessor:
         policy: ErrorPolicy | None = None,
         *,
         execution: str = "row",
+        drops: Drops | None = None,
     ) -> None:
         self.step = node.step
-        self.policy = policy or ErrorPolicy(node.step)
+        self.policy = policy or ErrorPolicy(node.step, drops=drops)
+        #: null-key records dropped, with the policy's skipped ones (the task's counts)
+        self.drops = drops if drops is not None else self.policy.drops
         self.store = store
         self.children = children
-        self.skipped_null_keys = 0
         self._init, self._add, self._result = self._functions(node)
         # count/sum/min/max/mean of expressions: whole batches on Arrow (see windowed.py)
         self._batch = columnar_form(node, execution)
@@ -133,11 +140,12 @@ class AggregateProcessor:
         accs: dict[Any, Any] = {}
         last: dict[Any, tuple[int, Any, int]] = {}  # key -> (max timestamp, headers, offset)
         get, init, add = self.store.get, self._init, self._add
+        null_keys = 0
         for row in rows:
             k, v, t, h, o = row
             if k is None:
                 # as Kafka Streams: a null key has no group; counted, never silently lost
-                self.skipped_null_keys += 1
+                null_keys += 1
                 continue
             acc = accs.get(k, _MISSING)
             try:  # (no cost in CPython 3.11 unless it raises)
@@ -155,10 +163,7 @@ class AggregateProcessor:
                 continue
             prev = last.get(k)
             last[k] = (t if prev is None or t > prev[0] else prev[0], h, o)
-        if self.skipped_null_keys and not accs:
-            log.debug(
-                "step '%s': %d records with a null key skipped", self.step, self.skipped_null_keys
-            )
+        self.drops.add(self.step, "null_key", null_keys)
         put, result = self.store.put, self._result
         out: Rows = []
         for k, acc in accs.items():
@@ -169,7 +174,7 @@ class AggregateProcessor:
 
     def _merge_groups(self, groups: list[tuple[Any, list[Any], int, int]], rows: Rows) -> None:
         """Merge each key's partial aggregates into the store, once per batch."""
-        self.skipped_null_keys += sum(1 for r in rows if r[0] is None)
+        self.drops.add(self.step, "null_key", sum(1 for r in rows if r[0] is None))
         get, put, init, merge, result = (
             self.store.get,
             self.store.put,

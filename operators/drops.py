@@ -2,8 +2,9 @@
 
 No record disappears without a trace: a step that drops one (no key where a key is needed, too
 late for its window, a failure under the ``skip`` policy, a field no record has) counts it
-here. A task owns one :class:`Drops`; the worker exports it as ``records_dropped_total{step,
-reason}`` and the test driver shows the same counts. The first drop of each (step, reason) is
+here. A task owns one :class:`Drops`; the worker exports it as
+``streams_records_dropped_total{step, reason}`` and the test driver shows the same counts
+(``driver.dropped``). The first drop of each (step, reason) is
 logged at WARNING, later ones are only counted.
 
 >>> d = Drops()
@@ -49,7 +50,7 @@ class Drops:
         if not before:
             log.warning(
                 "step '%s' dropped %d of its %s; further drops are counted in "
-                "records_dropped_total{step=%r, reason=%r}",
+                "streams_records_dropped_total{step=%r, reason=%r}",
                 step,
                 n,
                 _WHY[reason],

@@ -1,9 +1,9 @@
 """What a step does when a user function fails on a record: its error policy.
 
 ``fail`` stops the task with a :class:`~streams.core.errors.ProcessingError` naming the step and the
-record's source offset; ``skip`` counts the record and logs it (the first few, then every
-1000th); ``dead_letter`` hands the record and the error to ``reject`` (the task sends them to the
-dead-letter topic). Nothing is dropped without a trace.
+record's source offset; ``skip`` counts the record in ``drops`` (as ``error_skipped``) and logs
+it (the first few, then every 1000th); ``dead_letter`` hands the record and the error to
+``reject`` (the task sends them to the dead-letter topic). Nothing is dropped without a trace.
 
 >>> from streams.core.errors import ProcessingError
 >>> seen = []
@@ -11,6 +11,11 @@ dead-letter topic). Nothing is dropped without a trace.
 >>> p.handle(("k", "oops", 0, (), 7), ProcessingError("bad", step="parse", offset=7))
 >>> seen, p.rejected
 ([('oops', 'parse')], 1)
+>>> from operators.drops import Drops
+>>> skip = ErrorPolicy("parse", "skip", drops=Drops())
+>>> skip.handle(("k", 1, 0, (), 7), ProcessingError("bad", step="parse"))
+>>> skip.drops.counts
+{('parse', 'error_skipped'): 1}
 >>> ErrorPolicy("parse").handle(("k", 1, 0, (), 7), ProcessingError("bad", step="parse"))
 Traceback (most recent call last):
 ...
@@ -23,6 +28,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from operators.drops import Drops
 from streams.core.errors import ProcessingError
 from streams.core.policies import ErrorPolicyName, check_error_policy
 
@@ -34,13 +40,21 @@ Reject = Callable[[Any, ProcessingError], None]
 class ErrorPolicy:
     """One step's policy (see the module docstring)."""
 
-    __slots__ = ("policy", "reject", "rejected", "step")
+    __slots__ = ("drops", "policy", "reject", "rejected", "step")
 
-    def __init__(self, step: str, policy: str = "fail", reject: Reject | None = None) -> None:
+    def __init__(
+        self,
+        step: str,
+        policy: str = "fail",
+        reject: Reject | None = None,
+        drops: Drops | None = None,
+    ) -> None:
         self.step = step
         self.policy: ErrorPolicyName = check_error_policy(policy, where=f"step '{step}'")
         self.reject = reject
         self.rejected = 0
+        #: where ``skip`` counts what it drops (and where the step counts its other drops)
+        self.drops = drops if drops is not None else Drops()
 
     @property
     def fails(self) -> bool:
@@ -53,7 +67,9 @@ class ErrorPolicy:
         self.rejected += 1
         if self.policy == "dead_letter" and self.reject is not None:
             self.reject(row, err)
-        elif self.rejected <= 10 or self.rejected % 1000 == 0:
+            return
+        self.drops.add(self.step, "error_skipped")
+        if self.rejected <= 10 or self.rejected % 1000 == 0:
             log.warning(
                 "step '%s': skipped a record (%d so far): %s", self.step, self.rejected, err
             )

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from operators.base import Processor, Rows, push
+from operators.drops import Drops
 from operators.join import Port
 from operators.table import Getter
 from state.task_state import ObjectKV
@@ -27,8 +28,15 @@ from streams.plan import nodes as plan
 
 
 class FkSubscribeProcessor:
-    def __init__(self, node: plan.FkSubscribe, fks: ObjectKV, children: list[Processor]) -> None:
+    def __init__(
+        self,
+        node: plan.FkSubscribe,
+        fks: ObjectKV,
+        children: list[Processor],
+        drops: Drops | None = None,
+    ) -> None:
         self.step = node.step
+        self.drops = drops if drops is not None else Drops()
         self.fk: Callable[[Any], Any] = node.fk.as_callable()
         self.fks = fks
         self.children = children
@@ -36,9 +44,11 @@ class FkSubscribeProcessor:
     def process(self, rows: Rows) -> None:
         out: Rows = []
         o = None
+        null_keys = 0
         try:
             for k, v, t, h, o in rows:
                 if k is None:
+                    null_keys += 1
                     continue
                 new = None if v is None else self.fk(v)
                 old = self.fks.get(k)
@@ -53,6 +63,8 @@ class FkSubscribeProcessor:
                 out.append((new, ("+", k, False), t, h, o))  # (re)join with the left update
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
+        finally:
+            self.drops.add(self.step, "null_key", null_keys)
         push(self.children, out)
 
 

@@ -8,7 +8,7 @@ soon as both are there, with the later timestamp. Both sides are buffered in win
 their window closes (watermark > ``t + after + grace`` for a left record, ``t + before + grace``
 for a right one: the bounds are inclusive); then an unmatched record of an outer side is
 emitted once, joined with ``None`` — never earlier, so there are no spurious null results.
-A record arriving after its window closed is dropped (and counted).
+A record arriving after its window closed is dropped (and counted); so is one without a key.
 
 Table-table: a change on either side looks up the other side's current value and emits the
 new joined value for that key, or a deletion (``None``) when the key no longer matches.
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from operators.base import Processor, Rows, push
+from operators.drops import Drops
 from operators.table import Getter
 from state.window import WindowStore
 from streams.core.errors import ProcessingError
@@ -44,8 +45,10 @@ class StreamStreamJoinProcessor:
         left: WindowStore,
         right: WindowStore,
         children: list[Processor],
+        drops: Drops | None = None,
     ) -> None:
         self.step = node.step
+        self.drops = drops if drops is not None else Drops()
         self.win = node.window
         self.joiner = node.joiner.obj
         self.how = node.how
@@ -66,9 +69,11 @@ class StreamStreamJoinProcessor:
         enc, loads, dumps = KEY.serialize, pickle.loads, pickle.dumps
         out: Rows = []
         o = None
+        null_keys = 0
         try:
             for k, v, t, h, o in rows:
                 if k is None:
+                    null_keys += 1
                     continue
                 if t + keep + w.grace_ms < wm:  # inclusive window end: a record at wm is on time
                     self.late_records += 1
@@ -97,6 +102,8 @@ class StreamStreamJoinProcessor:
                 mine.put(kb, t, dumps(entries, protocol=5))
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
+        finally:
+            self.drops.add(self.step, "null_key", null_keys)
         push(self.children, out)
 
     def _join_unmatched(self, side: int, v: Any) -> Any:
@@ -132,9 +139,15 @@ class StreamStreamJoinProcessor:
 
 class TableTableJoinProcessor:
     def __init__(
-        self, node: plan.TableTableJoin, left: Getter, right: Getter, children: list[Processor]
+        self,
+        node: plan.TableTableJoin,
+        left: Getter,
+        right: Getter,
+        children: list[Processor],
+        drops: Drops | None = None,
     ) -> None:
         self.step = node.step
+        self.drops = drops if drops is not None else Drops()
         self.joiner = node.joiner.obj
         self.how = node.how
         self.getters = (left, right)
@@ -146,8 +159,12 @@ class TableTableJoinProcessor:
         other, joiner, how = self.getters[1 - side], self.joiner, self.how
         out: Rows = []
         o = None
+        null_keys = 0
         try:
             for k, v, t, h, o in rows:
+                if k is None:  # (a table has no null key; a join cannot look one up)
+                    null_keys += 1
+                    continue
                 w = other(k)
                 lv, rv = (v, w) if side == 0 else (w, v)
                 if (
@@ -160,6 +177,8 @@ class TableTableJoinProcessor:
                     out.append((k, joiner(lv, rv), t, h, o))  # type: ignore[operator]
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
+        finally:
+            self.drops.add(self.step, "null_key", null_keys)
         push(self.children, out)
 
 

@@ -148,7 +148,7 @@ def _sink(node: plan.Sink | plan.Repartition, exits: Any, ctx: BuildContext) -> 
 def _stream_join(node: plan.StreamStreamJoin, exits: Any, ctx: BuildContext) -> Any:
     ls, rs = ctx.stores.raw(node.left_store.name), ctx.stores.raw(node.right_store.name)
     assert isinstance(ls, WindowStore) and isinstance(rs, WindowStore)
-    sj = StreamStreamJoinProcessor(node, ls, rs, exits[0])
+    sj = StreamStreamJoinProcessor(node, ls, rs, exits[0], ctx.drops)
     ctx.on_watermark(sj)
     return sj
 
@@ -241,7 +241,10 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
         late_exit=True,
     ),
     plan.ToTable: OperatorSpec(
-        "stateful", lambda n, exits, ctx: TableMaterializer(ctx.stores.kv(n.store.name), exits[0])
+        "stateful",
+        lambda n, exits, ctx: TableMaterializer(
+            ctx.stores.kv(n.store.name), exits[0], step=n.step, drops=ctx.drops
+        ),
     ),
     plan.StreamTableJoin: OperatorSpec(
         "stateful",
@@ -256,14 +259,16 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
     plan.TableTableJoin: OperatorSpec(
         "stateful",
         lambda n, exits, ctx: TableTableJoinProcessor(
-            n, ctx.getter(n.parents[0]), ctx.getter(n.parents[1]), exits[0]
+            n, ctx.getter(n.parents[0]), ctx.getter(n.parents[1]), exits[0], ctx.drops
         ),
         binary=True,
         lookup=True,
     ),
     plan.FkSubscribe: OperatorSpec(
         "stateful",
-        lambda n, exits, ctx: FkSubscribeProcessor(n, ctx.stores.kv(n.store.name), exits[0]),
+        lambda n, exits, ctx: FkSubscribeProcessor(
+            n, ctx.stores.kv(n.store.name), exits[0], ctx.drops
+        ),
     ),
     plan.FkRespond: OperatorSpec(
         "stateful",

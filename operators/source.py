@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from operators.arrow_ipc import is_arrow
 from operators.base import Processor, Rows
+from operators.drops import Drops
 from streams.core.errors import ProcessingError, SerializationError, _RecordError
 from streams.core.records import as_raw
 from streams.core.serde import FnSerde, Serde
@@ -91,13 +92,19 @@ class Decoder:
         dead_letter: Callable[[Any, Exception], None] | None = None,
         schema: Any = None,
         arrow: bool = False,
+        drops: Drops | None = None,
     ) -> None:
         self.step, self.topic, self.partition = step, topic, partition
+        #: where ``skip`` counts the records that do not decode (``error_skipped``)
+        self.drops = drops if drops is not None else Drops()
         self.children = children if children is not None else []
         self.on_error = on_error
         self.dead_letter = dead_letter
         self.timestamp = timestamp
         self.skipped = 0  # records dropped (skip) or sent to the dead-letter topic
+        #: the fetched batch being pushed downstream (None between batches): a step failing
+        #: on a record finds its original bytes here by offset (dead letters)
+        self.batch: Sequence[Any] | None = None
         self._filename = f"<decode {next(_ids)}: {topic}>"
         self._what: dict[tuple[str, int], str] = {}  # (filename, line) -> "key" | "value"
         # two loops: plain tuples (embedded broker) are unpacked, records with attributes
@@ -193,6 +200,7 @@ class Decoder:
                 if self.on_error == "dead_letter" and self.dead_letter is not None:
                     self.dead_letter(m, err)
                 else:
+                    self.drops.add(self.step, "error_skipped")
                     log.warning("skipped a record: %s", err)
         return rows
 
@@ -259,6 +267,13 @@ class Decoder:
         self, msgs: Sequence[MessageLike], *, track_time: bool = False
     ) -> int | None:
         """Decode and push downstream; with ``track_time``, return the batch's max event time."""
+        self.batch = msgs
+        try:
+            return self._process_messages(msgs, track_time)
+        finally:
+            self.batch = None
+
+    def _process_messages(self, msgs: Sequence[MessageLike], track_time: bool) -> int | None:
         if self.arrow_messages and msgs and any(is_arrow(as_raw(m)[3]) for m in msgs):
             return self._process_mixed(msgs, track_time)
         if (self._ipc is not None or self._arrow is not None or self._avro is not None) and msgs:

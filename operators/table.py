@@ -1,9 +1,9 @@
 """Tables and stream-table joins.
 
 A :class:`TableMaterializer` upserts each record into the table's store (``None`` deletes; a
-null key is skipped, as in Kafka Streams) and forwards the change. A join looks the key up
-through a *getter*: the store read plus the table's derivations (filter, map_values) applied on
-read, so derived tables need no store of their own.
+null key is dropped and counted, as in Kafka Streams) and forwards the change. A join looks the
+key up through a *getter*: the store read plus the table's derivations (filter, map_values)
+applied on read, so derived tables need no store of their own.
 
 >>> from state.task_state import StoreDef, TaskStores
 >>> from streams.core.serde import KEY, PICKLE
@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from operators.base import Processor, Rows, push
+from operators.drops import Drops
 from operators.errors import ErrorPolicy
 from state.task_state import ObjectKV
 from streams.core.errors import ProcessingError
@@ -32,22 +33,34 @@ Getter = Callable[[Any], Any]
 class TableMaterializer:
     """Upserts rows into the table's store and forwards them as the change stream."""
 
-    def __init__(self, store: ObjectKV, children: list[Processor]) -> None:
+    def __init__(
+        self,
+        store: ObjectKV,
+        children: list[Processor],
+        *,
+        step: str = "",
+        drops: Drops | None = None,
+    ) -> None:
         self.store = store
         self.children = children
+        self.step = step
+        self.drops = drops if drops is not None else Drops()
 
     def process(self, rows: Rows) -> None:
         put, delete = self.store.put, self.store.delete
         changes: Rows = []
+        null_keys = 0
         for row in rows:
             k, v = row[0], row[1]
             if k is None:
+                null_keys += 1
                 continue
             if v is None:
                 delete(k)
             else:
                 put(k, v)
             changes.append(row)
+        self.drops.add(self.step, "null_key", null_keys)
         push(self.children, changes)
 
 
@@ -98,6 +111,8 @@ class LookupJoinProcessor:
     ) -> None:
         self.step = node.step
         self.policy = policy or ErrorPolicy(node.step)
+        #: inner joins drop records without a key (a left join passes them, unmatched)
+        self.drops = self.policy.drops
         self.getter = getter
         self.joiner = node.joiner.obj
         self.inner = node.how == "inner"
@@ -124,14 +139,23 @@ class LookupJoinProcessor:
         get, joiner, inner, key = self.getter, self.joiner, self.inner, self.key
         out: Rows = []
         o = None
+        null_keys = 0
         try:
             for k, v, t, h, o in rows:
-                other = get(k if key is None else key(v))
-                if other is None and inner:
-                    continue
+                lookup = k if key is None else key(v)
+                if lookup is None:
+                    if inner:
+                        null_keys += 1
+                        continue
+                    other = None
+                else:
+                    other = get(lookup)
+                    if other is None and inner:
+                        continue
                 out.append((k, joiner(v, other), t, h, o))  # type: ignore[operator]
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
+        self.drops.add(self.step, "null_key", null_keys)
         return out
 
 

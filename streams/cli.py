@@ -73,11 +73,24 @@ def _load_input(broker: EmbeddedBroker, topo: Topology, spec: str) -> int:
             broker.append(topic, 0, None, inp.value_serde.serialize(value), i)
             n += 1
         return n
+    on_error = inp.source.on_error if inp.source is not None else "fail"
     with open(path, "rb") as f:
         for i, line in enumerate(f):
             if not line.strip():
                 continue
-            rec = msgspec.json.decode(line)
+            try:
+                rec = msgspec.json.decode(line)
+            except msgspec.DecodeError as e:
+                if on_error == "fail":
+                    raise StreamsError(
+                        f"--input {path}, line {i + 1}: not JSON ({e}); source '{topic}' "
+                        "fails on bad records (on_error='skip' or 'dead_letter' goes on)"
+                    ) from None
+                # the line's bytes as the value: the source's decoder applies its policy
+                # (skipped and counted, or dead-lettered as it is)
+                broker.append(topic, 0, None, line.rstrip(b"\r\n"), i)
+                n += 1
+                continue
             is_envelope = isinstance(rec, dict) and "value" in rec
             key = rec.get("key") if is_envelope else None
             value = rec["value"] if is_envelope else rec
@@ -104,14 +117,27 @@ def _arrow_rows(path: str) -> Iterator[Any]:
 
 
 def _print_topic(broker: EmbeddedBroker, topo: Topology, topic: str) -> None:
-    serdes = topo.compile().sink_topics.get(topic)
+    """Print the records of a sink or dead-letter topic (a dead letter with its
+    ``streams.*`` headers: why it is there)."""
+    plan = topo.compile()
+    serdes = plan.output_serdes(topic)
     if serdes is None:
-        raise StreamsError(f"--print: '{topic}' is not a sink topic of {topo.app_id}")
+        written = ", ".join((*plan.sink_topics, *plan.dead_letter_topics)) or "none"
+        raise StreamsError(
+            f"--print: '{topic}' is not a sink or dead-letter topic of {topo.app_id} ({written})"
+        )
+    dead = topic in plan.dead_letter_topics and topic not in plan.sink_topics
     for p in range(broker.partition_count(topic) or 0):
         for m in broker.fetch(TopicPartition(topic, p), 0):
+            why = ""
+            if dead:
+                h = {
+                    k: v.decode(errors="replace") for k, v in m.headers if k.startswith("streams.")
+                }
+                why = f" headers={h!r}"
             print(
                 f"{topic}[{p}]@{m.offset} key={serdes[0].deserialize(m.key)!r} "
-                f"value={serdes[1].deserialize(m.value)!r}"
+                f"value={serdes[1].deserialize(m.value)!r}{why}"
             )
 
 
@@ -186,6 +212,8 @@ def _run(args: argparse.Namespace) -> int:
     bounded = bool(args.input) and not args.bootstrap
     asyncio.run(_run_worker(worker, until_idle, status=status, end_of_input=bounded))
     print(f"processed {worker.processed} records", file=sys.stderr)
+    if dropped := worker.metrics.dropped_total():
+        print(f"dropped {dropped} records (streams_records_dropped_total)", file=sys.stderr)
     if isinstance(broker, EmbeddedBroker):
         for topic in args.print:
             _print_topic(broker, topo, topic)

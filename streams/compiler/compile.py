@@ -28,7 +28,7 @@ from operators.registry import SegmentKind, needs_watermark, spec_for
 from state.task_state import StoreDef
 from streams.core.errors import TopologyError
 from streams.core.policies import ErrorPolicyName, Execution
-from streams.core.serde import PICKLE, Serde
+from streams.core.serde import BYTES, PICKLE, Serde
 from streams.plan import nodes as plan
 from streams.plan.expr import Expr
 from streams.plan.logical import LogicalPlan
@@ -147,6 +147,19 @@ class PhysicalPlan:
     def input_topics(self) -> tuple[str, ...]:
         return tuple(t for s in self.subtopologies for t in s.inputs)
 
+    @property
+    def dead_letter_topics(self) -> tuple[str, ...]:
+        """The topics dead letters go to (``{app_id}-dlq``, sources' ``dead_letter_topic``)."""
+        return tuple(t.name for t in self.internal_topics if t.kind == "dlq")
+
+    def output_serdes(self, topic: str) -> tuple[Serde, Serde] | None:
+        """How to read ``topic`` if the application writes it: a sink's serdes, or bytes for
+        a dead-letter topic (its records keep their original bytes). None: not written."""
+        serdes = self.sink_topics.get(topic)
+        if serdes is None and topic in self.dead_letter_topics:
+            return BYTES, BYTES
+        return serdes
+
 
 class _UnionFind:
     def __init__(self) -> None:
@@ -205,8 +218,11 @@ def compile_plan(topo: LogicalPlan, *, fuse: bool = True) -> PhysicalPlan:
     }
     if topo.dead_letters:
         dlqs.add(f"{topo.app_id}-dlq")
+    dlq_config = {"cleanup.policy": "delete"}
+    if topo.dead_letter_retention_ms is not None:
+        dlq_config["retention.ms"] = str(topo.dead_letter_retention_ms)
     for dlq in sorted(dlqs):
-        internal.append(InternalTopic(dlq, "dlq", 1, (), {"cleanup.policy": "delete"}))
+        internal.append(InternalTopic(dlq, "dlq", topo.dead_letter_partitions, (), dlq_config))
     timed = frozenset(
         n.topic for n in nodes if isinstance(n, plan.Repartition) and _feeds_windows(topo, n.step)
     )

@@ -35,6 +35,9 @@ class Topology:
     """A named dataflow. ``app_id`` names the consumer group, state stores and internal topics.
 
     Serdes default to ``key=STR`` and ``value=JSON`` for sources and sinks.
+    ``dead_letter_partitions`` and ``dead_letter_retention_ms`` shape the dead-letter topics the
+    application creates (``{app_id}-dlq`` and sources' ``dead_letter_topic``; retention
+    ``None``: the broker's default, ``-1``: forever).
     """
 
     def __init__(
@@ -45,6 +48,8 @@ class Topology:
         default_value: Serde = JSON,
         on_error: ErrorPolicyName = "fail",
         execution: Execution = "auto",
+        dead_letter_partitions: int = 1,
+        dead_letter_retention_ms: int | None = None,
     ) -> None:
         if not isinstance(app_id, str) or not _APP_ID.match(app_id):
             raise TopologyError(
@@ -54,6 +59,9 @@ class Topology:
         check_error_policy(on_error)
         #: builds the logical plan; the DSL's handles add their steps through it
         self.builder = PlanBuilder(app_id, on_error=on_error)
+        _check_dead_letters(dead_letter_partitions, dead_letter_retention_ms)
+        self.builder.dead_letter_partitions = dead_letter_partitions
+        self.builder.dead_letter_retention_ms = dead_letter_retention_ms
         self.default_key = default_key
         self.default_value = default_value
         self._compiled: dict[bool, tuple[int, PhysicalPlan]] = {}
@@ -247,6 +255,18 @@ class Topology:
 
     def __repr__(self) -> str:
         return f"Topology({self.app_id!r}, steps={len(self.builder.nodes)})"
+
+
+def _check_dead_letters(partitions: Any, retention_ms: Any) -> None:
+    if type(partitions) is not int or partitions < 1:
+        raise TopologyError(f"dead_letter_partitions must be an int >= 1, got {partitions!r}")
+    if retention_ms is not None and (
+        type(retention_ms) is not int or (retention_ms < 1 and retention_ms != -1)
+    ):
+        raise TopologyError(
+            f"dead_letter_retention_ms must be an int >= 1, -1 (forever) or None, "
+            f"got {retention_ms!r}"
+        )
 
 
 def _check_schema(step: str, schema: Any, value: Serde) -> Any:

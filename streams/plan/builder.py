@@ -41,6 +41,9 @@ class PlanBuilder(PlanGraph):
         self._counter = 0
         self.version = 0
         self._built: LogicalPlan | None = None
+        #: the dead-letter topics' partitions and retention (set by the Topology)
+        self.dead_letter_partitions = 1
+        self.dead_letter_retention_ms: int | None = None
 
     def _changed(self) -> None:
         self.version += 1
@@ -161,6 +164,8 @@ class PlanBuilder(PlanGraph):
                 self._execution,
                 self.on_error,
                 dict(self._policies),
+                dead_letter_partitions=self.dead_letter_partitions,
+                dead_letter_retention_ms=self.dead_letter_retention_ms,
             )
         return self._built
 

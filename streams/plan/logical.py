@@ -112,6 +112,9 @@ class LogicalPlan(PlanGraph):
     on_error: ErrorPolicyName = "fail"
     #: ``stream.on_error(...)`` overrides, per step
     step_policies: Mapping[str, ErrorPolicyName] = field(default_factory=dict)
+    #: the dead-letter topics' partition count and ``retention.ms`` (None: the broker's)
+    dead_letter_partitions: int = 1
+    dead_letter_retention_ms: int | None = None
     _by_step: Mapping[str, plan.Node] = field(init=False, repr=False, compare=False)
     _kids: Mapping[str, Sequence[str]] = field(init=False, repr=False, compare=False)
 

@@ -4,14 +4,24 @@
 200
 >>> Config(processing_guarantee="exactly_once").effective_commit_interval_ms
 100
+
+Every field is checked when the config is made, and an error names it:
+
+>>> Config(commit_interval_ms="100")
+Traceback (most recent call last):
+...
+streams.core.errors.StreamsError: config commit_interval_ms must be an int >= 1, got '100' (str)
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from streams.core.errors import StreamsError
-from streams.core.policies import Guarantee, StateBackend, check_guarantee, check_state_backend
+from streams.core.policies import GUARANTEES, STATE_BACKENDS, Guarantee, StateBackend
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -129,22 +139,13 @@ class Config:
     )
 
     def __post_init__(self) -> None:
-        check_guarantee(self.processing_guarantee)
-        check_state_backend(self.state_backend)
-        for f in (
-            "max_poll_records",
-            "poll_timeout_ms",
-            "task_queue_batches",
-            "default_partitions",
-            "stall_timeout_ms",
-            "startup_timeout_ms",
-            "repartition_purge_interval_ms",
-            "state_cache_max_entries",
-        ):
-            if getattr(self, f) < 1:
-                raise StreamsError(f"config {f} must be >= 1, got {getattr(self, f)}")
-        if self.commit_interval_ms is not None and self.commit_interval_ms < 1:
-            raise StreamsError("config commit_interval_ms must be >= 1")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            must = _RULES[f.name](value)
+            if must is not None:
+                raise StreamsError(
+                    f"config {f.name} must be {must}, got {value!r} ({type(value).__name__})"
+                )
 
     @property
     def exactly_once(self) -> bool:
@@ -157,9 +158,88 @@ class Config:
         return 100 if self.exactly_once else 1000
 
 
+# -- validation: one rule per field ---------------------------------------------------------
+#: a rule returns what the value must be when it is not (None: it is fine)
+Rule = Callable[[Any], str | None]
+
+
+def _int(lo: int, *, optional: bool = False) -> Rule:
+    must = f"an int >= {lo}"  # (optional: or None, the default)
+    # (bool is an int to Python, never to a config)
+    return lambda v: None if (optional and v is None) or (type(v) is int and v >= lo) else must
+
+
+def _one_of(allowed: tuple[str, ...]) -> Rule:
+    must = " or ".join(repr(a) for a in allowed)
+    return lambda v: None if isinstance(v, str) and v in allowed else must
+
+
+def _path(v: Any) -> str | None:
+    return None if v is None or isinstance(v, str | os.PathLike) else "a path (str) or None"
+
+
+def _gc_threshold(v: Any) -> str | None:
+    ok = v is None or (
+        isinstance(v, tuple) and len(v) == 3 and all(type(x) is int and x >= 0 for x in v)
+    )
+    return None if ok else "a tuple of three ints >= 0 (gc.set_threshold) or None"
+
+
+def _address(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        try:
+            parse_address(v)
+            return None
+        except StreamsError:
+            pass
+    return "HOST:PORT (port 0-65535) or None"
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``; an empty host is the loopback address).
+
+    >>> parse_address("127.0.0.1:8080"), parse_address(":0"), parse_address("[::1]:9000")
+    (('127.0.0.1', 8080), ('127.0.0.1', 0), ('::1', 9000))
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        raise StreamsError(f"HTTP address must be HOST:PORT, got {address!r}")
+    try:
+        number = int(port)
+    except ValueError:
+        raise StreamsError(f"HTTP address {address!r}: port {port!r} is not a number") from None
+    if not 0 <= number <= 65535:
+        raise StreamsError(f"HTTP address {address!r}: port out of range")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, number
+
+
+_RULES: dict[str, Rule] = {
+    "processing_guarantee": _one_of(GUARANTEES),
+    "commit_interval_ms": _int(1, optional=True),
+    "max_poll_records": _int(1),
+    "poll_timeout_ms": _int(1),
+    "task_queue_batches": _int(1),
+    "state_dir": _path,
+    "state_backend": _one_of(STATE_BACKENDS),
+    "num_standby_replicas": _int(0),
+    "state_cache_max_entries": _int(1),
+    "restore_batch_records": _int(1),
+    "gc_threshold": _gc_threshold,
+    "default_partitions": _int(1),
+    "http_address": _address,
+    "http_advertised_address": _address,
+    "stall_timeout_ms": _int(1),
+    "repartition_purge_interval_ms": _int(1),
+    "startup_timeout_ms": _int(1),
+}
+
+
 def config_reference() -> list[tuple[str, str, str]]:
     """``(name, default, doc)`` for every setting."""
     return [(f.name, repr(f.default), f.metadata.get("doc", "")) for f in fields(Config)]
 
 
-__all__ = ["Config", "Guarantee", "config_reference"]
+__all__ = ["Config", "Guarantee", "config_reference", "parse_address"]

@@ -107,6 +107,7 @@ class TopologyTestDriver:
         self._committed_meta: dict[TopicPartition, str] = {}  # event time, as in the worker
         self.tasks: dict[TaskId, Task] = {}
         self.restored_records = 0
+        self._dropped_before: dict[tuple[str, str], int] = {}  # of tasks gone in a crash
         self.global_stores: dict[str, GlobalStore] = {}
         for g in self.plan.global_tables:
             if self.broker.partition_count(g.topic) is None:
@@ -251,6 +252,8 @@ class TopologyTestDriver:
         """Die without committing: uncommitted state changes and input positions are lost.
         Outputs already written stay written, as on Kafka under at-least-once."""
         for task in self.tasks.values():
+            for key, n in task.drops.counts.items():  # (counted as a worker's counter is)
+                self._dropped_before[key] = self._dropped_before.get(key, 0) + n
             task.close()
         self.tasks.clear()
 
@@ -301,12 +304,16 @@ class TopologyTestDriver:
     def read(
         self, topic: str, *, key: Serde | None = None, value: Serde | None = None
     ) -> list[Record]:
-        """Records written to ``topic`` since the last read, in partition then offset order."""
-        serdes = self.plan.sink_topics.get(topic)
+        """Records written to ``topic`` since the last read, in partition then offset order.
+
+        ``topic`` is a sink's or a dead-letter topic (``{app_id}-dlq``, a source's
+        ``dead_letter_topic``: keys and values as bytes, the reason in the headers)."""
+        serdes = self.plan.output_serdes(topic)
         if serdes is None and (key is None or value is None):
+            written = (*self.plan.sink_topics, *self.plan.dead_letter_topics)
             raise TopologyError(
                 f"topic '{topic}' is not written by topology '{self.plan.app_id}' "
-                f"(sinks: {', '.join(self.plan.sink_topics) or 'none'})"
+                f"(sinks and dead-letter topics: {', '.join(written) or 'none'})"
             )
         kser = key or serdes[0]  # type: ignore[index]
         vser = value or serdes[1]  # type: ignore[index]
@@ -325,6 +332,17 @@ class TopologyTestDriver:
                     )
                 )
                 self._read_pos[tp] = m.offset + 1
+        return out
+
+    @property
+    def dropped(self) -> dict[tuple[str, str], int]:
+        """Records steps dropped on purpose, ``{(step, reason): n}`` over all tasks (what a
+        worker exports as ``streams_records_dropped_total``; reasons: ``null_key``, ``late``,
+        ``error_skipped``, ``missing_field``)."""
+        out = dict(self._dropped_before)
+        for task in self.tasks.values():
+            for key, n in task.drops.counts.items():
+                out[key] = out.get(key, 0) + n
         return out
 
     def read_values(self, topic: str) -> list[Any]:

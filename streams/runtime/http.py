@@ -11,7 +11,9 @@ Off unless ``Config(http_address="HOST:PORT")`` (``streams run --http HOST:PORT`
   windows), answered here or forwarded to the worker that holds the key
   (:mod:`streams.runtime.queries`).
 
-Every response is JSON except ``/metrics``; errors are ``{"error": "..."}`` with a 4xx/5xx status.
+Every response is JSON except ``/metrics``; errors are ``{"error": "..."}`` with a 4xx/5xx status,
+also for requests aiohttp's parser rejects before any handler runs (a request line over 8 KB,
+bytes that are not HTTP): those are logged as one WARNING line, without a traceback.
 
 >>> parse_address("127.0.0.1:8080"), parse_address(":0"), parse_address("[::1]:9000")
 (('127.0.0.1', 8080), ('127.0.0.1', 0), ('::1', 9000))
@@ -22,12 +24,16 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from streams.core.errors import StreamsError
+from streams.runtime.config import parse_address
 from streams.runtime.metrics import health
 from streams.runtime.queries import FORWARDED_HEADER, to_json
 
@@ -37,21 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("streams.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[v6]:PORT``; an empty host is the loopback address)."""
-    host, sep, port = address.rpartition(":")
-    if not sep:
-        raise StreamsError(f"HTTP address must be HOST:PORT, got {address!r}")
-    try:
-        number = int(port)
-    except ValueError:
-        raise StreamsError(f"HTTP address {address!r}: port {port!r} is not a number") from None
-    if not 0 <= number <= 65535:
-        raise StreamsError(f"HTTP address {address!r}: port out of range")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, number
 
 
 def json_response(status: int, body: Any) -> web.Response:
@@ -71,13 +62,52 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         return json_response(500, {"error": f"{type(e).__name__}: {e}", "path": request.path})
 
 
+class _JsonErrorHandler(RequestHandler):
+    """aiohttp's connection handler, answering requests its parser rejects (4xx) with a JSON
+    error and one WARNING line instead of plain text and an ERROR traceback."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not 400 <= status < 500 or request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        why = (message or (str(exc) if exc is not None else "") or HTTPStatus(status).phrase)[:200]
+        log.warning("HTTP %d for a request from %s: %s", status, request.remote, why)
+        resp = json_response(status, {"error": why})
+        resp.force_close()
+        return resp
+
+
+class _JsonErrorServer(Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _Runner(web.AppRunner):
+    """An AppRunner whose connections are :class:`_JsonErrorHandler` s."""
+
+    async def _make_server(self) -> Server:
+        s = await super()._make_server()  # (starts the app up)
+        return _JsonErrorServer(
+            s.request_handler,
+            request_factory=s.request_factory,
+            handler_cancellation=s.handler_cancellation,
+            loop=s._loop,
+            **s._kwargs,
+        )
+
+
 class HttpServer:
     """Serves one worker. ``start()`` binds; ``address`` is then the bound ``host:port``."""
 
     def __init__(self, worker: Worker, address: str) -> None:
         self.worker = worker
         self.host, self.port = parse_address(address)
-        self._runner: web.AppRunner | None = None
+        self._runner: _Runner | None = None
         app = web.Application(middlewares=[_json_errors])
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/health", self._health)
@@ -86,7 +116,7 @@ class HttpServer:
         self.app = app
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = _Runner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -12,6 +12,9 @@ Metrics (``task`` is ``{subtopology}_{partition}``):
   control records not counted);
 * ``streams_process_batch_seconds{task}``: time to run one fetched batch through a task;
 * ``streams_late_records_total{task}``, ``streams_dead_lettered_records_total{task}``;
+* ``streams_records_dropped_total{step,reason}``: records a step dropped on purpose (reasons:
+  ``null_key``, ``late``, ``error_skipped``, ``missing_field``; see :mod:`operators.drops`),
+  summed over the worker's tasks;
 * ``streams_commit_seconds``: one commit (drain, flush/transaction, offsets, stores);
 * ``streams_rebalances_total``: assignments received;
 * ``streams_restored_records_total{store}``, ``streams_restore_remaining_records{store,partition}``;
@@ -86,6 +89,8 @@ class TaskMeter:
         self._dead = metrics.dead_lettered.labels(tid)
         self._late_sources = [p for p in task.timed if hasattr(p, "late_records")]
         self._seen_out = self._seen_late = self._seen_dead = 0
+        self._dropped = metrics.dropped
+        self._seen_drops: dict[tuple[str, str], int] = {}
         self.last_progress = time.monotonic()
 
     def batch(self, records: int, seconds: float) -> None:
@@ -96,7 +101,7 @@ class TaskMeter:
         self.sync()
 
     def sync(self) -> None:
-        """Move the counters the task keeps itself (outputs, late, dead-lettered) on."""
+        """Move the counters the task keeps itself (outputs, late, dead-lettered, dropped) on."""
         out = self.out.records
         if out != self._seen_out:
             self._out.inc(out - self._seen_out)
@@ -110,6 +115,14 @@ class TaskMeter:
             if late != self._seen_late:
                 self._late.inc(late - self._seen_late)
                 self._seen_late = late
+        drops = self.task.drops.counts
+        if drops:
+            seen = self._seen_drops
+            for key, n in list(drops.items()):
+                before = seen.get(key, 0)
+                if n != before:
+                    self._dropped.labels(*key).inc(n - before)
+                    seen[key] = n
 
 
 class WorkerMetrics:
@@ -140,6 +153,12 @@ class WorkerMetrics:
         )
         self.dead_lettered = Counter(
             "streams_dead_lettered_records", "Records sent to a dead-letter topic", task, registry=r
+        )
+        self.dropped = Counter(
+            "streams_records_dropped",
+            "Records a step dropped on purpose (null key, late, error policy skip, missing field)",
+            ["step", "reason"],
+            registry=r,
         )
         self.commit_seconds = Histogram(
             "streams_commit_seconds", "Time of one commit (checkpoint)", registry=r
@@ -194,6 +213,17 @@ class WorkerMetrics:
     def sample(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         """The current value of one sample (tests, tools)."""
         return self.registry.get_sample_value(name, labels or {})
+
+    def dropped_total(self) -> int:
+        """Every record dropped on purpose so far, all steps and reasons (the status line)."""
+        return int(
+            sum(
+                s.value
+                for metric in self.dropped.collect()
+                for s in metric.samples
+                if s.name.endswith("_total")
+            )
+        )
 
 
 class _LiveCollector(Collector):

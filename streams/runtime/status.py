@@ -1,12 +1,15 @@
 """The live status line ``streams run`` shows on a terminal.
 
 Once a second: records/s since the last tick, total records, consumer lag, tasks running and
-restoring, restore records still to replay, and the rebalance count. On a terminal the line is
+restoring, restore records still to replay, the rebalance count and, when there are any, the
+records steps dropped on purpose (``streams_records_dropped_total``). On a terminal the line is
 rewritten in place; otherwise nothing is printed (logs carry the story there).
 
 >>> s = Snapshot(processed=1500, lag=20, running=4, restoring=1, remaining=300, rebalances=2)
 >>> format_status(s, Snapshot(processed=500), seconds=1.0)
 '1,000 rec/s | 1,500 records | lag 20 | tasks 4 running, 1 restoring (300 to replay) | 2 rebalances'
+>>> format_status(Snapshot(processed=10, lag=0, dropped=12), Snapshot(), seconds=1.0)
+'10 rec/s | 10 records | lag 0 | tasks 0 running | 0 rebalances | dropped 12'
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Snapshot:
     restoring: int = 0
     remaining: int = 0
     rebalances: int = 0
+    dropped: int = 0
 
 
 def format_status(now: Snapshot, before: Snapshot, seconds: float) -> str:
@@ -41,6 +45,8 @@ def format_status(now: Snapshot, before: Snapshot, seconds: float) -> str:
         tasks += f", {now.restoring} restoring ({now.remaining:,} to replay)"
     parts.append(tasks)
     parts.append(f"{now.rebalances} rebalance{'s' if now.rebalances != 1 else ''}")
+    if now.dropped:
+        parts.append(f"dropped {now.dropped:,}")
     return " | ".join(parts)
 
 
@@ -61,6 +67,7 @@ async def snapshot(worker: Worker) -> Snapshot:
         restoring=states.get("restoring", 0),
         remaining=remaining,
         rebalances=int(m.sample("streams_rebalances_total") or 0),
+        dropped=m.dropped_total(),
     )
 
 

@@ -144,6 +144,7 @@ class Task:
                 dead_letter=self._dead_letter_to(dlq, inp.step) if dlq else None,
                 schema=inp.schema,  # (narrowed to the fields steps read)
                 arrow=inp.arrow,
+                drops=self.drops,
             )
         self.positions: dict[TopicPartition, int] = {}
         self.processed = 0

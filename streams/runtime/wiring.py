@@ -107,7 +107,9 @@ class Wiring:
         p = self.error_policies.get(step or "")
         if p is None:
             name = self._policy_names.get(step or "", self._physical.on_error)
-            p = self.error_policies[step or ""] = ErrorPolicy(step or "", name, self._reject)
+            p = self.error_policies[step or ""] = ErrorPolicy(
+                step or "", name, self._reject, self.drops
+            )
         return p
 
     def getter(self, table_step: str) -> Callable[[Any], Any]:

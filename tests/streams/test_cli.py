@@ -95,3 +95,55 @@ def test_run_with_json_logs(app_module):
     assert logged, proc.stderr
     assert all({"ts", "level", "logger", "message"} <= rec.keys() for rec in logged)
     assert all(ln.startswith("{") for ln in lines if "streams." in ln)
+
+
+POLICY_APP = """
+import streams as st
+
+def make(on_error):
+    t = st.Topology("bad-lines")
+    t.source("in", on_error=on_error).map_values(st.col("n") * 10).to("out")
+    return t
+
+fail, skip, dead = make("fail"), make("skip"), make("dead_letter")
+"""
+
+
+@pytest.fixture
+def bad_lines(tmp_path, monkeypatch):
+    (tmp_path / "policyapp.py").write_text(POLICY_APP)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    f = tmp_path / "in.jsonl"
+    f.write_bytes(b'{"n": 1}\n{not json\n{"n": 2}\n')
+    return f
+
+
+def test_a_bad_input_line_under_fail_exits_2_naming_file_and_line(bad_lines, capsys):
+    assert main(["run", "policyapp:fail", "--input", f"in={bad_lines}", "--print", "out"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --input {bad_lines}, line 2: not JSON" in err
+    assert "Traceback" not in err
+
+
+def test_a_bad_input_line_under_skip_is_counted(bad_lines, capsys):
+    assert main(["run", "policyapp:skip", "--input", f"in={bad_lines}", "--print", "out"]) == 0
+    cap = capsys.readouterr()
+    assert cap.out.splitlines() == ["out[0]@0 key=None value=10", "out[0]@1 key=None value=20"]
+    assert "dropped 1 records" in cap.err
+
+
+def test_a_bad_input_line_under_dead_letter_goes_to_the_dlq_as_it_was(bad_lines, capsys):
+    args = ["run", "policyapp:dead", "--input", f"in={bad_lines}", "--print", "bad-lines-dlq"]
+    assert main(args) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("bad-lines-dlq[0]@0 key=None value=b'{not json' headers=")
+    assert "'streams.error.type': 'SerializationError'" in line
+    assert "'streams.source.offset': '1'" in line
+
+
+def test_print_names_the_topics_it_can_print(app_module, capsys):
+    f = app_module / "in.jsonl"
+    f.write_text('{"n": 2}\n')
+    assert main(["run", "cliapp:topo", "--input", f"in={f}", "--print", "nope"]) == 2
+    assert "not a sink or dead-letter topic of cli-app (out)" in capsys.readouterr().err

@@ -69,7 +69,7 @@ def test_config_guarantee():
     assert check_guarantee("exactly_once") == "exactly_once"
     with pytest.raises(
         st.StreamsError,
-        match="processing_guarantee must be 'at_least_once' or 'exactly_once', not 'twice'",
+        match="processing_guarantee must be 'at_least_once' or 'exactly_once', got 'twice'",
     ):
         st.Config(processing_guarantee="twice")  # type: ignore[arg-type]
 
@@ -78,6 +78,6 @@ def test_config_state_backend():
     """A misspelt backend is an error naming the choices, not silently RocksDB."""
     assert st.Config(state_backend="memory").state_backend == "memory"
     with pytest.raises(
-        st.StreamsError, match="state_backend must be 'rocksdb' or 'memory', not 'rocks'"
+        st.StreamsError, match="state_backend must be 'rocksdb' or 'memory', got 'rocks'"
     ):
         st.Config(state_backend="rocks")  # type: ignore[arg-type]

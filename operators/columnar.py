@@ -34,7 +34,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from operators.base import Rows, takes_columnar
 from operators.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
-from operators.fused import ChainProcessor
+from operators.fused import ChainProcessor, missing_fields, report_missing
 from streams.plan import nodes as plan
 from streams.plan.expr import Expr
 
@@ -451,15 +451,37 @@ class ColumnarChainProcessor:
         self.process_columnar(batch)
 
     def process_columnar(self, batch: ColumnarBatch) -> None:
+        if self.row.drops is not None and batch.n:
+            self._count_missing(batch)
         try:
             out = self.chain(batch)
             parts = [out] if self.chain.branch is None else self.chain.split(out)
         except Exception:  # Arrow declined (or Python raises too): the row chain decides
-            self.row.process(batch.to_rows())
+            self.row.run(batch.to_rows())
             return
         for part, children in zip(parts, self.row.exits, strict=True):
             if part.n:
                 push_columnar(children, part)
+
+    def _count_missing(self, b: ColumnarBatch) -> None:
+        """Count the fields the chain reads that no record of ``b`` has (as the row chain
+        does): free when the value is the columns, the row check when it wraps rows."""
+        drops, reads = self.row.drops, self.row.chain.reads
+        assert drops is not None
+        if b.scalar is not None:
+            return  # (not records with fields: the chain fails and the row chain reports)
+        absent: list[tuple[str, tuple[str, ...]]] = []
+        if b.rows is not None and b.overlay is not None:
+            made = set(b.overlay)  # (computed by a chain upstream: not in the dicts)
+            reads = tuple((s, tuple(f for f in fs if f not in made)) for s, fs in reads)
+            absent = [(s, fs) for s, fs, _ in missing_fields(b.rows, reads)]
+        else:
+            names = set(b.names)
+            for step, fields in reads:
+                if gone := tuple(f for f in fields if f not in names):
+                    absent.append((step, gone))
+        for step, fields in absent:
+            report_missing(drops, step, fields, b.n)
 
 
 def push_columnar(children: Sequence[Any], batch: ColumnarBatch) -> None:

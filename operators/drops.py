@@ -40,8 +40,9 @@ class Drops:
     def __init__(self) -> None:
         self.counts: dict[tuple[str, DropReason], int] = {}
 
-    def add(self, step: str, reason: DropReason, n: int = 1) -> None:
-        """Count ``n`` records ``step`` dropped for ``reason`` (warns on the first)."""
+    def add(self, step: str, reason: DropReason, n: int = 1, *, detail: str = "") -> None:
+        """Count ``n`` records ``step`` dropped for ``reason`` (warns on the first, with
+        ``detail``: which field, say)."""
         if n <= 0:
             return
         key = (step, reason)
@@ -49,11 +50,12 @@ class Drops:
         self.counts[key] = before + n
         if not before:
             log.warning(
-                "step '%s' dropped %d of its %s; further drops are counted in "
+                "step '%s' dropped %d of its %s%s; further drops are counted in "
                 "streams_records_dropped_total{step=%r, reason=%r}",
                 step,
                 n,
                 _WHY[reason],
+                f" ({detail})" if detail else "",
                 step,
                 reason,
             )

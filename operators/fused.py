@@ -17,6 +17,11 @@ expressions inlined and user callables called directly, and runs once per batch:
 Errors cost nothing until they happen: the traceback's line number inside the generated code
 says which step failed, and the frame's locals give the record's offset.
 
+A field a step reads by name that no record of a batch has (a typo where no schema is known)
+is counted as ``missing_field`` in the task's drops, with one warning per step naming it. The
+check costs one dict lookup per such field per batch on the first record; only when that
+lacks the field is the rest of the batch looked at (see :func:`missing_fields`).
+
 >>> from streams.plan import nodes as plan
 >>> from streams.plan.expr import col
 >>> pred = plan.as_fn("big", "predicate", col("n") > 1)
@@ -33,6 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from operators.base import Processor, Rows
+from operators.drops import Drops
 from operators.errors import ErrorPolicy
 from streams.core.errors import ProcessingError
 from streams.plan import nodes as plan
@@ -128,6 +134,62 @@ def _node_lines(node: plan.Node, g: CodeGen) -> Lines:
     return gen(node, g)
 
 
+#: per step of a chain, the fields it reads from the chain's input values
+Reads = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def input_reads(nodes: Sequence[plan.Node]) -> Reads:
+    """The fields each step reads that must come from the chain's input values: not made by
+    an earlier ``with_columns``, and only up to the first step that makes new values (a
+    ``select``'s fields are known, so checked when it was built; a function's are not)."""
+    out = []
+    made: set[str] = set()
+    for n in nodes:
+        reads = n.reads() - made
+        if reads:
+            out.append((n.step, tuple(sorted(reads))))
+        if isinstance(n, plan.WithColumns):
+            made.update(c for c, _ in n.columns)
+        elif not n.keeps_values:
+            break
+    return tuple(out)
+
+
+def missing_fields(rows: Rows, reads: Reads) -> list[tuple[str, tuple[str, ...], int]]:
+    """``(step, fields, n)`` for each step of ``reads`` with fields that no dict value of
+    ``rows`` has; ``n``: the records read without them (the batch's dict values).
+
+    >>> rows = [("a", {"n": 1}, 0, (), 0), ("b", {"m": 2}, 0, (), 1)]
+    >>> missing_fields(rows, (("f", ("n",)), ("g", ("x", "n")), ("h", ("x",))))
+    [('g', ('x',), 2), ('h', ('x',), 2)]
+    """
+    first = rows[0][1] if rows else None
+    if not isinstance(first, dict):
+        return []  # (not records with fields, or a deletion first: not checked)
+    out = []
+    for step, fields in reads:
+        absent = tuple(f for f in fields if f not in first and not any(_has(r[1], f) for r in rows))
+        if absent:
+            out.append((step, absent, sum(isinstance(r[1], dict) for r in rows)))
+    return out
+
+
+def _has(v: Any, field: str) -> bool:
+    return isinstance(v, dict) and field in v
+
+
+def report_missing(drops: Drops, step: str, fields: tuple[str, ...], n: int) -> None:
+    """Count ``n`` records ``step`` read without ``fields`` (the first time, a warning)."""
+    names = ", ".join(f"'{f}'" for f in fields)
+    drops.add(step, "missing_field", n, detail=f"{names}: in no record of a batch")
+
+
+def count_missing(drops: Drops, rows: Rows, reads: Reads) -> None:
+    """Count (and warn once per step about) the fields of ``reads`` absent from ``rows``."""
+    for step, fields, n in missing_fields(rows, reads):
+        report_missing(drops, step, fields, n)
+
+
 class ChainFn:
     """A compiled chain: ``chain(rows) -> (exit_0_rows, exit_1_rows, ...)``.
 
@@ -141,6 +203,8 @@ class ChainFn:
         last = nodes[-1]
         body = list(nodes[:-1]) if isinstance(last, plan.Branch) else list(nodes)
         self.exits = len(last.predicates) if isinstance(last, plan.Branch) else 1
+        #: the fields its steps read from its input values (checked per batch)
+        self.reads = input_reads(nodes)
         g = CodeGen()
         lines = ["def _chain(rows):"]
         lines += [f"    o{i} = []; a{i} = o{i}.append" for i in range(self.exits)]
@@ -202,7 +266,7 @@ class ChainProcessor:
     step's policy: ``skip`` counts and logs it, ``dead_letter`` sends it on, ``fail`` raises.
     """
 
-    __slots__ = ("chain", "exits", "policy")
+    __slots__ = ("chain", "drops", "exits", "policy")
 
     def __init__(
         self,
@@ -210,10 +274,13 @@ class ChainProcessor:
         exits: list[list[Processor]],
         *,
         policy: Callable[[str | None], ErrorPolicy] | None = None,
+        drops: Drops | None = None,
     ) -> None:
         self.chain = chain
         self.exits = exits
         self.policy = policy
+        #: where fields absent from a whole batch are counted (None: not checked)
+        self.drops = drops if chain.reads else None
 
     def _one_by_one(self, rows: Rows) -> tuple[Rows, ...]:
         assert self.policy is not None
@@ -229,6 +296,12 @@ class ChainProcessor:
         return outs
 
     def process(self, rows: Rows) -> None:
+        if self.drops is not None and rows:
+            count_missing(self.drops, rows, self.chain.reads)
+        self.run(rows)
+
+    def run(self, rows: Rows) -> None:
+        """:meth:`process` without the missing-field check (a columnar chain did it)."""
         try:
             outs = self.chain(rows)
         except ProcessingError as e:
@@ -245,14 +318,19 @@ __all__ = [
     "ChainFn",
     "ChainProcessor",
     "Lines",
+    "Reads",
+    "count_missing",
     "filter_lines",
     "flat_map_lines",
     "flat_map_values_lines",
+    "input_reads",
     "key_by_lines",
     "map_lines",
     "map_values_lines",
+    "missing_fields",
     "no_lines",
     "peek_lines",
+    "report_missing",
     "select_lines",
     "table_filter_lines",
     "table_map_values_lines",

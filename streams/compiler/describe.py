@@ -14,12 +14,40 @@ Topology app
       sink sink-2 (topic=out)  -> out
   Internal topics
     app-by-user-repartition  repartition  partitions=as inputs (in)
+
+Where the fields of the values are known (:mod:`streams.plan.schema`), a source shows them and
+so does every step that changes them:
+
+>>> import pyarrow as pa
+>>> t = st.Topology("app")
+>>> s = t.source("in", schema=pa.schema([("user", pa.string()), ("n", pa.int64())]))
+>>> s.with_columns(m=st.col("n") * 2).to("out")
+>>> print(t.describe())  # doctest: +NORMALIZE_WHITESPACE
+Topology app
+  Sub-topology 0  (source topics: in)
+    source-in  <- in  fields: user, n
+      chain [columnar] with-columns-1 (with_columns m=(col('n') * 2))  fields: user, n, m
+        sink sink-2 (topic=out)  -> out
 """
 
 from __future__ import annotations
 
 from operators.registry import describe_mode
 from streams.compiler.compile import PhysicalPlan, Segment, SubTopology
+from streams.plan.schema import Fields
+
+
+def _fields(f: Fields) -> str:
+    return "" if f is None else "  fields: " + (", ".join(f) or "none")
+
+
+def _changed_fields(p: PhysicalPlan, seg: Segment) -> str:
+    """The fields after ``seg`` when known and not those it was given."""
+    lp = p.logical
+    first, last = seg.nodes[0], seg.nodes[-1]
+    out = lp.schema_of(last.step)
+    before = lp.schema_of(first.parents[0]) if first.parents else None
+    return "" if out == before else _fields(out)
 
 
 def _seg_line(seg: Segment) -> str:
@@ -44,7 +72,7 @@ def _walk(
         return
     seen.add(seg_id)
     seg = sub.segments[seg_id]
-    lines.append("  " * depth + _seg_line(seg))
+    lines.append("  " * depth + _seg_line(seg) + _changed_fields(p, seg))
     for i, exit_ in enumerate(seg.exits):
         for child in exit_:
             if len(seg.exits) > 1:
@@ -58,7 +86,8 @@ def describe_text(p: PhysicalPlan) -> str:
         lines.append(f"  Sub-topology {sub.id}  (source topics: {', '.join(sub.inputs)})")
         seen: set[str] = set()
         for topic, inp in sub.inputs.items():
-            lines.append(f"    {inp.step}  <- {topic}")
+            known = "" if inp.internal else _fields(p.logical.schema_of(inp.step))
+            lines.append(f"    {inp.step}  <- {topic}{known}")
             for child in inp.children:
                 _walk(p, sub, child, 3, seen, lines)
         for s in sub.stores:

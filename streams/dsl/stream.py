@@ -302,6 +302,7 @@ class Stream:
                     f"step '{step}': {n or 'the aggregation'} must be an agg.* aggregation, "
                     f"got {type(a).__name__}"
                 )
+        t.builder.check_reads(step, self._step, frozenset().union(*(a.reads for _, a in aggs)))
         parent = self._stateful_parent(step)
         store = plan.StoreSpec(step)
         return self._then_stateful(

@@ -62,6 +62,8 @@ class WindowedStream:
                     "(give agg.custom a merge function)"
                 )
         t = self._stream.topology
+        reads = frozenset().union(*(a.reads for _, a in aggs))
+        t.builder.check_reads(self.step, self._stream.step, reads)
         parent = self._stream._stateful_parent(self.step)
         kind: Literal["window", "session"] = (
             "session" if isinstance(self.spec, Session) else "window"

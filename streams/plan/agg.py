@@ -24,6 +24,7 @@ from typing import Any
 
 from streams.core.errors import TopologyError
 from streams.plan.expr import Col, Expr
+from streams.plan.sync import reject_async
 
 Extract = Callable[[Any], Any]
 
@@ -36,6 +37,7 @@ def _extractor(what: str | Expr | Callable[[Any], Any] | None) -> Extract | None
     if isinstance(what, Expr):
         return what.compile()
     if callable(what):
+        reject_async(what, "an aggregation", "the function")
         return what
     raise TopologyError(
         f"an aggregation takes a field name, an expression or a callable, not {what!r}"
@@ -57,6 +59,8 @@ class Agg:
     kind: str = "custom"
     of: Expr | None = None
     keep: tuple[str, ...] | None = None
+    #: the fields of the record value it reads by name (checked where the schema is known)
+    reads: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"agg.{self.name}"
@@ -83,11 +87,17 @@ def _over(
             return acc
         return x if acc is None else step(acc, x)
 
-    return Agg(f"{name}({what!r})", lambda: None, add, merge, kind=name, of=_expr_of(what))
+    of = _expr_of(what)
+    return Agg(f"{name}({what!r})", lambda: None, add, merge, kind=name, of=of, reads=_reads(what))
 
 
 def _expr_of(what: Any) -> Expr | None:
     return Col(what) if isinstance(what, str) else what if isinstance(what, Expr) else None
+
+
+def _reads(what: Any) -> frozenset[str]:
+    e = _expr_of(what)
+    return frozenset() if e is None else e.columns()
 
 
 def _nullable(f: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -136,6 +146,7 @@ def mean(what: str | Expr | Callable[[Any], Any]) -> Agg:
         lambda acc: acc[0] / acc[1] if acc[1] else None,
         kind="mean",
         of=_expr_of(what),
+        reads=_reads(what),
     )
 
 
@@ -188,6 +199,7 @@ def argmax(what: str | Expr | Callable[[Any], Any], keep: tuple[str, ...] | list
         kind="argmax",
         of=_expr_of(what),
         keep=fields,
+        reads=_reads(what) | frozenset(fields),
     )
 
 
@@ -200,25 +212,29 @@ def first(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
         lambda acc, v: acc if acc[0] else (True, ex(v)),
         lambda a, b: a if a[0] else b,
         lambda acc: acc[1],
+        reads=_reads(what),
     )
 
 
 def last(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
     """The latest value seen."""
     ex = _extractor(what) or (lambda v: v)
-    return Agg("last()", lambda: None, lambda acc, v: ex(v), lambda a, b: b)
+    return Agg("last()", lambda: None, lambda acc, v: ex(v), lambda a, b: b, reads=_reads(what))
 
 
 def collect(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
     """All values in arrival order, as a list (mind the memory on hot keys)."""
     ex = _extractor(what) or (lambda v: v)
-    return Agg("collect()", list, lambda acc, v: [*acc, ex(v)], lambda a, b: a + b)
+    return Agg(
+        "collect()", list, lambda acc, v: [*acc, ex(v)], lambda a, b: a + b, reads=_reads(what)
+    )
 
 
 def reduce(fn: Callable[[Any, Any], Any]) -> Agg:
     """``fn(accumulated, value)`` over record values; the first value starts it."""
     if not callable(fn):
         raise TopologyError(f"agg.reduce needs a callable, got {fn!r}")
+    reject_async(fn, "agg.reduce", "the function")
     return Agg(
         f"reduce({getattr(fn, '__qualname__', fn)})",
         lambda: (False, None),
@@ -240,6 +256,7 @@ def custom(
     for n, f in (("init", init), ("add", add), ("merge", merge), ("result", result)):
         if f is not None and not callable(f):
             raise TopologyError(f"agg.custom: {n} must be callable, got {f!r}")
+        reject_async(f, "agg.custom", n)
     return Agg(f"{name}()", init, add, merge, result or (lambda acc: acc))
 
 

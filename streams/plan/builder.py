@@ -2,8 +2,10 @@
 
 The DSL (``Topology``, ``Stream``, ``Table``, ``WindowedStream``) is a facade over it, as
 Kafka Streams' ``StreamsBuilder`` is over its ``InternalStreamsBuilder``: the builder names
-steps, checks that ids are unique, that parents exist and can feed the new node, that a store
-has one owner and that no sink feeds its own source, and records per-step error policies.
+steps, checks that ids are unique, that parents exist and can feed the new node, that every
+field a node reads is in its input's schema where that is known (:mod:`streams.plan.schema`),
+that a store has one owner and that no sink feeds its own source, and records per-step error
+policies.
 :meth:`PlanBuilder.build` snapshots the result as plain data.
 
 >>> from streams.plan import nodes as plan
@@ -23,6 +25,7 @@ from streams.core.errors import TopologyError
 from streams.core.policies import ErrorPolicyName, Execution
 from streams.plan import nodes as plan
 from streams.plan.logical import LogicalPlan, PlanGraph
+from streams.plan.schema import Schemas, check_reads
 
 
 class PlanBuilder(PlanGraph):
@@ -38,6 +41,7 @@ class PlanBuilder(PlanGraph):
         self._kids: dict[str, list[str]] = {}
         self._policies: dict[str, ErrorPolicyName] = {}
         self._stores: dict[str, str] = {}  # store name -> owning step
+        self._schemas = Schemas()
         self._counter = 0
         self.version = 0
         self._built: LogicalPlan | None = None
@@ -106,6 +110,7 @@ class PlanBuilder(PlanGraph):
                 raise TopologyError(f"step '{node.step}': use the streams returned by branch '{p}'")
         if isinstance(node, plan.Sink):
             self._check_no_cycle(node)
+        self._schemas.add(node)  # (raises if it reads a field its input lacks)
         self._by_step[node.step] = node
         self._kids[node.step] = []
         for p in node.parents:
@@ -134,6 +139,8 @@ class PlanBuilder(PlanGraph):
             )
         if isinstance(node, plan.Sink):
             self._check_no_cycle(node)
+        nodes = [node if n.step == node.step else n for n in self._by_step.values()]
+        self._schemas = Schemas.of(nodes)  # (a source's new serde may change fields below it)
         self._by_step[node.step] = node
         self._changed()
 
@@ -144,6 +151,12 @@ class PlanBuilder(PlanGraph):
                     f"step '{sink.step}': writing to '{sink.topic}', which step '{src.step}' "
                     "reads upstream of it, would loop forever"
                 )
+
+    def check_reads(self, step: str, parent: str, reads: frozenset[str]) -> None:
+        """Raise now if step ``step``, to be added below ``parent``, reads a field ``parent``'s
+        values lack (before a step that adds others first, e.g. a repartition, changes the
+        plan)."""
+        check_reads(step, reads, self._schemas.fields_out(parent))
 
     # -- error policies ---------------------------------------------------------------------
     def set_policy(self, step: str, policy: ErrorPolicyName) -> None:

@@ -12,6 +12,8 @@ the key may have changed, which store backs a table).
 >>> lp = LogicalPlan("app", (src, kb))
 >>> lp.children("s"), lp.key_changed("k"), [s.topic for s in lp.upstream_sources("k")]
 (['k'], True, ['in'])
+>>> lp.schema_of("k") is None  # (a source without a schema: its fields are not known)
+True
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from streams.core.errors import TopologyError
 from streams.core.policies import ErrorPolicyName, Execution
 from streams.plan import nodes as plan
+from streams.plan.schema import Fields, Schemas
 
 
 class PlanGraph:
@@ -31,6 +34,13 @@ class PlanGraph:
     app_id: str
     _by_step: Mapping[str, plan.Node]
     _kids: Mapping[str, Sequence[str]]
+    _schemas: Schemas
+
+    def schema_of(self, step: str) -> Fields:
+        """The fields of the values ``step`` emits, in order (None: not known); see
+        :mod:`streams.plan.schema`."""
+        self.node(step)
+        return self._schemas.fields_out(step)
 
     def node(self, step: str) -> plan.Node:
         try:
@@ -117,6 +127,7 @@ class LogicalPlan(PlanGraph):
     dead_letter_retention_ms: int | None = None
     _by_step: Mapping[str, plan.Node] = field(init=False, repr=False, compare=False)
     _kids: Mapping[str, Sequence[str]] = field(init=False, repr=False, compare=False)
+    _schemas: Schemas = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_step = {n.step: n for n in self.nodes}
@@ -126,6 +137,7 @@ class LogicalPlan(PlanGraph):
                 kids[p].append(n.step)
         object.__setattr__(self, "_by_step", by_step)
         object.__setattr__(self, "_kids", {s: tuple(c) for s, c in kids.items()})
+        object.__setattr__(self, "_schemas", Schemas.of(self.nodes))
 
     def policy_for(self, step: str | None) -> ErrorPolicyName:
         """The error policy of ``step``: its own (``stream.on_error``) or the plan's."""

@@ -79,7 +79,7 @@ class Wiring:
             exits = [[self.wire(c, last) for c in e] for e in seg.exits]
             if seg.kind == "chain":
                 assert seg.chain is not None
-                cp = ChainProcessor(seg.chain, exits, policy=self.policy)
+                cp = ChainProcessor(seg.chain, exits, policy=self.policy, drops=self.drops)
                 self.procs[seg.id] = cp
                 if seg.columnar is not None:
                     always = seg.execution == "columnar"

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from streams.core.errors import TopologyError
 from streams.core.serde import KEY, PICKLE, Serde
 from streams.plan.expr import Col, Expr
+from streams.plan.sync import reject_async
 
 if TYPE_CHECKING:
-    pass
+    from streams.plan.schema import Fields, Schemas
 
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -51,6 +52,10 @@ class Fn:
     def as_callable(self) -> Callable[..., Any]:
         """A plain function: the compiled expression (``value -> result``) or the callable."""
         return self.obj.compile() if isinstance(self.obj, Expr) else self.obj
+
+    def columns(self) -> frozenset[str]:
+        """The fields an expression reads by name (a callable's are not known)."""
+        return self.obj.columns() if isinstance(self.obj, Expr) else frozenset()
 
     @property
     def label(self) -> str:
@@ -85,6 +90,7 @@ def as_fn(step: str, what: str, f: Any, nargs: int = 1, *, allow_expr: bool = Tr
             + (", a column expression or a field name" if allow_expr else "")
             + f", got {type(f).__name__} {f!r}"
         )
+    reject_async(f, f"step '{step}'", what)
     if not _accepts(f, nargs):
         name = getattr(f, "__qualname__", repr(f))
         args = "(value)" if nargs == 1 else "(key, value)"
@@ -117,10 +123,25 @@ class Node:
     fusable: ClassVar[bool] = False
     #: The output key may differ from the input key (a stateful step downstream repartitions).
     changes_key: ClassVar[bool] = False
+    #: Emits the values it receives, unchanged (or as deletions): the same fields.
+    keeps_values: ClassVar[bool] = False
 
     def detail(self) -> str:
         """One line for ``describe()``."""
         return ""
+
+    # -- fields (see :mod:`streams.plan.schema`) ---------------------------------------------
+    def reads(self) -> frozenset[str]:
+        """The fields of its input values this step reads by name."""
+        return frozenset()
+
+    def input_fields(self, schemas: Schemas) -> Fields:
+        """The fields of the values its reads see: its first parent's output."""
+        return schemas.fields_out(self.parents[0]) if self.parents else None
+
+    def output_fields(self, schemas: Schemas) -> Fields:
+        """The fields of the values it emits (None: unknown, e.g. made by a function)."""
+        return self.input_fields(schemas) if self.keeps_values else None
 
     @property
     def stores(self) -> tuple[StoreSpec, ...]:

@@ -15,7 +15,15 @@ from streams.plan.nodes.base import Fn, Node, StoreSpec
 
 if TYPE_CHECKING:
     from streams.plan.agg import Agg
+    from streams.plan.schema import Fields, Schemas
     from streams.plan.windows import JoinWindows, WindowSpec
+
+#: the fields a windowed aggregation adds to its results
+WINDOW_FIELDS = ("window_start", "window_end")
+
+
+def _agg_reads(aggs: tuple[tuple[str, Agg], ...]) -> frozenset[str]:
+    return frozenset().union(*(a.reads for _, a in aggs))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +43,9 @@ class ParquetSink(Node):
     store: StoreSpec
     kind: ClassVar[str] = "parquet_sink"
 
+    def reads(self) -> frozenset[str]:
+        return frozenset(self.partition_by)
+
     @property
     def stores(self) -> tuple[StoreSpec, ...]:
         return (self.store,)
@@ -52,6 +63,13 @@ class Aggregate(Node):
     single: bool  # one unnamed aggregation: the value is its result, not a dict
     store: StoreSpec
     kind: ClassVar[str] = "aggregate"
+
+    def reads(self) -> frozenset[str]:
+        return _agg_reads(self.aggs)
+
+    def output_fields(self, schemas: Schemas) -> Fields:
+        # one unnamed aggregation: its result is the value (a count, or a record of a reduce)
+        return None if self.single else tuple(n for n, _ in self.aggs)
 
     @property
     def stores(self) -> tuple[StoreSpec, ...]:
@@ -93,6 +111,12 @@ class WindowedAggregate(Node):
     store: StoreSpec
     kind: ClassVar[str] = "window_aggregate"
 
+    def reads(self) -> frozenset[str]:
+        return _agg_reads(self.aggs)
+
+    def output_fields(self, schemas: Schemas) -> Fields:
+        return tuple(dict.fromkeys([*(n for n, _ in self.aggs), *WINDOW_FIELDS]))
+
     @property
     def stores(self) -> tuple[StoreSpec, ...]:
         return (self.store,)
@@ -109,6 +133,7 @@ class ToTable(Node):
 
     store: StoreSpec
     kind: ClassVar[str] = "table"
+    keeps_values: ClassVar[bool] = True
 
     @property
     def stores(self) -> tuple[StoreSpec, ...]:
@@ -127,6 +152,10 @@ class TableFilter(Node):
     negate: bool = False
     kind: ClassVar[str] = "table_filter"
     fusable: ClassVar[bool] = True
+    keeps_values: ClassVar[bool] = True
+
+    def reads(self) -> frozenset[str]:
+        return self.predicate.columns()
 
     def detail(self) -> str:
         return ("not " if self.negate else "") + self.predicate.label
@@ -139,6 +168,9 @@ class TableMapValues(Node):
     fn: Fn
     kind: ClassVar[str] = "table_map_values"
     fusable: ClassVar[bool] = True
+
+    def reads(self) -> frozenset[str]:
+        return self.fn.columns()
 
     def detail(self) -> str:
         return self.fn.label
@@ -201,6 +233,9 @@ class FkSubscribe(Node):
     store: StoreSpec  # left key -> foreign key last subscribed
     kind: ClassVar[str] = "fk_subscribe"
 
+    def reads(self) -> frozenset[str]:
+        return self.fk.columns()
+
     @property
     def stores(self) -> tuple[StoreSpec, ...]:
         return (self.store,)
@@ -260,6 +295,9 @@ class StreamGlobalJoin(Node):
     joiner: Fn
     how: Literal["inner", "left"]
     kind: ClassVar[str] = "stream_global_join"
+
+    def reads(self) -> frozenset[str]:
+        return self.key.columns()
 
     def detail(self) -> str:
         return f"{self.how} join global table {self.global_step} on {self.key.label}"

@@ -8,11 +8,19 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from streams.core.policies import ErrorPolicyName
 from streams.core.serde import Serde
 from streams.plan.nodes.base import Fn, Node
+from streams.plan.schema import declared_fields
+
+if TYPE_CHECKING:
+    from streams.plan.schema import Fields, Schemas
+
+
+def _reads(fns: tuple[Fn, ...]) -> frozenset[str]:
+    return frozenset().union(*(f.columns() for f in fns))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,7 +36,18 @@ class Source(Node):
     dead_letter_topic: str | None = None
     #: a ``pyarrow.Schema`` or ``"infer"``: JSON or Avro values decode straight into Arrow
     schema: Any = None
+    #: the values' fields when declared apart from ``schema`` and the serde (a typed value)
+    fields: tuple[str, ...] | None = None
     kind: ClassVar[str] = "source"
+    keeps_values: ClassVar[bool] = True
+
+    def reads(self) -> frozenset[str]:
+        return self.timestamp.columns() if self.timestamp else frozenset()
+
+    def input_fields(self, schemas: Schemas) -> Fields:
+        if self.fields is not None:
+            return self.fields
+        return declared_fields(self.schema, self.value_serde)
 
     def detail(self) -> str:
         ts = f", timestamp={self.timestamp.label}" if self.timestamp else ""
@@ -58,6 +77,9 @@ class MapValues(Node):
     kind: ClassVar[str] = "map_values"
     fusable: ClassVar[bool] = True
 
+    def reads(self) -> frozenset[str]:
+        return self.fn.columns()
+
     def detail(self) -> str:
         return self.fn.label
 
@@ -68,6 +90,10 @@ class Filter(Node):
     negate: bool = False
     kind: ClassVar[str] = "filter"
     fusable: ClassVar[bool] = True
+    keeps_values: ClassVar[bool] = True
+
+    def reads(self) -> frozenset[str]:
+        return self.predicate.columns()
 
     def detail(self) -> str:
         return ("not " if self.negate else "") + self.predicate.label
@@ -99,6 +125,7 @@ class Peek(Node):
     fn: Fn
     kind: ClassVar[str] = "peek"
     fusable: ClassVar[bool] = True
+    keeps_values: ClassVar[bool] = True
 
     def detail(self) -> str:
         return self.fn.label
@@ -110,6 +137,10 @@ class KeyBy(Node):
     kind: ClassVar[str] = "key_by"
     fusable: ClassVar[bool] = True
     changes_key: ClassVar[bool] = True
+    keeps_values: ClassVar[bool] = True
+
+    def reads(self) -> frozenset[str]:
+        return self.key.columns()
 
     def detail(self) -> str:
         return self.key.label
@@ -121,6 +152,15 @@ class WithColumns(Node):
     kind: ClassVar[str] = "with_columns"
     fusable: ClassVar[bool] = True
 
+    def reads(self) -> frozenset[str]:
+        return _reads(tuple(f for _, f in self.columns))
+
+    def output_fields(self, schemas: Schemas) -> Fields:
+        before = self.input_fields(schemas)
+        if before is None:
+            return None
+        return tuple(dict.fromkeys([*before, *(n for n, _ in self.columns)]))
+
     def detail(self) -> str:
         return ", ".join(f"{n}={f.label}" for n, f in self.columns)
 
@@ -130,6 +170,12 @@ class Select(Node):
     columns: tuple[tuple[str, Fn], ...]
     kind: ClassVar[str] = "select"
     fusable: ClassVar[bool] = True
+
+    def reads(self) -> frozenset[str]:
+        return _reads(tuple(f for _, f in self.columns))
+
+    def output_fields(self, schemas: Schemas) -> Fields:
+        return tuple(n for n, _ in self.columns)
 
     def detail(self) -> str:
         return ", ".join(
@@ -144,6 +190,10 @@ class Branch(Node):
     predicates: tuple[Fn, ...]
     kind: ClassVar[str] = "branch"
     fusable: ClassVar[bool] = True
+    keeps_values: ClassVar[bool] = True
+
+    def reads(self) -> frozenset[str]:
+        return _reads(self.predicates)
 
     def detail(self) -> str:
         return " | ".join(p.label for p in self.predicates)
@@ -154,6 +204,7 @@ class BranchOutput(Node):
     index: int
     kind: ClassVar[str] = "branch_output"
     fusable: ClassVar[bool] = True
+    keeps_values: ClassVar[bool] = True
 
     def detail(self) -> str:
         return f"#{self.index}"
@@ -161,8 +212,18 @@ class BranchOutput(Node):
 
 @dataclass(frozen=True, kw_only=True)
 class Merge(Node):
+    """The records of all parents. Its fields: every parent's (a field some parents lack reads
+    as null on their records), when all are known; else unknown."""
+
     kind: ClassVar[str] = "merge"
     fusable: ClassVar[bool] = True
+    keeps_values: ClassVar[bool] = True
+
+    def output_fields(self, schemas: Schemas) -> Fields:
+        each = [schemas.fields_out(p) for p in self.parents]
+        if any(f is None for f in each):
+            return None
+        return tuple(dict.fromkeys(n for f in each for n in f or ()))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +239,7 @@ class Repartition(Node):
     #: right table), instead of the writing sub-topology's inputs
     partitions_like: str | None = None
     kind: ClassVar[str] = "repartition"
+    keeps_values: ClassVar[bool] = True
 
     def detail(self) -> str:
         n = f", partitions={self.partitions}" if self.partitions else ""
@@ -201,6 +263,10 @@ class LateOutput(Node):
 
     kind: ClassVar[str] = "late"
     fusable: ClassVar[bool] = True
+    keeps_values: ClassVar[bool] = True
+
+    def output_fields(self, schemas: Schemas) -> Fields:
+        return schemas.fields_in(self.parents[0])  # the windowed step's input records
 
 
 __all__ = [

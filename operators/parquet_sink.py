@@ -8,13 +8,36 @@ The protocol is Flink's two-phase file sink, with the task's commit as the check
    staged rows, ``rotate_every_ms`` since the first staged row, end of input, or at every commit
    when neither is set), the staged segments are written as hidden ``.{name}.tmp`` Parquet files
    in their final directories. The segment list and the files to publish go into the sink's
-   store, so they commit *atomically with the offsets* of the records they hold.
+   store, so they reach its changelog in the commit of the offsets of the records they hold.
 3. ``post_commit`` (the commit is durable) renames each temporary file to its final name
    (atomic on one filesystem) and deletes the consumed segments.
 4. ``recover`` (task start, after the store is restored) finishes what the last committed state
    says (publishes pending files) and deletes everything this task wrote that no commit covers:
    those records are processed again from the committed offsets. A file name carries the
    committed sequence number, so a re-run rewrites the same names.
+
+Idempotent under both guarantees. Under exactly-once the store's changelog commits in the
+transaction that commits the input offsets, so the restored state never covers more input
+than the offsets. Under at-least-once the changelog is flushed *before* the offsets are
+committed, and a commit the group refuses (a rebalance) or a crash between the two leaves a
+restored state whose files hold records the offsets do not cover: the task re-reads them.
+Publishing those files is still right (their records were processed; discarding them instead
+would need the committed offsets at recovery, which the sink does not see); processing the
+re-read records into new files is what would duplicate them. So the state also records ``upto``, the
+task's input position per topic-partition its rows cover (``pre_commit(positions)``), and a
+recovered sink *skips the re-read records*: a row whose source offset is below ``upto`` of the
+partition still being re-read is already in a staged segment or a file. Once the task reads
+past ``upto`` the fence is gone. Each file's Parquet metadata says which input offsets it
+covers (``streams.input``: ``{"topic:partition": [first, last]}``), so ranges are auditable;
+the ranges of successive files follow each other and never overlap.
+
+Where the fence is exact: rows whose source offset says which input record they came from,
+from one input topic (a source, or a repartition topic, through stateless steps). A task
+that reads several stream topics into one sink (a ``merge``) cannot tell from an offset alone
+which topic a row came from; a re-read row is skipped only when its offset is below every
+topic's ``upto`` (never a lost row, a re-read one may repeat: use exactly-once there). Rows a
+windowed step emits carry the offset of a record from before (or ``-1``); they follow the
+at-least-once semantics of that step's state.
 
 Readers (``pyarrow.dataset`` / ``pq.read_table(path)``) skip names starting with ``.`` or ``_``,
 so staged segments and temporary files are never read. Partition directories are Hive style
@@ -37,9 +60,10 @@ shared filesystem) for state to move between workers, as for Flink's file sink.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +72,32 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from operators.base import Rows
 from streams.core.errors import ProcessingError
+from streams.core.records import TopicPartition
 from streams.plan import nodes as plan
 
 _STATE = "state"
 
 
 def _fresh() -> dict[str, Any]:
-    return {"seq": 0, "staged": [], "staged_rows": 0, "first_ms": None, "publish": [], "drop": []}
+    return {
+        "seq": 0,
+        "staged": [],
+        "staged_rows": 0,
+        "first_ms": None,
+        "publish": [],
+        "drop": [],
+        "upto": {},  # "topic:partition" -> input position the staged and written rows cover
+        "cut": {},  # "topic:partition" -> input position at the last file cut
+    }
+
+
+def _tp_key(tp: TopicPartition) -> str:
+    return f"{tp.topic}:{tp.partition}"
+
+
+def _key_tp(key: str) -> TopicPartition:
+    topic, _, partition = key.rpartition(":")
+    return TopicPartition(topic, int(partition))
 
 
 def _dir_value(v: Any) -> str:
@@ -80,8 +123,12 @@ class ParquetSinkProcessor:
         self._clock = clock
         self._rows: list[dict[str, Any]] = []
         self._final = False
-        self._state: dict[str, Any] = dict(self._get() or _fresh())
+        self._state: dict[str, Any] = {**_fresh(), **(self._get() or {})}
+        #: re-read input this sink already holds: partition -> position (see the module doc)
+        self._fence: dict[TopicPartition, int] = {}
+        self._positions: Mapping[TopicPartition, int] = {}  # the task's, live
         self.files_published = 0
+        self.replayed_rows = 0  # re-read rows skipped after a recovery
 
     # -- the store: an ObjectKV (get/put) or, in doctests, a dict ------------------------------
     def _get(self) -> Any:
@@ -97,7 +144,11 @@ class ParquetSinkProcessor:
     def process(self, rows: Rows) -> None:
         kc, tc = self.node.key_column, self.node.timestamp_column
         out = self._rows
-        for k, v, ts, _h, _o in rows:
+        fence = self._retire_fence()
+        for k, v, ts, _h, o in rows:
+            if fence and 0 <= o < fence:
+                self.replayed_rows += 1
+                continue  # re-read after a recovery: already staged or written
             if isinstance(v, Mapping):
                 rec = dict(v)
             elif v is None:
@@ -110,16 +161,34 @@ class ParquetSinkProcessor:
                 rec[tc] = ts
             out.append(rec)
 
+    def _retire_fence(self) -> int:
+        """Drop the fence of partitions the task has read past; return the offset below which
+        a row is re-read (0: none)."""
+        fence = self._fence
+        if not fence:
+            return 0
+        for tp, upto in list(fence.items()):
+            if self._positions.get(tp, -1) >= upto:
+                del fence[tp]
+        return min(fence.values(), default=0)
+
     def end_of_input(self) -> None:
         """Bounded input ended: the next commit publishes everything staged."""
         self._final = True
 
     # -- the two phases -----------------------------------------------------------------------
-    def pre_commit(self) -> None:
+    def pre_commit(self, positions: Mapping[TopicPartition, int] | None = None) -> None:
         """Stage buffered rows; write the files that are due as hidden temporaries; record
-        both in the store (committed with the offsets)."""
+        both in the store (committed with the offsets), with the task's input ``positions``
+        they cover."""
         st = self._state
         now = self._clock()
+        if positions:
+            upto = dict(st["upto"])
+            for tp, off in positions.items():
+                upto[_tp_key(tp)] = max(off, upto.get(_tp_key(tp), off))
+            st["upto"] = upto
+            self._retire_fence()
         if self._rows:
             table = self._table(self._rows)
             self._rows = []
@@ -133,6 +202,15 @@ class ParquetSinkProcessor:
                 st["first_ms"] = now
         if st["staged"] and self._due(st, now):
             table = _concat([_read_ipc(self.staging / n) for n in st["staged"]])
+            covers = {
+                k: [st["cut"].get(k, 0), off - 1]
+                for k, off in st["upto"].items()
+                if off > st["cut"].get(k, 0)
+            }
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), b"streams.input": json.dumps(covers).encode()}
+            )
+            st["cut"] = dict(st["upto"])
             publish = []
             for rel_dir, part in self._split(table):
                 final = f"{self.prefix}-{st['seq']:010d}.parquet"
@@ -157,10 +235,20 @@ class ParquetSinkProcessor:
         self._put()  # recorded with the next commit; a crash before that re-runs an idempotent
         # _finish in recover()
 
-    def recover(self) -> None:
-        """Task start: complete the last committed state, delete what no commit covers."""
-        self._state = st = dict(self._get() or _fresh())
+    def recover(
+        self,
+        positions: Mapping[TopicPartition, int] | None = None,
+        tables: Collection[str] = (),
+    ) -> None:
+        """Task start: complete the last committed state, delete what no commit covers, and
+        skip the input the state holds when it is read again. ``positions`` is the task's
+        (live) input positions; ``tables`` are input topics that are tables (not a source of
+        rows)."""
+        self._state = st = {**_fresh(), **(self._get() or {})}
         self._rows = []
+        self._positions = positions if positions is not None else {}
+        fence = {_key_tp(k): off for k, off in st["upto"].items()}
+        self._fence = {tp: off for tp, off in fence.items() if tp.topic not in tables}
         self._finish(st)
         st["publish"], st["drop"] = [], []
         keep = set(st["staged"])

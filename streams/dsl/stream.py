@@ -366,8 +366,9 @@ class Stream:
     def window(self, step: str, spec: WindowSpec, *, emit: Emit = "final") -> WindowedStream:
         """Cut the stream into event-time windows for an aggregation in the store ``step``.
 
-        ``spec`` is ``windows.tumbling(...)``, ``windows.hopping(...)`` or
-        ``windows.session(...)``; see :class:`~streams.dsl.windowed.WindowedStream`.
+        ``spec`` is ``windows.tumbling(...)``, ``windows.hopping(...)``,
+        ``windows.session(...)`` or ``windows.sliding(...)``; see
+        :class:`~streams.dsl.windowed.WindowedStream`.
         """
         from streams.dsl.windowed import WindowedStream
 

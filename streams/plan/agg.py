@@ -223,11 +223,22 @@ def last(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
 
 
 def collect(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
-    """All values in arrival order, as a list (mind the memory on hot keys)."""
+    """All non-null values in arrival order, as a list (mind the memory on hot keys).
+
+    >>> a = collect("x")
+    >>> acc = a.init()
+    >>> for v in ({"x": 1}, {"x": None}, {}, {"x": 3}):
+    ...     acc = a.add(acc, v)
+    >>> a.result(acc)
+    [1, 3]
+    """
     ex = _extractor(what) or (lambda v: v)
-    return Agg(
-        "collect()", list, lambda acc, v: [*acc, ex(v)], lambda a, b: a + b, reads=_reads(what)
-    )
+
+    def add(acc: list[Any], v: Any) -> list[Any]:
+        x = ex(v)
+        return acc if x is None else [*acc, x]
+
+    return Agg("collect()", list, add, lambda a, b: a + b, reads=_reads(what))
 
 
 def reduce(fn: Callable[[Any, Any], Any]) -> Agg:

@@ -1,8 +1,11 @@
-"""Window specifications: tumbling, hopping and session windows over event time.
+"""Window specifications: tumbling, hopping, session and sliding windows over event time.
 
-Windows are epoch-aligned and half-open, ``[start, end)``, as in Kafka Streams: a record at
-exactly ``end`` belongs to the next window. A window *closes* once the watermark reaches
-``end + grace``; a record for a closed window is late (it goes to the late side output).
+Tumbling and hopping windows are epoch-aligned and half-open, ``[start, end)``, as in Kafka
+Streams: a record at exactly ``end`` belongs to the next window; they close once the watermark
+reaches ``end + grace``. Session and sliding windows are ``[start, end]``, both ends inclusive:
+records exactly ``gap`` apart share a session (closes at ``end + gap + grace``), a sliding
+window holds records at most ``time_difference`` apart (closes at ``end + 1 + grace``). A
+record for a closed window is late (it goes to the late side output).
 
 >>> tumbling(seconds=10).windows_for(25_000)
 [(20000, 30000)]
@@ -12,6 +15,8 @@ exactly ``end`` belongs to the next window. A window *closes* once the watermark
 [(-10, 0)]
 >>> session(minutes=30).gap_ms
 1800000
+>>> sliding(seconds=5, grace=seconds(30))
+Sliding(time_difference_ms=5000, grace_ms=30000)
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def _size(
 
 
 def seconds(n: float) -> int:
-    """``n`` seconds in milliseconds: ``grace=st.seconds(30)``."""
+    """``n`` seconds in milliseconds: ``grace=windows.seconds(30)``."""
     return int(n * 1000)
 
 
@@ -195,7 +200,8 @@ def session(
     hours: float = 0,
     grace: Duration = 0,
 ) -> Session:
-    """Per-key activity sessions: records closer than ``gap`` share a session; a record that
+    """Per-key activity sessions: records at most ``gap`` apart share a session (a record
+    exactly ``gap`` after the last one still joins it, as in Kafka Streams); a record that
     bridges two sessions merges them."""
     return Session(_size(gap, ms, seconds, minutes, hours, "session gap"), _grace(grace))
 

@@ -118,8 +118,8 @@ class TaskCheckpoint:
         task = self.task
         if task.stores is None:
             return []
-        for fs in task.file_sinks:  # their commit state goes into this commit's changelog
-            fs.pre_commit()
+        for fs in task.file_sinks:  # their commit state goes into this commit's changelog,
+            fs.pre_commit(task.positions)  # with the input positions it covers
         written = []
         for topic, partition, recs in task.stores.prepare_commit():
             task.collector.send_batch(topic, partition, [(k, v, timestamp_ms, ()) for k, v in recs])
@@ -177,10 +177,11 @@ class TaskCheckpoint:
     def resume_time(self) -> None:
         """After a restore: continue from the watermark of the last commit (if the local copy
         kept it), so windows closed before a restart are never reopened. File sinks finish
-        (or discard) what their last commit left."""
+        (or discard) what their last commit left, and skip input they hold that the task reads
+        again (its changelog got ahead of the offsets: see :mod:`operators.parquet_sink`)."""
         task = self.task
         for fs in task.file_sinks:
-            fs.recover()
+            fs.recover(task.positions, task._source_backed)
         if task.stores is None or not task.timed:
             return
         wm = task.stores.stored_watermark()

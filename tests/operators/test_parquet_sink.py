@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -10,8 +14,10 @@ import pytest
 
 import streams as st
 from operators.parquet_sink import ParquetSinkProcessor
-from streams.core.errors import TopologyError
+from streams.core.errors import BrokerError, TaskMigratedError, TopologyError
+from streams.core.records import TopicPartition
 from streams.plan import nodes as plan
+from streams.runtime.embedded import EmbeddedBroker, EmbeddedConsumer, EmbeddedProducer
 from streams.testing import TopologyTestDriver
 
 
@@ -178,3 +184,188 @@ def test_describe_names_the_sink_and_its_store(tmp_path: Path) -> None:
     text = t.describe()
     assert "parquet-daily" in text and "partition_by=['country']" in text
     assert "pq-parquet-daily-changelog" in text
+
+
+# -- a commit that fails between the changelog and the offsets ---------------------------------
+def _load(b: EmbeddedBroker, n: int, partitions: int = 2) -> None:
+    for i in range(n):
+        value = {"i": i, "amount": i % 7 - 1, "country": ["DE", "FR", "NL"][i % 3]}
+        b.append("tx", i % partitions, None, st.serde.JSON.serialize(value), i)
+
+
+def _published_ids(path: Path) -> list[int]:
+    return sorted(r["i"] for r in read(path))  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+def test_a_failed_commit_on_the_worker_publishes_every_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guarantee: str
+) -> None:
+    """The issue's reproduction: the worker's commit fails after the changelog (with the
+    sink's files to publish) is written and before the offsets are: at-least-once, the group
+    refused the offsets (a rebalance); exactly-once, the transaction failed. The tasks restart
+    from their last commit and re-read the records of the failed commit."""
+    out = tmp_path / "out"
+    b = EmbeddedBroker(default_partitions=2)
+    b.create_topic("tx", 2)
+    _load(b, 600)
+    failures: list[dict[TopicPartition, int]] = []
+    if guarantee == "at_least_once":
+        real_commit = EmbeddedConsumer.commit
+
+        async def refuse(self: Any, offsets: Any, metadata: Any = None) -> None:
+            if len(failures) < 3 and sum(offsets.values()) > 100 * (len(failures) + 1):
+                failures.append(dict(offsets))
+                raise TaskMigratedError("kafka: offset commit refused: CommitFailedError")
+            await real_commit(self, offsets, metadata)
+
+        monkeypatch.setattr(EmbeddedConsumer, "commit", refuse)
+    else:
+        real_txn = EmbeddedProducer.commit_transaction
+
+        async def fail(self: Any, offsets: Any, group_id: Any, metadata: Any = None) -> None:
+            if offsets and len(failures) < 3 and sum(offsets.values()) > 50 * (len(failures) + 1):
+                failures.append(dict(offsets))
+                await self.abort()
+                raise BrokerError("kafka: commit transaction failed: KafkaConnectionError")
+            await real_txn(self, offsets, group_id, metadata)
+
+        monkeypatch.setattr(EmbeddedProducer, "commit_transaction", fail)
+    config = st.Config(
+        processing_guarantee=guarantee,  # type: ignore[arg-type]
+        state_dir=str(tmp_path / "state"),
+        max_poll_records=50,
+        commit_interval_ms=1,
+    )
+    w = st.Worker(topology(out), b, config)
+    asyncio.run(w.run(until_idle=True))
+    assert len(failures) == 3 and w.rebalances >= 3
+    assert _published_ids(out) == [v["i"] for v in want(tx(600))]  # each row once
+
+
+class _Crash(Exception):
+    """The process dies here."""
+
+
+def _crash_in(monkeypatch: pytest.MonkeyPatch, point: str) -> None:
+    """Make the driver's next commit die at ``point`` of the commit sequence."""
+    from streams.runtime import driver as driver_mod
+
+    def die(*_a: object, **_k: object) -> None:
+        raise _Crash(point)
+
+    async def adie(*_a: object, **_k: object) -> None:
+        raise _Crash(point)
+
+    if point == "after-pre-commit":  # files written and listed, changelog not yet sent
+        real = ParquetSinkProcessor.pre_commit
+
+        def pre_then_die(self: ParquetSinkProcessor, *a: Any) -> None:
+            real(self, *a)
+            raise _Crash(point)
+
+        monkeypatch.setattr(ParquetSinkProcessor, "pre_commit", pre_then_die)
+    elif point == "after-changelog":  # changelog durable, offsets not committed
+        monkeypatch.setattr(driver_mod._DriverIO, "commit_offsets", adie)
+    elif point == "after-offsets":  # offsets committed, stores and files not finished
+        monkeypatch.setattr(ParquetSinkProcessor, "post_commit", die)
+    elif point == "mid-publish":  # some files renamed, then death
+        real_replace = os.replace
+        calls = []
+
+        def replace_once(src: Any, dst: Any) -> None:
+            if str(dst).endswith(".parquet"):
+                calls.append(dst)
+                if len(calls) == 2:
+                    raise _Crash(point)
+            real_replace(src, dst)
+
+        monkeypatch.setattr("operators.parquet_sink.os.replace", replace_once)
+    else:
+        raise AssertionError(point)
+
+
+CRASH_POINTS = ["after-pre-commit", "after-changelog", "after-offsets", "mid-publish"]
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_a_crash_at_any_point_of_the_commit_publishes_every_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    out = tmp_path / "out"
+    d = TopologyTestDriver(topology(out, partition_by=["country"]), auto_commit=False, partitions=2)
+    a, b, c = tx(40), tx(40, 40), tx(40, 80)
+    d.pipe_many("tx", a)
+    d.commit()
+    d.pipe_many("tx", b)
+    _crash_in(monkeypatch, point)
+    with pytest.raises(_Crash):
+        d.commit()
+    monkeypatch.undo()
+    d.crash()
+    d.restart()  # re-reads what the offsets do not cover
+    d.commit()
+    d.pipe_many("tx", c)
+    d.commit()
+    assert _published_ids(out) == [v["i"] for v in want(a + b + c)]  # each row once
+    assert not list(out.rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_two_crashes_in_a_row_still_publish_every_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    """The commit after the re-read, with new records, dies at the same point again."""
+    out = tmp_path / "out"
+    d = TopologyTestDriver(topology(out, partition_by=["country"]), auto_commit=False)
+    a, b1, b2, c = tx(30), tx(30, 30), tx(30, 60), tx(30, 90)
+    d.pipe_many("tx", a)
+    d.commit()
+    for b in (b1, b2):
+        d.pipe_many("tx", b)
+        _crash_in(monkeypatch, point)
+        with pytest.raises(_Crash):
+            d.commit()
+        monkeypatch.undo()
+        d.crash()
+        d.restart()  # re-reads what the offsets do not cover
+    d.pipe_many("tx", c)
+    d.commit()
+    assert _published_ids(out) == [v["i"] for v in want(a + b1 + b2 + c)]
+    assert not list(out.rglob(".*.tmp"))
+
+
+def test_each_file_says_which_input_offsets_it_covers(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    d = TopologyTestDriver(topology(out), auto_commit=False)
+    for start in (0, 20, 50):
+        d.pipe_many("tx", tx(20 if start < 50 else 10, start))
+        d.commit()
+    covers = [
+        json.loads(pq.read_schema(f).metadata[b"streams.input"])
+        for f in sorted(out.glob("*.parquet"))
+    ]
+    assert covers == [{"tx:0": [0, 19]}, {"tx:0": [20, 39]}, {"tx:0": [40, 49]}]
+
+
+def test_a_merge_of_two_topics_loses_no_row_after_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offsets alone do not say which of two merged topics a re-read row came from: the sink
+    keeps a row it cannot place (at-least-once may repeat it), never drops one."""
+    out = tmp_path / "out"
+    t = st.Topology("pq")
+    t.source("tx").merge(t.source("tx2")).to_parquet(out)
+    d = TopologyTestDriver(t, auto_commit=False)
+    d.pipe_many("tx", tx(20))
+    d.pipe_many("tx2", tx(20, 100))
+    _crash_in(monkeypatch, "after-changelog")
+    with pytest.raises(_Crash):
+        d.commit()
+    monkeypatch.undo()
+    d.crash()
+    d.restart()
+    d.pipe_many("tx", tx(10, 20))
+    d.commit()
+    ids = _published_ids(out)
+    assert set(ids) == {i for i in range(30)} | {i for i in range(100, 120)}

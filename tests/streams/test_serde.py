@@ -1,6 +1,7 @@
 import pytest
 
 from streams import serde
+from streams.core.errors import SerializationError
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,24 @@ def test_custom_serde():
     assert isinstance(s, serde.Serde)
     with pytest.raises(TypeError):
         serde.of("nope", int)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [{1, 2}, frozenset({"a"}), {"tags": {"x"}}, [1, [{"s": set()}]]])
+def test_json_refuses_a_set_instead_of_writing_a_list(value):
+    kind = "frozenset" if isinstance(value, frozenset) else "set"
+    with pytest.raises(SerializationError, match=f"does not encode a {kind}"):
+        serde.JSON.serialize(value)
+
+
+def test_json_still_writes_lists_tuples_and_strings_with_brackets():
+    assert serde.JSON.serialize({"a": (1, 2), "b": "[x]"}) == b'{"a":[1,2],"b":"[x]"}'
+
+
+def test_a_sink_reports_a_set_value_as_a_serialization_error():
+    import streams as st
+
+    t = st.Topology("sets")
+    t.source("in").map_values(lambda v: {"tags": set(v["tags"])}).to("out")
+    d = st.TopologyTestDriver(t)
+    with pytest.raises(SerializationError, match="set"):
+        d.pipe("in", {"tags": ["a"]})

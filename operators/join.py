@@ -22,6 +22,7 @@ from typing import Any
 
 from operators.base import Processor, Rows, push
 from operators.drops import Drops
+from operators.event_time import EventTime
 from operators.table import Getter
 from state.window import WindowStore
 from streams.core.errors import ProcessingError
@@ -56,6 +57,8 @@ class StreamStreamJoinProcessor:
         self.children = children
         self.watermark = _MIN
         self.late_records = 0
+        #: the watermark before each record of the batch (set by the task's wiring)
+        self.event_time = EventTime()
         self.left = Port(lambda rows: self._side(rows, 0))
         self.right = Port(lambda rows: self._side(rows, 1))
 
@@ -65,16 +68,22 @@ class StreamStreamJoinProcessor:
         # a left record at t sees right ones in [t - before, t + after]; a right one the mirror
         lo, hi = (w.before_ms, w.after_ms) if side == 0 else (w.after_ms, w.before_ms)
         keep = w.after_ms if side == 0 else w.before_ms  # how long it waits for a partner
+        wait = w.before_ms if side == 0 else w.after_ms  # how long a partner waits for it
         joiner, wm = self.joiner, self.watermark
+        # each record against the watermark before it (not the batch's): operators.event_time
+        et = self.event_time
+        marks = et.marks([r[4] for r in rows], wm) if et.active else None
         enc, loads, dumps = KEY.serialize, pickle.loads, pickle.dumps
         out: Rows = []
         o = None
         null_keys = 0
         try:
-            for k, v, t, h, o in rows:
+            for i, (k, v, t, h, o) in enumerate(rows):
                 if k is None:
                     null_keys += 1
                     continue
+                if marks is not None:
+                    wm = marks[i]
                 if t + keep + w.grace_ms < wm:  # inclusive window end: a record at wm is on time
                     self.late_records += 1
                     continue
@@ -82,6 +91,8 @@ class StreamStreamJoinProcessor:
                 assert kb is not None
                 matched = False
                 for ts, raw in list(theirs.fetch(kb, t - lo, t + hi)):
+                    if ts + wait + w.grace_ms < wm:
+                        continue  # its window closed before this record (it leaves at the end)
                     entries = loads(raw)
                     for e in entries:
                         out.append(

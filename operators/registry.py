@@ -38,6 +38,7 @@ from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
 from operators.drops import Drops
 from operators.errors import ErrorPolicy
+from operators.event_time import EventTime
 from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
 from operators.join import StreamStreamJoinProcessor, TableTableJoinProcessor
 from operators.parquet_sink import ParquetSinkProcessor
@@ -69,6 +70,9 @@ class BuildContext(Protocol):
     task_count: int
     #: where a step counts the records it drops (null key, late, skipped, missing field)
     drops: Drops
+    #: the watermark before each record of the batch being run (windows and joins judge
+    #: lateness with it)
+    event_time: EventTime
 
     @property
     def stores(self) -> TaskStores: ...
@@ -142,6 +146,7 @@ def _sink(node: plan.Sink | plan.Repartition, exits: Any, ctx: BuildContext) -> 
     sink.task_count = ctx.task_count
     if internal and ctx.timed_topic(node.topic):
         ctx.on_watermark(sink)
+        sink.event_time = ctx.event_time  # (tells downstream tasks of each record's)
     return sink
 
 
@@ -149,6 +154,7 @@ def _stream_join(node: plan.StreamStreamJoin, exits: Any, ctx: BuildContext) -> 
     ls, rs = ctx.stores.raw(node.left_store.name), ctx.stores.raw(node.right_store.name)
     assert isinstance(ls, WindowStore) and isinstance(rs, WindowStore)
     sj = StreamStreamJoinProcessor(node, ls, rs, exits[0], ctx.drops)
+    sj.event_time = ctx.event_time
     ctx.on_watermark(sj)
     return sj
 
@@ -162,6 +168,7 @@ def _windowed(node: plan.WindowedAggregate, exits: Any, ctx: BuildContext) -> An
     wp = WindowedAggregateProcessor(
         node, store, exits[0], exits[1], execution=ctx.execution, objects=objects
     )
+    wp.event_time, wp.drops = ctx.event_time, ctx.drops
     ctx.on_watermark(wp)
     return wp
 

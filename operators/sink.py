@@ -17,11 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from operators.base import Collector, Rows
+from operators.event_time import EventTime
 from streams.core.errors import SerializationError
 from streams.core.partitioner import Partitioner
 from streams.core.records import OutRecord
 from streams.core.serde import Discard, FnSerde, Serde
-from streams.core.wire import CONTROL_HEADER, encode_control
+from streams.core.wire import CONTROL_HEADER, IDLE, encode_control
 
 _LONG = struct.Struct(">q")
 
@@ -63,6 +64,11 @@ class SinkProcessor:
         self.task_count = 1  # tasks of this sub-topology (set by the task: control records)
         #: a repartition topic read columnar: columnar batches go as Arrow IPC messages
         self.arrow = arrow
+        #: a repartition topic read by timed steps: the task's per-record watermarks, told
+        #: downstream between the records they come before (control records), so the reading
+        #: task judges each record as this one did, whatever the batch boundaries
+        self.event_time: EventTime | None = None
+        self._told: dict[int, int] = {}  # partition -> the last watermark announced to it
 
     @property
     def accepts_columnar(self) -> bool:
@@ -79,6 +85,14 @@ class SinkProcessor:
             self.value_serde.count += batch.n
             return
         if self.arrow:
+            marks = self._marks(batch.meta()[3])
+            if marks is not None and min(marks) != max(marks):
+                # (the records of an Arrow message share one offset: the control records
+                # between them go with the records, one message each)
+                self.process(batch.to_rows())
+                return
+            if marks is not None and batch.n:
+                self._tell_all(marks[0])
             self._send_arrow(batch)
             return
         if not encodable(batch):
@@ -92,7 +106,8 @@ class SinkProcessor:
         except Exception:  # the row path finds and names the record
             self.process(batch.to_rows())
             return
-        self._send(keys, list(zip(kbs, vbs, ts, hs, strict=True)), batch.to_rows)
+        marks = self._marks(batch.meta()[3])
+        self._send(keys, list(zip(kbs, vbs, ts, hs, strict=True)), batch.to_rows, marks)
 
     def process(self, rows: Rows) -> None:
         if isinstance(self.value_serde, Discard):
@@ -102,15 +117,31 @@ class SinkProcessor:
             recs = self._encode(rows)
         except Exception as e:
             raise self._error(rows, e) from e
-        if self._n == 1:
+        marks = self._marks([r[4] for r in rows]) if self.event_time is not None else None
+        if self._n == 1 and marks is None:
             self.collector.send_batch(self.topic, 0, recs)
             return
-        self._send([r[0] for r in rows], recs, lambda: rows)
+        self._send([r[0] for r in rows], recs, lambda: rows, marks)
 
-    def _send(self, keys: list[Any], recs: list[OutRecord], rows: Callable[[], Rows]) -> None:
+    def _marks(self, offsets: list[int]) -> list[int] | None:
+        et = self.event_time
+        if et is None or not et.active:
+            return None
+        return et.marks(offsets, -(1 << 63))
+
+    def _send(
+        self,
+        keys: list[Any],
+        recs: list[OutRecord],
+        rows: Callable[[], Rows],
+        marks: list[int] | None = None,
+    ) -> None:
         n = self._n
         if n is None:
             n = self._n = self.collector.partitions(self.topic)
+        if marks is not None:
+            self._send_marked(keys, recs, marks, n)
+            return
         if n == 1:
             self.collector.send_batch(self.topic, 0, recs)
             return
@@ -134,6 +165,45 @@ class SinkProcessor:
             raise self._error(rows(), e) from e
         for p, batch in buckets.items():
             self.collector.send_batch(self.topic, p, batch)
+
+    def _send_marked(
+        self, keys: list[Any], recs: list[OutRecord], marks: list[int], n: int
+    ) -> None:
+        """:meth:`_send`, with a control record before each record whose watermark (the one
+        it was judged against here) its partition was not told yet."""
+        part, canon, mine = (
+            self._partitioner.partition,
+            self.by_canonical_key,
+            self.task_partition % n,
+        )
+        told, count, me = self._told, self.task_count, self.task_partition
+        buckets: dict[int, list[OutRecord]] = {}
+        for k, rec, m in zip(keys, recs, marks, strict=True):
+            if n == 1:
+                p = 0
+            elif k is None:
+                p = mine
+            else:
+                p = part(canonical_key_bytes(k) if canon else rec[0], n)  # type: ignore[arg-type]
+            b = buckets.get(p)
+            if b is None:
+                b = buckets[p] = []
+            if m > told.get(p, -(1 << 63)):
+                told[p] = m
+                b.append((None, None, m, ((CONTROL_HEADER, encode_control(me, count, m)),)))
+            b.append(rec)
+        for p, batch in buckets.items():
+            self.collector.send_batch(self.topic, p, batch)
+
+    def _tell_all(self, wm: int) -> None:
+        """A control record of ``wm`` to each partition not told it yet."""
+        n = self._n if self._n is not None else self.collector.partitions(self.topic)
+        self._n = n
+        ctrl = ((CONTROL_HEADER, encode_control(self.task_partition, self.task_count, wm)),)
+        for p in range(n):
+            if wm > self._told.get(p, -(1 << 63)):
+                self._told[p] = wm
+                self.collector.send_batch(self.topic, p, [(None, None, wm, ctrl)])
 
     def _send_arrow(self, batch: Any) -> None:
         """Each partition's records of the batch as Arrow IPC messages (see
@@ -179,6 +249,8 @@ class SinkProcessor:
         ctrl = ((CONTROL_HEADER, encode_control(self.task_partition, self.task_count, wm)),)
         for p in range(n):
             self.collector.send_batch(self.topic, p, [(None, None, wm, ctrl)])
+            if wm != IDLE:
+                self._told[p] = wm
 
     def _error(self, rows: Rows, exc: Exception) -> SerializationError:
         """Find the first row that does not serialize (the slow path, only on failure)."""

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from operators.arrow_ipc import is_arrow
 from operators.base import Processor, Rows
 from operators.drops import Drops
+from operators.event_time import EventTime
 from streams.core.errors import ProcessingError, SerializationError, _RecordError
 from streams.core.records import as_raw
 from streams.core.serde import FnSerde, Serde
@@ -105,6 +106,8 @@ class Decoder:
         #: the fetched batch being pushed downstream (None between batches): a step failing
         #: on a record finds its original bytes here by offset (dead letters)
         self.batch: Sequence[Any] | None = None
+        #: the task's per-record watermarks: told each batch's event times before it runs
+        self.event_time: EventTime | None = None
         self._filename = f"<decode {next(_ids)}: {topic}>"
         self._what: dict[tuple[str, int], str] = {}  # (filename, line) -> "key" | "value"
         # two loops: plain tuples (embedded broker) are unpacked, records with attributes
@@ -214,8 +217,14 @@ class Decoder:
         elif self._avro is not None:
             self._avro.conform(batch)
         self._stamp(batch)
+        self._observe(batch.offsets, batch.ts)
         push_columnar(self.children, batch)
         return max(batch.ts) if track_time and batch.n else None
+
+    def _observe(self, offsets: Any, ts: Any) -> None:
+        et = self.event_time
+        if et is not None and et.active:
+            et.observe(offsets, ts)
 
     def _stamp(self, batch: Any) -> None:
         """Event times from the ``timestamp=`` extractor, run on the columns (input that is
@@ -288,12 +297,16 @@ class Decoder:
             if batches is not None:
                 top: int | None = None
                 for b in batches:
+                    self._observe(b.offsets, b.ts)
                     push_columnar(self.children, b)
                     if track_time and b.n:
                         t = max(b.ts)
                         top = t if top is None else max(top, t)
                 return top
         rows = self.decode(msgs)
+        et = self.event_time
+        if et is not None and et.active and rows:
+            et.observe([r[4] for r in rows], [r[2] for r in rows])
         for c in self.children:
             c.process(rows)
         if track_time and rows:

@@ -16,6 +16,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from operators.base import Processor, Rows, push, takes_columnar
 from operators.columnar import ColumnarBatch, push_columnar
+from operators.drops import Drops
+from operators.event_time import EventTime
 from operators.windowed_arrow import KINDS
 from operators.windowed_columnar import WindowBatch
 from state.session import SessionStore
@@ -170,6 +172,10 @@ class WindowedAggregateProcessor:
         self.results, self.late = results, late
         self.watermark = _MIN
         self.late_records = 0
+        #: the watermark before each record of the batch (set by the task's wiring)
+        self.event_time = EventTime()
+        #: where late records nobody reads and records without a key are counted
+        self.drops = Drops()
         self._init, self._add, self._merge, self._result = window_functions(node)
         # whole batches on Arrow (tumbling/hopping, count/sum/min/max/mean): from this many
         # records ("auto"), any ("columnar"), never ("row")
@@ -207,11 +213,32 @@ class WindowedAggregateProcessor:
         """Put ``rows`` into the windows: ``(results to emit now, late records)``."""
         raise NotImplementedError
 
+    def _marks(self, rows: Rows) -> list[int] | None:
+        """The watermark before each of ``rows`` (None: the step's own for all of them): a
+        record is late against the records before it, not against the batch's start."""
+        et = self.event_time
+        if not et.active:
+            return None
+        return et.marks([r[4] for r in rows], self.watermark)
+
+    def _marks_array(self, offsets: Any) -> Any:
+        """:meth:`_marks` as an Arrow array for whole-batch paths (an int: the same for all)."""
+        et = self.event_time
+        marks = et.marks_array(offsets, self.watermark) if et.active else None
+        return self.watermark if marks is None else marks
+
     def _emit_late(self, late: Rows) -> None:
         if late:
             self.late_records += len(late)
+            if not self.late:
+                self.drops.add(self.step, "late", len(late))
             for c in self.late:
                 c.process(late)
+
+    def _null_keys(self, n: int) -> None:
+        """Count ``n`` records without a key (a window needs one): dropped."""
+        if n:
+            self.drops.add(self.step, "null_key", n)
 
     # -- time -------------------------------------------------------------------------------
     def on_watermark(self, wm: int) -> None:

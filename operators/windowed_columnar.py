@@ -62,6 +62,7 @@ class Partials(NamedTuple):
     late: list[int]
     cols: dict[str, Any]
     n: int
+    null_keys: int = 0
 
 
 class WindowBatch:
@@ -96,14 +97,14 @@ class WindowBatch:
         part = self.table_columnar(batch, watermark)
         return self.groups(part), part.late
 
-    def table(self, rows: Rows, watermark: int) -> Partials:
+    def table(self, rows: Rows, watermark: Any) -> Partials:
         """The batch's partial aggregates as an Arrow table (see :class:`Partials`)."""
         keys = pa.array([r[0] for r in rows])
         ts = pa.array([r[2] for r in rows], pa.int64())
         cols = _columns(rows, self.needed)
         return self._table(keys, ts, cols, len(rows), watermark)
 
-    def table_columnar(self, batch: Any, watermark: int) -> Partials:
+    def table_columnar(self, batch: Any, watermark: Any) -> Partials:
         """:meth:`table` of a :class:`~operators.columnar.ColumnarBatch`."""
         if batch.scalar is not None and self.needed:
             raise Unsupported("fields of a non-dict value")  # (row-wise, v.get fails)
@@ -118,7 +119,7 @@ class WindowBatch:
             cols[name] = pa.nulls(b.n) if c is None else to_array(c, b.n)
         return self._table(keys, ts, cols, b.n, watermark)
 
-    def _table(self, keys: Any, ts: Any, cols: dict[str, Any], n: int, watermark: int) -> Partials:
+    def _table(self, keys: Any, ts: Any, cols: dict[str, Any], n: int, watermark: Any) -> Partials:
         if kind(keys.type) not in ("str", "int", "null"):
             raise Unsupported(f"keys of type {keys.type}")
         values = [_values(k, e, cols, n) for k, e in self.aggs]
@@ -126,7 +127,13 @@ class WindowBatch:
         advance = w.advance_ms if isinstance(w, Hopping) else w.size_ms
         last = pc.subtract_checked(ts, pc.modulo_checked(ts, advance))
         keyed = pc.is_valid(keys)
-        closed_before = max(watermark - w.grace_ms, -(1 << 63))  # an open window ends after
+        # an open window ends after this; ``watermark`` is one for all records or, per
+        # record, the watermark before each (operators.event_time)
+        if isinstance(watermark, int):
+            closed_before: Any = max(watermark - w.grace_ms, -(1 << 63))
+        else:
+            floor = pc.max_element_wise(watermark, -(1 << 63) + w.grace_ms)
+            closed_before = pc.subtract(floor, w.grace_ms)
         parts, any_open = [], None
         idx = pa.array(range(n), pa.int64())
         for j in range((w.size_ms - 1) // advance + 1):
@@ -142,11 +149,11 @@ class WindowBatch:
         pairs = pa.concat_tables(parts)
         g = pairs.group_by(["k", "s"], use_threads=False)
         g = g.aggregate(_aggregations(self.aggs))
-        return Partials(pairs, g, late_idx, cols, n)
+        return Partials(pairs, g, late_idx, cols, n, n - (pc.sum(keyed).as_py() or 0))
 
     def groups(self, part: Partials) -> list[Group]:
         """Each (key, window)'s partial accumulators, shaped as the aggregations' own."""
-        pairs, g, _, cols, n = part
+        pairs, g, _, cols, n, _ = part
         # the row path's order (first touched first) matters for emitted updates only; final
         # results leave at close, so window by window (the store's writes: one dict per start)
         order = ("i_min", "s") if self.node.emit == "update" else ("s", "i_min")

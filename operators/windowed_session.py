@@ -38,16 +38,23 @@ class SessionWindowsProcessor(WindowedAggregateProcessor):
         keys: dict[bytes, Any] = {}
         late: Rows = []
         last_meta: tuple[Any, int] = ((), 0)
-        for row in rows:
+        marks = self._marks(rows)  # (None: every record against ``wm``)
+        nulls = 0
+        for i, row in enumerate(rows):
             k, v, t, h, o = row
             if k is None:
+                nulls += 1
                 continue
+            if marks is not None:
+                wm = marks[i]
             kb = enc(k)
             assert kb is not None
             keys[kb] = k
             start, end, acc = t, t, self._add(self._init(), v)
             merged = []
             for s, e, raw in list(store.find_sessions(kb, t - gap, t + gap)):
+                if e + gap + grace <= wm:
+                    continue  # closed before this record came (it leaves when the batch ends)
                 merged.append((s, e))
                 other = changed.pop((kb, s, e), None)
                 acc = self._merge(other if other is not None else _loads(raw), acc)
@@ -60,6 +67,7 @@ class SessionWindowsProcessor(WindowedAggregateProcessor):
             store.put(kb, start, end, _dumps(acc, protocol=5))
             changed[(kb, start, end)] = acc
             last_meta = (h, o)
+        self._null_keys(nulls)
         out: Rows = []
         if self.emit == "update":
             h, o = last_meta

@@ -35,11 +35,19 @@ class SlidingWindowsProcessor(WindowedAggregateProcessor):
         d, grace = self.spec.time_difference_ms, self.spec.grace_ms
         enc = KEY.serialize
         late: Rows = []
-        touched: list[tuple[Any, bytes, int, Any, int]] = []
-        for row in rows:
+        out: Rows = []
+        marks = self._marks(rows)  # (None: every record against ``wm``)
+        nulls = 0
+        for i, row in enumerate(rows):
             k, v, t, h, o = row
             if k is None:
+                nulls += 1
                 continue
+            if marks is not None and marks[i] > wm:
+                # the records before this one moved the watermark: windows close here, as
+                # when records come one at a time
+                wm = marks[i]
+                self.on_watermark(wm)
             if t + d + 1 + grace <= wm:  # every window that could hold it has closed
                 late.append(row)
                 continue
@@ -49,15 +57,13 @@ class SlidingWindowsProcessor(WindowedAggregateProcessor):
             vals = [] if raw is None else _loads(raw)
             vals.append(v)
             store.put(kb, t, _dumps(vals, protocol=5))
-            touched.append((k, kb, t, h, o))
-        out: Rows = []
-        if self.emit == "update":  # the window ending at each record: "as of this record"
-            for k, kb, t, h, o in touched:
+            if self.emit == "update":  # the window ending at the record: "as of this record"
                 acc = self._init()
                 for _, raw in store.fetch(kb, t - d, t):
-                    for v in _loads(raw):
-                        acc = self._add(acc, v)
+                    for x in _loads(raw):
+                        acc = self._add(acc, x)
                 out.append((k, self._result(acc, t - d, t), t, h, o))
+        self._null_keys(nulls)
         return out, late
 
     def _close(self, old: int, wm: int) -> Rows:

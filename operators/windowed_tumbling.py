@@ -92,7 +92,7 @@ class TumblingWindowsProcessor(WindowedAggregateProcessor):
             self.process(batch.to_rows())
             return
         try:
-            part = columnar.table_columnar(batch, self.watermark)
+            part = columnar.table_columnar(batch, self._marks_array(batch.meta()[3]))
         except Exception:  # Arrow could differ here: the row path decides (and reports)
             self.process(batch.to_rows())
             return
@@ -108,6 +108,7 @@ class TumblingWindowsProcessor(WindowedAggregateProcessor):
             out = self._merge_partials(part, last)
         except Exception as e:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step) from e
+        self._null_keys(part.null_keys)
         if late_idx:
             rows = batch.to_rows()
             self._emit_late([rows[i] for i in late_idx])
@@ -117,26 +118,32 @@ class TumblingWindowsProcessor(WindowedAggregateProcessor):
         wm = self.watermark
         if self._batch is not None and (len(rows) >= self._batch_min or self._on_arrow()):
             try:
-                part = self._batch.table(rows, wm)
+                part = self._batch.table(rows, self._marks_array([r[4] for r in rows]))
             except Exception:  # Arrow could differ here: record by record below
                 self._give_up_arrow()  # (the records need the windows as objects)
             else:
                 last_of = lambda i: (rows[i][0], rows[i][3], rows[i][4])  # noqa: E731
+                self._null_keys(part.null_keys)
                 return self._merge_partials(part, last_of), [rows[i] for i in part.late]
+        marks = self._marks(rows)  # (None: every record against ``wm``)
+        grace, nulls = self.spec.grace_ms, 0
         objects = self.objects
         get, add, init = objects.get, self._add, self._init
         size, advance = self.size, self.advance
-        open_after = wm - self.spec.grace_ms  # a window is open while its end is after this
+        open_after = wm - grace  # a window is open while its end is after this
         update = self.emit == "update"
         accs: dict[tuple[bytes, int], list[Any]] = {}
         meta: dict[tuple[bytes, int], tuple[Any, int, Any, int]] = {}
         kbs: dict[Any, bytes] = {}  # str and int keys only: 1 == 1.0 == True encode apart
         late: Rows = []
         enc = KEY.serialize
-        for row in rows:
+        for i, row in enumerate(rows):
             k, v, t, h, o = row
             if k is None:
+                nulls += 1
                 continue
+            if marks is not None:
+                open_after = marks[i] - grace
             # the windows of t still open, ascending (spec.windows_for, less the closed ones):
             # starts s = last - j * advance with s > t - size and s + size > open_after
             last = t - t % advance
@@ -162,6 +169,7 @@ class TumblingWindowsProcessor(WindowedAggregateProcessor):
                 if update:
                     meta[(kb, start)] = (k, start + size - 1, h, o)
         objects.put_many(accs.items())
+        self._null_keys(nulls)
         out: Rows = []
         if update:
             for (kb, start), acc in accs.items():

@@ -307,20 +307,20 @@ class TaskStores:
         return plan
 
     def reset(self, name: str) -> None:
-        """Wipe a store's local copy (its stored offset is ahead of the changelog's end)."""
+        """Wipe a store's local copy (its stored offset is ahead of the changelog's end).
+
+        The store object stays the same and only its backend is replaced: processors and
+        views hold it (a session aggregation holds the store itself), so every kind of store
+        keeps working after a rebuild."""
         d = self.defs[name]
         store = self.stores[name]
         store.backend.destroy()
-        self.stores[name] = new = _STORE_TYPES[d.kind](
-            self._open(d), cache_max_entries=store.cache_max_entries
-        )
+        type(store).__init__(store, self._open(d), cache_max_entries=store.cache_max_entries)
         view = self._views.get(name)
-        if view is not None and isinstance(new, KeyValueStore):  # processors hold the view
-            view.raw = new
+        if view is not None:
             view.discard_objects()
         wview = self._windows.get(name)
-        if wview is not None and isinstance(new, WindowStore):
-            wview.raw = new
+        if wview is not None:
             wview.discard_objects()
         self._fresh.add(name)
 

@@ -35,7 +35,7 @@ from streams.compiler.compile import Compilable
 from streams.core.errors import StreamsError
 from streams.runtime.broker import TopicPartition
 from streams.runtime.config import Config
-from streams.runtime.driver import TopologyTestDriver
+from streams.runtime.driver import Semantics, TopologyTestDriver
 from streams.runtime.task import TaskId
 
 Input = Any  # str | os.PathLike | pa.Table | pa.RecordBatch | Iterable[Any]
@@ -58,14 +58,21 @@ def run_bounded(
     partitions: int = 1,
     raw: bool = False,
     cache_max_entries: int = BOUNDED_CACHE_ENTRIES,
+    semantics: Semantics = "streaming",
 ) -> dict[str, list[Any]]:
     """Run ``topology`` over ``inputs`` (source topic -> input) to their end; return the
     records written per sink topic (with ``raw``: ``(key, value, timestamp)`` as bytes).
-    ``cache_max_entries``: the dirty entries a store holds before the run commits."""
+    ``cache_max_entries``: the dirty entries a store holds before the run commits.
+    ``semantics``: ``"streaming"`` (default: late records are late, as in a streaming run of
+    the same records, whatever ``batch_size``) or ``"batch"`` (event time waits for the end
+    of the input: nothing is late)."""
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     driver = TopologyTestDriver(
-        topology, partitions=partitions, cache_max_entries=cache_max_entries
+        topology,
+        partitions=partitions,
+        cache_max_entries=cache_max_entries,
+        semantics=semantics,
     )
     # Commit as a worker does: when a store's cache is full (and at the end), not after every
     # batch. A bounded run has no wall-clock commit interval, and a commit per batch writes

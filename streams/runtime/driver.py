@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from operators.aggregate import AggregateProcessor
 from state.task_state import ObjectKV
@@ -42,6 +42,11 @@ from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore
 from streams.runtime.restore import EmbeddedChangelog
 from streams.runtime.task import BrokerCollector, Task, TaskId
+
+#: how a bounded run treats event time: "streaming" (records are late against the watermark
+#: the records before them left, as on Kafka) or "batch" (the watermark waits for the end of
+#: the input: nothing is late, as Flink's BATCH mode)
+Semantics = Literal["streaming", "batch"]
 
 Headers = Sequence[tuple[str, bytes]]
 _MISSING = object()
@@ -79,7 +84,10 @@ class TopologyTestDriver:
         state_backend: StateBackend = "memory",
         state_dir: str | None = None,
         cache_max_entries: int = 10_000,
+        semantics: Semantics = "streaming",
     ) -> None:
+        if semantics not in ("streaming", "batch"):
+            raise ValueError(f"semantics is 'streaming' or 'batch', got {semantics!r}")
         if partitions < 1:
             raise ValueError("partitions must be >= 1")
         self.topology = topology
@@ -91,6 +99,8 @@ class TopologyTestDriver:
         self.state_backend: StateBackend = state_backend
         self.state_dir = state_dir
         self.cache_max_entries = cache_max_entries
+        #: "batch": event time is held until end_of_input() (nothing is late)
+        self.semantics: Semantics = semantics
         self._partitioner = Partitioner()
         self._read_pos: dict[TopicPartition, int] = {}
         self._collector = BrokerCollector(self.broker)
@@ -130,6 +140,7 @@ class TopologyTestDriver:
                     clock=lambda: self.wall_clock_ms,
                     global_stores=self.global_stores,
                     cache_max_entries=self.cache_max_entries,
+                    hold_watermark=self.semantics == "batch",
                 )
                 self.tasks[TaskId(sub.id, p)] = task
                 task.checkpoint.restore_time(
@@ -174,16 +185,30 @@ class TopologyTestDriver:
         self._run()
 
     def pipe_many(
-        self, topic: str, records: Iterable[Any], *, timestamp: int | None = None
+        self,
+        topic: str,
+        records: Iterable[Any],
+        *,
+        timestamp: int | None = None,
+        batch_size: int | None = None,
     ) -> None:
-        """Send many records, processed as micro-batches. Items are values, ``(key, value)``
-        or ``(key, value, timestamp)`` tuples."""
-        for r in records:
-            if isinstance(r, tuple) and len(r) in (2, 3):
-                self._append(topic, r[0], r[1], r[2] if len(r) == 3 else timestamp, None)
-            else:
-                self._append(topic, None, r, timestamp, None)
-        self._run()
+        """Send many records, processed as micro-batches of up to ``batch_size`` (default:
+        all at once). Items are values, ``(key, value)`` or ``(key, value, timestamp)``
+        tuples. Results do not depend on the batch size: each record is judged against the
+        watermark the records before it left."""
+        if batch_size is not None and batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        items = list(records)
+        step = batch_size or max(len(items), 1)
+        for i in range(0, len(items), step):
+            for r in items[i : i + step]:
+                if isinstance(r, tuple) and len(r) in (2, 3):
+                    self._append(topic, r[0], r[1], r[2] if len(r) == 3 else timestamp, None)
+                else:
+                    self._append(topic, None, r, timestamp, None)
+            self._run()
+        if not items:
+            self._run()
 
     def pipe_raw(
         self,
@@ -425,4 +450,4 @@ class _DriverIO:
         raise err  # (its offset commit never fails)
 
 
-__all__ = ["Record", "StoreView", "TopologyTestDriver"]
+__all__ = ["Record", "Semantics", "StoreView", "TopologyTestDriver"]

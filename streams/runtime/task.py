@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from operators.base import Collector, TimedProcessor, WallClockProcessor
 from operators.drops import Drops
+from operators.event_time import EventTime
 from operators.sink import SinkProcessor
 from operators.source import Decoder
 from state.task_state import TaskStores
@@ -78,6 +79,7 @@ class Task:
         clock: Callable[[], int] | None = None,
         global_stores: Mapping[str, Any] | None = None,
         cache_max_entries: int = 10_000,
+        hold_watermark: bool = False,
     ) -> None:
         self.id = TaskId(sub.id, partition)
         self.sub = sub
@@ -95,6 +97,11 @@ class Task:
         self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
         #: records this task's steps dropped, by (step, reason)
         self.drops = Drops()
+        #: the watermark before each record of the batch being run (lateness is per record)
+        self.event_time = EventTime()
+        #: batch semantics (a bounded run that asked for it): event time stays where it is
+        #: until the end of input, so nothing is late and every window closes at the end
+        self.hold_watermark = hold_watermark
         wiring = Wiring(
             physical,
             sub,
@@ -105,6 +112,7 @@ class Task:
             global_stores=global_stores,
             reject=self._reject_to(f"{physical.app_id}-dlq"),
             drops=self.drops,
+            event_time=self.event_time,
         )
         self.error_policies = wiring.error_policies
         self.file_sinks = wiring.file_sinks  # two-phase commit with the task
@@ -146,6 +154,8 @@ class Task:
                 arrow=inp.arrow,
                 drops=self.drops,
             )
+            if not inp.internal and topic not in self._source_backed:
+                self.decoders[topic].event_time = self.event_time
         self.positions: dict[TopicPartition, int] = {}
         self.processed = 0
         self.dead_lettered = 0
@@ -160,17 +170,36 @@ class Task:
         if not msgs:
             return
         end = last_offset(msgs) + 1
-        if tp.topic in self.internal_inputs:
-            msgs = self._take_control(tp, msgs)
-        if msgs:
-            max_ts = self.decoders[tp.topic].process_messages(msgs, track_time=bool(self.timed))
-            if max_ts is not None and tp.topic not in self.internal_inputs:
-                # (a repartition partition's watermark comes from its control records only)
-                self.watermarks.observe(tp.topic, tp.partition, max_ts, self.clock())
+        timed = bool(self.timed) and not self.hold_watermark
+        try:
+            if tp.topic in self.internal_inputs:
+                msgs = self._take_control(tp, msgs, timed)
+            elif timed:
+                self._start_batch(tp)
+            if msgs:
+                max_ts = self.decoders[tp.topic].process_messages(msgs, track_time=bool(self.timed))
+                if max_ts is not None and tp.topic not in self.internal_inputs:
+                    # (a repartition partition's watermark comes from its control records only)
+                    self.watermarks.observe(tp.topic, tp.partition, max_ts, self.clock())
+        finally:
+            self.event_time.end()
         self.positions[tp] = end
         self.processed += len(msgs)
         if self.timed:
             self.punctuate()
+
+    def _start_batch(self, tp: TopicPartition) -> None:
+        """Records of a source partition are about to run: they will be judged, one by one,
+        against the watermark their predecessors left (:mod:`operators.event_time`)."""
+        src = self.watermarks.sources.get(tp.topic)
+        if src is None or tp.topic in self._source_backed:
+            return
+        self.event_time.start(
+            self.watermark,
+            self.watermarks.max_ts(tp.topic, tp.partition),
+            src[0],
+            self.watermarks.cap(tp.topic, tp.partition, self.clock()),
+        )
 
     def process_columnar(self, tp: TopicPartition, batch: Any) -> None:
         """Run records that are already Arrow (a bounded run over a table or Parquet file)
@@ -178,23 +207,43 @@ class Task:
         if not batch.n:
             return
         dec = self.decoders[tp.topic]
-        max_ts = dec.process_columnar(batch, track_time=bool(self.timed))
+        if self.timed and not self.hold_watermark:
+            self._start_batch(tp)
+        try:
+            max_ts = dec.process_columnar(batch, track_time=bool(self.timed))
+        finally:
+            self.event_time.end()
         if max_ts is not None:
             self.watermarks.observe(tp.topic, tp.partition, max_ts, self.clock())
         self.processed += batch.n
         if self.timed:
             self.punctuate()
 
-    def _take_control(self, tp: TopicPartition, msgs: Sequence[Any]) -> Sequence[Any]:
-        """Apply watermark control records of a repartition partition; return the data."""
+    def _take_control(self, tp: TopicPartition, msgs: Sequence[Any], timed: bool) -> Sequence[Any]:
+        """Apply watermark control records of a repartition partition; return the data. With
+        ``timed``, each data record is judged against the watermark the control records
+        before it left (in offset order, as when they come one at a time)."""
         data = []
+        offsets: list[int] = []
+        marks: list[int] = []
+        mark = self.watermark
+        now = self.clock()
         for m in msgs:
-            ctrl = control_of(as_raw(m)[3])
+            raw = as_raw(m)
+            ctrl = control_of(raw[3])
             if ctrl is None:
                 data.append(m)
+                if timed:
+                    offsets.append(raw[4])
+                    marks.append(mark)
             else:
                 upstream, count, wm = decode_control(ctrl)
                 self.watermarks.observe_control(tp.topic, tp.partition, upstream, count, wm)
+                if timed:
+                    mark = max(mark, self.watermarks.current(now))
+        if timed and offsets:
+            self.event_time.start(self.watermark, None, 0, None)
+            self.event_time.put(offsets, marks)
         return data
 
     def end_of_input(self) -> bool:
@@ -215,6 +264,8 @@ class Task:
             return
         now = self.clock()
         wm = self.watermarks.current(now)
+        if self.hold_watermark and self.watermarks.floor != END_OF_TIME:
+            wm = self.watermark  # (batch semantics: held until the end of input)
         if wm > self.watermark:
             self.watermark = wm
             for p in self.timed:

@@ -71,11 +71,34 @@ class WatermarkTracker:
             ups[upstream] = watermark
         self._upstream_count[key] = count
 
+    def max_ts(self, topic: str, partition: int) -> int | None:
+        """The largest event time seen on a source partition (None: none yet)."""
+        return self._max_ts.get((topic, partition))
+
+    def cap(self, topic: str, partition: int, now_ms: int) -> int | None:
+        """How far the task's other inputs let its watermark go while records of
+        ``(topic, partition)`` arrive (None: nothing else holds it back)."""
+        marks, _ = self._marks(now_ms, skip=(topic, partition))
+        return min(marks) if marks else None
+
     def state(self, now_ms: int) -> tuple[int, bool]:
         """``(watermark, all_idle)``: ``all_idle`` with no event time seen means "idle"."""
+        marks, idle_marks = self._marks(now_ms)
+        if marks:
+            return max(min(marks), self.floor), False
+        if idle_marks:
+            return max(min(idle_marks), self.floor), True
+        return self.floor, True
+
+    def _marks(
+        self, now_ms: int, skip: tuple[str, int] | None = None
+    ) -> tuple[list[int], list[int]]:
+        """Each input partition's watermark: of the live ones, and of the idle ones."""
         marks: list[int] = []
         idle_marks: list[int] = []
         for key in self.expected:
+            if key == skip:
+                continue
             topic, _ = key
             if topic in self.sources:
                 ooo, idle = self.sources[topic]
@@ -98,11 +121,7 @@ class WatermarkTracker:
                 live = [w for w in ups.values() if w != IDLE]
                 if live:
                     marks.append(min(live))
-        if marks:
-            return max(min(marks), self.floor), False
-        if idle_marks:
-            return max(min(idle_marks), self.floor), True
-        return self.floor, True
+        return marks, idle_marks
 
     def current(self, now_ms: int) -> int:
         return self.state(now_ms)[0]

@@ -27,6 +27,7 @@ from operators.base import Collector, Processor
 from operators.columnar import ColumnarChainProcessor
 from operators.drops import Drops
 from operators.errors import ErrorPolicy, Reject
+from operators.event_time import EventTime
 from operators.fused import ChainProcessor
 from operators.parquet_sink import ParquetSinkProcessor
 from operators.table import make_getter
@@ -50,9 +51,11 @@ class Wiring:
         global_stores: Mapping[str, Any] | None = None,
         reject: Reject | None = None,
         drops: Drops | None = None,
+        event_time: EventTime | None = None,
     ) -> None:
         self.partition = partition
         self.drops = drops if drops is not None else Drops()
+        self.event_time = event_time if event_time is not None else EventTime()
         self.execution = physical.execution
         self.collector = collector
         self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))

@@ -132,6 +132,9 @@ class Worker:
         self.metrics.store_sizes = lambda: store_sizes(self)
         self.metrics.task_states = lambda: task_states(self)
         self.rebalances = 0  # assignments received
+        #: batch semantics of a bounded run (the CLI's --semantics batch): tasks hold event
+        #: time until the end of input, so nothing is late
+        self.hold_watermark = False
         self._rejoining = False  # a failed commit asked the group for a new assignment
         self.queries = Queries(self)
         self.http: HttpServer | None = None
@@ -223,6 +226,7 @@ class Worker:
                     state_dir=self.state_dir,
                     global_stores=self.global_stores,
                     cache_max_entries=self.config.state_cache_max_entries,
+                    hold_watermark=self.hold_watermark,
                 )
                 slot = self.slots[tid] = _TaskSlot(task, self.config.task_queue_batches)
                 slot.producer = producer

@@ -76,7 +76,7 @@ class StreamStreamJoinProcessor:
         enc, loads, dumps = KEY.serialize, pickle.loads, pickle.dumps
         out: Rows = []
         o = None
-        null_keys = 0
+        null_keys = late = 0
         try:
             for i, (k, v, t, h, o) in enumerate(rows):
                 if k is None:
@@ -85,7 +85,7 @@ class StreamStreamJoinProcessor:
                 if marks is not None:
                     wm = marks[i]
                 if t + keep + w.grace_ms < wm:  # inclusive window end: a record at wm is on time
-                    self.late_records += 1
+                    late += 1
                     continue
                 kb = enc(k)
                 assert kb is not None
@@ -115,6 +115,8 @@ class StreamStreamJoinProcessor:
             raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step, offset=o) from e
         finally:
             self.drops.add(self.step, "null_key", null_keys)
+            self.late_records += late
+            self.drops.add(self.step, "late", late)
         push(self.children, out)
 
     def _join_unmatched(self, side: int, v: Any) -> Any:

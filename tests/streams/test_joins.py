@@ -83,6 +83,7 @@ def test_late_record_is_dropped_not_joined():
     pipe(d, "left", 500, "L2")  # watermark 500 closes L1 -> (L1, None); L2 meets R1
     pipe(d, "right", 105, "R2")  # late for every window that could hold it
     assert out(d) == [("L2", "R1"), ("L1", None)]
+    assert d.dropped == {("j", "late"): 1}
 
 
 def test_stream_join_declarations():

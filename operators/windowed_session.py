@@ -1,4 +1,4 @@
-"""Session windows: a key's records closer than ``gap`` ms to each other form one session.
+"""Session windows: a key's records at most ``gap`` ms apart (inclusive) form one session.
 
 A record at ``t`` merges every session of its key with ``end >= t - gap`` and
 ``start <= t + gap``; a session ``[start, end]`` (both inclusive, ``end`` = its last event)

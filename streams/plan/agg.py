@@ -3,7 +3,8 @@
 An aggregation is an accumulator with four functions: ``init() -> acc``, ``add(acc, value) ->
 acc``, ``merge(a, b) -> acc`` (session windows merge) and ``result(acc) -> output``. The store
 keeps accumulators (so ``mean`` keeps sum and count); readers see ``result``. Accumulators must
-pickle (they go to the changelog). Nulls are skipped, as in SQL.
+pickle (they go to the changelog). Nulls are skipped, as in SQL (``first`` and ``last`` keep
+them, as SQL's ``FIRST_VALUE`` and ``LAST_VALUE`` do).
 
 >>> a = mean("x")
 >>> acc = a.init()
@@ -204,7 +205,7 @@ def argmax(what: str | Expr | Callable[[Any], Any], keep: tuple[str, ...] | list
 
 
 def first(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
-    """The first value seen (the whole record value when ``what`` is omitted)."""
+    """The first value seen, null or not (the whole record value when ``what`` is omitted)."""
     ex = _extractor(what) or (lambda v: v)
     return Agg(
         "first()",
@@ -217,7 +218,7 @@ def first(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
 
 
 def last(what: str | Expr | Callable[[Any], Any] | None = None) -> Agg:
-    """The latest value seen."""
+    """The latest value seen, null or not."""
     ex = _extractor(what) or (lambda v: v)
     return Agg("last()", lambda: None, lambda acc, v: ex(v), lambda a, b: b, reads=_reads(what))
 

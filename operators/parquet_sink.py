@@ -31,13 +31,10 @@ past ``upto`` the fence is gone. Each file's Parquet metadata says which input o
 covers (``streams.input``: ``{"topic:partition": [first, last]}``), so ranges are auditable;
 the ranges of successive files follow each other and never overlap.
 
-Where the fence is exact: rows whose source offset says which input record they came from,
-from one input topic (a source, or a repartition topic, through stateless steps). A task
-that reads several stream topics into one sink (a ``merge``) cannot tell from an offset alone
-which topic a row came from; a re-read row is skipped only when its offset is below every
-topic's ``upto`` (never a lost row, a re-read one may repeat: use exactly-once there). Rows a
-windowed step emits carry the offset of a record from before (or ``-1``); they follow the
-at-least-once semantics of that step's state.
+The fence is per input partition: the task tells the sink which partition the batch it runs
+comes from (``reading``), so a sink fed by several topics (a ``merge``) compares each row's
+offset with that partition's ``upto``. Rows a windowed step emits carry the offset of a record
+from before (or ``-1``); they follow the at-least-once semantics of that step's state.
 
 Readers (``pyarrow.dataset`` / ``pq.read_table(path)``) skip names starting with ``.`` or ``_``,
 so staged segments and temporary files are never read. Partition directories are Hive style
@@ -127,6 +124,8 @@ class ParquetSinkProcessor:
         #: re-read input this sink already holds: partition -> position (see the module doc)
         self._fence: dict[TopicPartition, int] = {}
         self._positions: Mapping[TopicPartition, int] = {}  # the task's, live
+        #: the input partition of the batch the task is running (its rows' offsets are its)
+        self.reading: TopicPartition | None = None
         self.files_published = 0
         self.replayed_rows = 0  # re-read rows skipped after a recovery
 
@@ -170,6 +169,8 @@ class ParquetSinkProcessor:
         for tp, upto in list(fence.items()):
             if self._positions.get(tp, -1) >= upto:
                 del fence[tp]
+        if self.reading is not None:
+            return fence.get(self.reading, 0)
         return min(fence.values(), default=0)
 
     def end_of_input(self) -> None:

@@ -171,6 +171,8 @@ class Task:
             return
         end = last_offset(msgs) + 1
         timed = bool(self.timed) and not self.hold_watermark
+        for fs in self.file_sinks:  # (the rows they get next come from ``tp``)
+            fs.reading = tp
         try:
             if tp.topic in self.internal_inputs:
                 msgs = self._take_control(tp, msgs, timed)
@@ -207,6 +209,8 @@ class Task:
         if not batch.n:
             return
         dec = self.decoders[tp.topic]
+        for fs in self.file_sinks:
+            fs.reading = tp
         if self.timed and not self.hold_watermark:
             self._start_batch(tp)
         try:

@@ -23,8 +23,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from streams.core.errors import StreamsError
 from streams.core.logs import configure_logging
 from streams.core.partitioner import partition_for
@@ -33,6 +31,7 @@ from streams.runtime.broker import Broker, TopicPartition
 from streams.runtime.config import Config
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.http import parse_address
+from streams.runtime.jsonl import BadLine, read_jsonl
 from streams.runtime.worker import Worker
 
 
@@ -75,31 +74,17 @@ def _load_input(broker: EmbeddedBroker, topo: Topology, spec: str) -> int:
             n += 1
         return n
     on_error = inp.source.on_error if inp.source is not None else "fail"
-    with open(path, "rb") as f:
-        for i, line in enumerate(f):
-            if not line.strip():
-                continue
-            try:
-                rec = msgspec.json.decode(line)
-            except msgspec.DecodeError as e:
-                if on_error == "fail":
-                    raise StreamsError(
-                        f"--input {path}, line {i + 1}: not JSON ({e}); source '{topic}' "
-                        "fails on bad records (on_error='skip' or 'dead_letter' goes on)"
-                    ) from None
-                # the line's bytes as the value: the source's decoder applies its policy
-                # (skipped and counted, or dead-lettered as it is)
-                broker.append(topic, 0, None, line.rstrip(b"\r\n"), i)
-                n += 1
-                continue
-            is_envelope = isinstance(rec, dict) and "value" in rec
-            key = rec.get("key") if is_envelope else None
-            value = rec["value"] if is_envelope else rec
-            ts = rec.get("timestamp", i) if is_envelope else i
+    for rec in read_jsonl(path, on_error=on_error, what="--input"):
+        if isinstance(rec, BadLine):
+            # the line's bytes as the value: the source's decoder applies its policy
+            # (skipped and counted, or dead-lettered as it is)
+            broker.append(topic, 0, None, rec.raw, rec.line)
+        else:
+            key, value, ts = rec
             kb, vb = inp.key_serde.serialize(key), inp.value_serde.serialize(value)
             p = 0 if kb is None else partition_for(kb, n_parts)
             broker.append(topic, p, kb, vb, ts)
-            n += 1
+        n += 1
     return n
 
 

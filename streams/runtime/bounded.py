@@ -29,13 +29,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any
 
-import msgspec
-
 from streams.compiler.compile import Compilable
 from streams.core.errors import StreamsError
 from streams.runtime.broker import TopicPartition
 from streams.runtime.config import Config
 from streams.runtime.driver import Semantics, TopologyTestDriver
+from streams.runtime.jsonl import BadLine, read_jsonl
 from streams.runtime.task import TaskId
 
 Input = Any  # str | os.PathLike | pa.Table | pa.RecordBatch | Iterable[Any]
@@ -61,7 +60,8 @@ def run_bounded(
     semantics: Semantics = "streaming",
 ) -> dict[str, list[Any]]:
     """Run ``topology`` over ``inputs`` (source topic -> input) to their end; return the
-    records written per sink topic (with ``raw``: ``(key, value, timestamp)`` as bytes).
+    records written per sink topic and dead-letter topic (with ``raw``: ``(key, value,
+    timestamp)`` as bytes).
     ``cache_max_entries``: the dirty entries a store holds before the run commits.
     ``semantics``: ``"streaming"`` (default: late records are late, as in a streaming run of
     the same records, whatever ``batch_size``) or ``"batch"`` (event time waits for the end
@@ -92,6 +92,7 @@ def run_bounded(
             _feed(driver, topic, src, batch_size)
         driver.auto_commit = True
         driver.end_of_input()
+        written = (*driver.plan.sink_topics, *driver.plan.dead_letter_topics)
         if raw:
             return {
                 topic: [
@@ -99,9 +100,9 @@ def run_bounded(
                     for p in range(driver.broker.partition_count(topic) or 0)
                     for m in driver.broker.fetch_raw(TopicPartition(topic, p), 0)
                 ]
-                for topic in driver.plan.sink_topics
+                for topic in written
             }
-        return {topic: driver.read(topic) for topic in driver.plan.sink_topics}
+        return {topic: driver.read(topic) for topic in written}
     finally:
         gc.set_threshold(*old_gc)
         driver.close()
@@ -122,7 +123,9 @@ def _feed(driver: TopologyTestDriver, topic: str, src: Input, batch_size: int) -
                 table = pa.ipc.open_file(f).read_all()
             _feed_arrow(driver, topic, table.to_batches(max_chunksize=batch_size))
         elif suffix in (".jsonl", ".json", ".ndjson"):
-            _feed_values(driver, topic, _jsonl(path), batch_size)
+            src_node = driver.plan.subtopology_of(topic).inputs[topic].source
+            on_error = src_node.on_error if src_node is not None else "fail"
+            _feed_values(driver, topic, read_jsonl(path, on_error=on_error), batch_size)
         else:
             raise StreamsError(f"input {path!r}: use .parquet, .arrow, .feather or .jsonl")
     elif isinstance(src, pa.Table):
@@ -133,22 +136,19 @@ def _feed(driver: TopologyTestDriver, topic: str, src: Input, batch_size: int) -
         _feed_values(driver, topic, iter(src), batch_size)
 
 
-def _jsonl(path: str) -> Iterator[tuple[Any, Any, int]]:
-    dec = msgspec.json.Decoder()
-    with open(path, "rb") as f:
-        for i, line in enumerate(f):
-            if line.strip():
-                yield (None, dec.decode(line), i)
-
-
 def _feed_values(
     driver: TopologyTestDriver, topic: str, records: Iterator[Any], batch_size: int
 ) -> None:
     n = 0
     while chunk := list(islice(records, batch_size)):
-        items = []
+        items: list[Any] = []
         for i, r in enumerate(chunk, n):  # default timestamp: the position in the input
-            if isinstance(r, tuple) and len(r) == 3:
+            if isinstance(r, BadLine):  # (its bytes, for the source's error policy)
+                if items:
+                    driver.pipe_many(topic, items)
+                    items = []
+                driver.pipe_raw(topic, None, r.raw, r.line)
+            elif isinstance(r, tuple) and len(r) == 3:
                 items.append(r)
             elif isinstance(r, tuple) and len(r) == 2:
                 items.append((r[0], r[1], i))

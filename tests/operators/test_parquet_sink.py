@@ -214,7 +214,7 @@ def test_a_failed_commit_on_the_worker_publishes_every_row_once(
         real_commit = EmbeddedConsumer.commit
 
         async def refuse(self: Any, offsets: Any, metadata: Any = None) -> None:
-            if len(failures) < 3 and sum(offsets.values()) > 100 * (len(failures) + 1):
+            if offsets and len(failures) < 3:  # (the first three, whatever the timing)
                 failures.append(dict(offsets))
                 raise TaskMigratedError("kafka: offset commit refused: CommitFailedError")
             await real_commit(self, offsets, metadata)
@@ -224,7 +224,7 @@ def test_a_failed_commit_on_the_worker_publishes_every_row_once(
         real_txn = EmbeddedProducer.commit_transaction
 
         async def fail(self: Any, offsets: Any, group_id: Any, metadata: Any = None) -> None:
-            if offsets and len(failures) < 3 and sum(offsets.values()) > 50 * (len(failures) + 1):
+            if offsets and len(failures) < 3:
                 failures.append(dict(offsets))
                 await self.abort()
                 raise BrokerError("kafka: commit transaction failed: KafkaConnectionError")

@@ -75,7 +75,10 @@ async def test_live_gauges_lag_and_store_sizes_while_running(tmp_path):
                 break
         await w.refresh_metrics()
         assert total(w, "streams_consumer_lag", topic="in") == 0
-        await asyncio.sleep(0.1)  # a commit writes the stores back: sizes count committed entries
+        for _ in range(250):  # a commit writes the stores back: sizes count committed entries
+            if total(w, "streams_store_entries", store="counts") == 10:
+                break
+            await asyncio.sleep(0.02)
         assert total(w, "streams_store_entries", store="counts") == 10
         assert total(w, "streams_tasks", state="running") == 2
         # lag shows up when input arrives while the partitions are held back

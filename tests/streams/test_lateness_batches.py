@@ -5,8 +5,12 @@ The same records piped one by one, in batches of 7, 500 or 10,000, through a bou
 streaming semantics); batch semantics drops nothing as late; embedded runs are repeatable.
 """
 
+import contextlib
+import io
 import json
+import os
 import random
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -80,7 +84,8 @@ def _bounded(kind, keyed, events, batch, partitions):
     return _norm({t: [(r.key, r.value) for r in rs] for t, rs in out.items()})
 
 
-def _cli(tmp_path, capsys, kind, keyed, events, partitions, *extra):
+def _cli(tmp_path, kind, keyed, events, partitions, *extra):
+    """``streams run --input`` in this process (its fetches: up to 10,000 records)."""
     (tmp_path / "lateapp.py").write_text(APP.format(ooo=OOO))
     f = tmp_path / "in.jsonl"
     lines = (
@@ -89,16 +94,17 @@ def _cli(tmp_path, capsys, kind, keyed, events, partitions, *extra):
     f.write_text("\n".join(lines) + "\n")
     name = f"lateapp:{kind}_{'keyed' if keyed else 'rekeyed'}"
     args = ["run", name, "--input", f"ev={f}", "--print", "out", "--print", "late"]
-    assert main([*args, "--partitions", str(partitions), *extra]) == 0
-    captured = capsys.readouterr()
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main([*args, "--partitions", str(partitions), *extra]) == 0
     got = []
-    for line in captured.out.splitlines():
+    for line in out.getvalue().splitlines():
         head, _, rest = line.partition(" key=")
         key, _, value = rest.partition(" value=")
         got.append(
             (head.split("[")[0], json.dumps(eval(key)), json.dumps(eval(value), sort_keys=True))
         )
-    return sorted(got), captured.err
+    return sorted(got), err.getvalue()
 
 
 def _events(n, late_share, seed, users=5):
@@ -126,7 +132,7 @@ disorderly = hs.lists(
     keyed=hs.booleans(),
     partitions=hs.sampled_from([1, 2, 3]),
 )
-def test_results_do_not_depend_on_batch_boundaries(raw, kind, keyed, partitions, tmp_path_factory):
+def test_results_do_not_depend_on_batch_boundaries(raw, kind, keyed, partitions, cli_dir):
     events, t = [], 0
     for step, user, late, behind in raw:
         t += step
@@ -136,16 +142,29 @@ def test_results_do_not_depend_on_batch_boundaries(raw, kind, keyed, partitions,
         assert _driver(kind, keyed, events, batch, partitions) == want, batch
     for batch in (1, 7, 10_000):
         assert _bounded(kind, keyed, events, batch, partitions) == want, batch
+    assert _cli(cli_dir, kind, keyed, events, partitions)[0] == want
+
+
+@pytest.fixture(scope="module")
+def cli_dir(tmp_path_factory):
+    """Where the CLI's app module and input live (the CLI runs in this process)."""
+    d = tmp_path_factory.mktemp("cli")
+    sys.path.insert(0, str(d))
+    cwd = os.getcwd()
+    os.chdir(d)
+    yield d
+    os.chdir(cwd)
+    sys.path.remove(str(d))
 
 
 @pytest.mark.parametrize("kind", ["session", "hopping"])
 @pytest.mark.parametrize(("keyed", "partitions"), [(True, 1), (False, 1), (True, 3), (False, 2)])
-def test_a_file_run_equals_a_driver_run(tmp_path, monkeypatch, capsys, kind, keyed, partitions):
+def test_a_file_run_equals_a_driver_run(tmp_path, monkeypatch, kind, keyed, partitions):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     events = _events(400, 0.05, seed=partitions)
     want = _driver(kind, keyed, events, 1, partitions)
-    got, err = _cli(tmp_path, capsys, kind, keyed, events, partitions)
+    got, err = _cli(tmp_path, kind, keyed, events, partitions)
     assert got == want
     if keyed or partitions == 1:  # (else: keyless input feeds one upstream task; the
         # other never announces event time, so nothing downstream is late, in both runs)
@@ -163,7 +182,7 @@ def test_the_issue_scenario_one_by_one_in_batches_and_at_once():
     assert runs[1] == runs[500] == runs[None]
 
 
-def test_batch_semantics_drops_nothing_as_late(tmp_path, monkeypatch, capsys):
+def test_batch_semantics_drops_nothing_as_late(tmp_path, monkeypatch):
     events = _events(300, 0.1, seed=3)
     items = _items(events, True)
     streaming = st.run_bounded(_topology("hopping", True), {"ev": items})
@@ -174,30 +193,30 @@ def test_batch_semantics_drops_nothing_as_late(tmp_path, monkeypatch, capsys):
     assert counted == 2 * len(events)  # every record in both of its hopping windows
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    got, err = _cli(tmp_path, capsys, "hopping", True, events, 1, "--semantics", "batch")
+    got, err = _cli(tmp_path, "hopping", True, events, 1, "--semantics", "batch")
     assert "semantics: batch" in err
     assert not [g for g in got if g[0] == "late"]
 
 
-def test_an_embedded_run_repeats(tmp_path, monkeypatch, capsys):
+def test_an_embedded_run_repeats(tmp_path, monkeypatch):
     """The same ``streams run --input`` three times in one directory: the same output (the
     state of a file run is thrown away unless --state-dir keeps it)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     events = _events(200, 0.05, seed=1)
-    outs = [_cli(tmp_path, capsys, "session", False, events, 1)[0] for _ in range(3)]
+    outs = [_cli(tmp_path, "session", False, events, 1)[0] for _ in range(3)]
     assert outs[0] and outs[0] == outs[1] == outs[2]
     assert not (tmp_path / ".streams-state").exists()
 
 
-def test_kept_state_rebuilds_every_store_kind(tmp_path, monkeypatch, capsys):
+def test_kept_state_rebuilds_every_store_kind(tmp_path, monkeypatch):
     """With --state-dir kept, a rerun finds its stores ahead of the fresh broker's changelog
     and rebuilds them: session stores too."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     events = _events(200, 0.05, seed=2)
     keep = ("--state-dir", str(tmp_path / "kept"))
-    outs = [_cli(tmp_path, capsys, "session", False, events, 1, *keep)[0] for _ in range(3)]
+    outs = [_cli(tmp_path, "session", False, events, 1, *keep)[0] for _ in range(3)]
     assert outs[0] and outs[0] == outs[1] == outs[2]
 
 

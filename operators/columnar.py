@@ -196,6 +196,16 @@ class ColumnarBatch:
         keys = take(self.keys) if self.key is None else self.key.to_pylist()
         return keys, take(self.ts), take(self.headers), take(self.offsets)
 
+    def offset_array(self) -> Any:
+        """The source offsets of the rows still here, as an int64 array."""
+        if self.rows is not None:
+            idx = self.positions()
+            src = self.rows if idx is None else [self.rows[i] for i in idx]
+            return pa.array([r[4] for r in src], pa.int64())
+        assert self.offsets is not None
+        offs = pa.array(self.offsets, pa.int64())
+        return offs if self.pos is None else offs.take(self.pos)
+
     def to_rows(self) -> Rows:
         if self.rows is not None and self.overlay is not None and self.scalar is None:
             idx = self.positions()

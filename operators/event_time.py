@@ -167,13 +167,14 @@ class EventTime:
     # -- what steps ask ----------------------------------------------------------------------
     def _lookup(self) -> tuple[tuple[int, int] | dict[int, int], Any]:
         if self._index is None:
-            offs = [o for chunk in self._offsets for o in _pylist(chunk)]
+            offs = _int64s(self._offsets)
             self._all = pa.concat_arrays(self._chunks) if self._chunks else pa.array([], pa.int64())
-            first = offs[0] if offs else 0
-            if offs and offs[-1] - first + 1 == len(offs) and offs == sorted(offs):
-                self._index = (first, len(offs))  # contiguous: position = offset - first
+            n = len(offs)
+            first = offs[0].as_py() if n else 0
+            if n and offs[n - 1].as_py() - first + 1 == n and _increasing(offs):
+                self._index = (first, n)  # contiguous: position = offset - first
             else:
-                self._index = {o: i for i, o in enumerate(offs)}
+                self._index = {o: i for i, o in enumerate(offs.to_pylist())}
             mm = pc.min_max(self._all) if len(self._all) else None
             self._const = mm is None or mm["min"].as_py() == mm["max"].as_py()
         return self._index, self._all
@@ -232,8 +233,21 @@ class CarriedMarks:
         self.event_time.run_rows(rows, self.at(pos), process)
 
 
-def _pylist(xs: Any) -> list[int]:
-    return xs.to_pylist() if hasattr(xs, "to_pylist") else list(xs)
+def _int64s(chunks: list[Any]) -> Any:
+    """Chunks of offsets (lists or Arrow arrays) as one int64 array."""
+    arrs = []
+    for c in chunks:
+        if isinstance(c, pa.ChunkedArray):
+            c = c.combine_chunks()
+        arrs.append(c.cast(pa.int64()) if isinstance(c, pa.Array) else pa.array(c, pa.int64()))
+    if not arrs:
+        return pa.array([], pa.int64())
+    return arrs[0] if len(arrs) == 1 else pa.concat_arrays(arrs)
+
+
+def _increasing(xs: Any) -> bool:
+    n = len(xs)
+    return n < 2 or bool(pc.all(pc.greater(xs.slice(1), xs.slice(0, n - 1))).as_py())
 
 
 __all__ = ["CarriedMarks", "EventTime"]

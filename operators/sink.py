@@ -137,7 +137,7 @@ class SinkProcessor:
             return None
         if batch.marks is not None:
             return batch.marks.at(batch.pos)
-        return et.marks_array(batch.meta()[3], MIN_WATERMARK)
+        return et.marks_array(batch.offset_array(), MIN_WATERMARK)
 
     def _send(
         self,

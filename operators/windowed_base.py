@@ -232,7 +232,7 @@ class WindowedAggregateProcessor:
         messages of a repartition topic), else looked up by their offsets."""
         if batch.marks is not None and self.event_time.active:
             return batch.marks.at(batch.pos)
-        return self._marks_array(batch.meta()[3])
+        return self._marks_array(batch.offset_array())
 
     def _emit_late(self, late: Rows) -> None:
         if late:

@@ -33,6 +33,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from operators.base import Rows, takes_columnar
+from operators.event_time import CarriedMarks
 from operators.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
 from operators.fused import ChainProcessor, missing_fields, report_missing
 from streams.plan import nodes as plan
@@ -55,6 +56,7 @@ class ColumnarBatch:
         "headers",
         "key",
         "keys",
+        "marks",
         "n",
         "names",
         "offsets",
@@ -85,6 +87,9 @@ class ColumnarBatch:
         self.overlay: list[str] | None = [] if rows is not None else None
         self.key: Any = None  # a key computed by key_by
         self.scalar: Any = None  # a non-dict value computed by map_values
+        #: the watermark before each record, when the records carry theirs (a repartition
+        #: topic's Arrow messages, whose records share one offset): operators.event_time
+        self.marks: CarriedMarks | None = None
 
     @classmethod
     def from_rows(cls, rows: Rows, needed: frozenset[str]) -> ColumnarBatch:
@@ -147,12 +152,13 @@ class ColumnarBatch:
 
     def copy(self) -> ColumnarBatch:
         b = ColumnarBatch(self.base, self.n, rows=self.rows, keys=self.keys, ts=self.ts)
-        b.headers, b.offsets, b.pos, b.key, b.scalar = (
+        b.headers, b.offsets, b.pos, b.key, b.scalar, b.marks = (
             self.headers,
             self.offsets,
             self.pos,
             self.key,
             self.scalar,
+            self.marks,
         )
         b.cols, b.names = dict(self.cols), list(self.names)
         b.overlay = None if self.overlay is None else list(self.overlay)
@@ -189,6 +195,16 @@ class ColumnarBatch:
 
         keys = take(self.keys) if self.key is None else self.key.to_pylist()
         return keys, take(self.ts), take(self.headers), take(self.offsets)
+
+    def offset_array(self) -> Any:
+        """The source offsets of the rows still here, as an int64 array."""
+        if self.rows is not None:
+            idx = self.positions()
+            src = self.rows if idx is None else [self.rows[i] for i in idx]
+            return pa.array([r[4] for r in src], pa.int64())
+        assert self.offsets is not None
+        offs = pa.array(self.offsets, pa.int64())
+        return offs if self.pos is None else offs.take(self.pos)
 
     def to_rows(self) -> Rows:
         if self.rows is not None and self.overlay is not None and self.scalar is None:
@@ -457,7 +473,7 @@ class ColumnarChainProcessor:
             out = self.chain(batch)
             parts = [out] if self.chain.branch is None else self.chain.split(out)
         except Exception:  # Arrow declined (or Python raises too): the row chain decides
-            self.row.run(batch.to_rows())
+            run_rows(batch, self.row.run)
             return
         for part, children in zip(parts, self.row.exits, strict=True):
             if part.n:
@@ -484,12 +500,23 @@ class ColumnarChainProcessor:
             report_missing(drops, step, fields, b.n)
 
 
+def run_rows(batch: ColumnarBatch, process: Callable[[Rows], None]) -> None:
+    """``process(batch.to_rows())``; records that carry their watermarks go in runs whose
+    marks the rows' lookups by offset find (:meth:`operators.event_time.EventTime.run_rows`)."""
+    if batch.marks is None:
+        process(batch.to_rows())
+    else:
+        batch.marks.run_rows(batch.to_rows(), batch.pos, process)
+
+
 def push_columnar(children: Sequence[Any], batch: ColumnarBatch) -> None:
     """Hand a columnar batch to children that take one, rows (converted once) to the rest."""
     rows: Rows | None = None
     for c in children:
         if takes_columnar(c):
             c.process_columnar(batch)
+        elif batch.marks is not None:
+            run_rows(batch, c.process)
         else:
             if rows is None:
                 rows = batch.to_rows()
@@ -508,6 +535,7 @@ __all__ = [
     "plain_array",
     "projected_reads",
     "push_columnar",
+    "run_rows",
     "select_step",
     "with_columns_step",
 ]

@@ -10,10 +10,18 @@ a time or in batches of 10,000: results do not depend on batch boundaries.
 
 The task fills one :class:`EventTime` per batch (:meth:`EventTime.start`, then
 :meth:`EventTime.observe` with the batch's event times, or :meth:`EventTime.put` with marks it
-computed from a repartition topic's control records). Windowed steps and joins ask it for the
-watermark before each of their rows by the rows' source offsets (:meth:`EventTime.marks`;
-Arrow steps :meth:`EventTime.marks_array`). Rows that are not from the batch (window results
-emitted when the watermark moved, offset ``-1``) get the step's own watermark.
+computed from a repartition topic's control records and carried watermarks). Windowed steps
+and joins ask it for the watermark before each of their rows by the rows' source offsets
+(:meth:`EventTime.marks`; Arrow steps :meth:`EventTime.marks_array`). Rows that are not from
+the batch (window results emitted when the watermark moved, offset ``-1``) get the step's own
+watermark.
+
+The records of a repartition topic's Arrow message share one offset, but each carries its own
+watermark (:mod:`operators.arrow_ipc`): the task gives the reader the rule that turns them into
+marks (:meth:`EventTime.carry`, from the watermark tracker), and the decoded batch holds its
+marks itself (:class:`CarriedMarks`, taken along by filters): Arrow steps read them as an array.
+Where such a batch becomes rows, :meth:`EventTime.run_rows` hands them over in runs in which
+each offset has one mark, so the rows' lookups by offset stay exact.
 
 >>> et = EventTime()
 >>> et.start(watermark=0, prior_max=None, lag=10, cap=None)
@@ -49,6 +57,8 @@ class EventTime:
         self._index: tuple[int, int] | dict[int, int] | None = None
         self._all: Any = None  # the marks of every chunk, one Arrow array
         self._const: bool | None = None
+        #: Arrow messages with carried watermarks: offset -> (floor, last, cap), see carried()
+        self._rules: dict[int, tuple[int, int, int | None]] = {}
 
     def start(self, watermark: int, prior_max: int | None, lag: int, cap: int | None) -> None:
         """A batch begins: the task's ``watermark``, the partition's largest event time seen
@@ -58,6 +68,7 @@ class EventTime:
         self._watermark, self._max, self._lag, self._cap = watermark, prior_max, lag, cap
         self._offsets, self._chunks = [], []
         self._index = self._all = self._const = None
+        self._rules = {}
 
     def observe(self, offsets: Sequence[int], ts: Any) -> None:
         """The next records of the batch, in offset order, with their event times (a list or
@@ -87,6 +98,60 @@ class EventTime:
         if self.active and offsets:
             self._add(offsets, pa.array(marks, pa.int64()))
 
+    def carry(self, rules: dict[int, tuple[int, int, int | None]]) -> None:
+        """How the records of the Arrow messages at these offsets get their marks from the
+        watermarks they carry: ``(floor, last, cap)`` (see
+        :meth:`streams.runtime.watermarks.WatermarkTracker.writer_bounds`; ``floor`` also
+        holds the task's watermark before the message)."""
+        if self.active:
+            self._rules.update(rules)
+
+    def carried(
+        self, offsets: Sequence[int], lengths: Sequence[int], wms: Sequence[Any]
+    ) -> CarriedMarks | None:
+        """The marks of a batch decoded from Arrow messages (at ``offsets``, one per message,
+        of ``lengths`` records), each with its records' carried watermarks (an int64 array;
+        None: an old message without them, whose records all get the mark of its offset).
+        None: no message carried any."""
+        if not self.active or all(w is None for w in wms):
+            return None
+        parts = []
+        for o, n, w in zip(offsets, lengths, wms, strict=True):
+            rule = self._rules.get(o)
+            if w is None or rule is None:
+                m = self.marks([o], _MIN)
+                parts.append(pa.array([_MIN if m is None else m[0]] * n, pa.int64()))
+                continue
+            floor, last, cap = rule
+            x = pc.cumulative_max(w.cast(pa.int64()))
+            if last > _MIN:
+                x = pc.max_element_wise(x, last)
+            if cap is not None:
+                x = pc.min_element_wise(x, cap)
+            parts.append(pc.max_element_wise(x, floor))
+        return CarriedMarks(pa.concat_arrays(parts) if len(parts) > 1 else parts[0], self)
+
+    def run_rows(self, rows: Sequence[Any], marks: Any, process: Any) -> None:
+        """``process(rows)``, rows whose marks (an Arrow array, one per row) are not one per
+        offset: in runs that have one mark per offset, each run's marks looked up by offset
+        (so every row path judges them exactly), then the batch's marks are back."""
+        n = len(rows)
+        if not self.active or not n:
+            process(rows)
+            return
+        vals = marks.to_pylist()
+        offs = [r[4] for r in rows]
+        cuts = [i for i in range(1, n) if offs[i] == offs[i - 1] and vals[i] != vals[i - 1]]
+        saved = self._offsets, self._chunks
+        try:
+            for lo, hi in zip([0, *cuts], [*cuts, n], strict=True):
+                self._offsets, self._chunks = [offs[lo:hi]], [pa.array(vals[lo:hi], pa.int64())]
+                self._index = self._all = self._const = None
+                process(rows[lo:hi])
+        finally:
+            self._offsets, self._chunks = saved
+            self._index = self._all = self._const = None
+
     def _add(self, offsets: Sequence[int], marks: Any) -> None:
         self._offsets.append(offsets)
         self._chunks.append(marks)
@@ -97,17 +162,19 @@ class EventTime:
         self.active = False
         self._offsets, self._chunks = [], []
         self._index = self._all = self._const = None
+        self._rules = {}
 
     # -- what steps ask ----------------------------------------------------------------------
     def _lookup(self) -> tuple[tuple[int, int] | dict[int, int], Any]:
         if self._index is None:
-            offs = [o for chunk in self._offsets for o in _pylist(chunk)]
+            offs = _int64s(self._offsets)
             self._all = pa.concat_arrays(self._chunks) if self._chunks else pa.array([], pa.int64())
-            first = offs[0] if offs else 0
-            if offs and offs[-1] - first + 1 == len(offs) and offs == sorted(offs):
-                self._index = (first, len(offs))  # contiguous: position = offset - first
+            n = len(offs)
+            first = offs[0].as_py() if n else 0
+            if n and offs[n - 1].as_py() - first + 1 == n and _increasing(offs):
+                self._index = (first, n)  # contiguous: position = offset - first
             else:
-                self._index = {o: i for i, o in enumerate(offs)}
+                self._index = {o: i for i, o in enumerate(offs.to_pylist())}
             mm = pc.min_max(self._all) if len(self._all) else None
             self._const = mm is None or mm["min"].as_py() == mm["max"].as_py()
         return self._index, self._all
@@ -148,8 +215,39 @@ class EventTime:
         return pa.array(self.marks(offs.to_pylist(), default), pa.int64())
 
 
-def _pylist(xs: Any) -> list[int]:
-    return xs.to_pylist() if hasattr(xs, "to_pylist") else list(xs)
+class CarriedMarks:
+    """The watermark before each record of a columnar batch decoded from Arrow messages (see
+    the module doc), at the batch's original positions."""
+
+    __slots__ = ("event_time", "values")
+
+    def __init__(self, values: Any, event_time: EventTime) -> None:
+        self.values, self.event_time = values, event_time
+
+    def at(self, pos: Any) -> Any:
+        """The marks of the records still at positions ``pos`` (None: all), an Arrow array."""
+        return self.values if pos is None else self.values.take(pos)
+
+    def run_rows(self, rows: Sequence[Any], pos: Any, process: Any) -> None:
+        """``process(rows)`` (the batch's records at ``pos``): :meth:`EventTime.run_rows`."""
+        self.event_time.run_rows(rows, self.at(pos), process)
 
 
-__all__ = ["EventTime"]
+def _int64s(chunks: list[Any]) -> Any:
+    """Chunks of offsets (lists or Arrow arrays) as one int64 array."""
+    arrs = []
+    for c in chunks:
+        if isinstance(c, pa.ChunkedArray):
+            c = c.combine_chunks()
+        arrs.append(c.cast(pa.int64()) if isinstance(c, pa.Array) else pa.array(c, pa.int64()))
+    if not arrs:
+        return pa.array([], pa.int64())
+    return arrs[0] if len(arrs) == 1 else pa.concat_arrays(arrs)
+
+
+def _increasing(xs: Any) -> bool:
+    n = len(xs)
+    return n < 2 or bool(pc.all(pc.greater(xs.slice(1), xs.slice(0, n - 1))).as_py())
+
+
+__all__ = ["CarriedMarks", "EventTime"]

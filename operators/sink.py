@@ -17,12 +17,19 @@ from collections.abc import Callable
 from typing import Any
 
 from operators.base import Collector, Rows
+from operators.columnar import run_rows
 from operators.event_time import EventTime
 from streams.core.errors import SerializationError
 from streams.core.partitioner import Partitioner
 from streams.core.records import OutRecord
 from streams.core.serde import Discard, FnSerde, Serde
-from streams.core.wire import CONTROL_HEADER, IDLE, encode_control
+from streams.core.wire import (
+    CONTROL_HEADER,
+    IDLE,
+    MIN_WATERMARK,
+    RECORD_WM_HEADER,
+    encode_control,
+)
 
 _LONG = struct.Struct(">q")
 
@@ -64,9 +71,9 @@ class SinkProcessor:
         self.task_count = 1  # tasks of this sub-topology (set by the task: control records)
         #: a repartition topic read columnar: columnar batches go as Arrow IPC messages
         self.arrow = arrow
-        #: a repartition topic read by timed steps: the task's per-record watermarks, told
-        #: downstream between the records they come before (control records), so the reading
-        #: task judges each record as this one did, whatever the batch boundaries
+        #: a repartition topic read by timed steps: the task's per-record watermarks, carried
+        #: downstream by the records (a header; an Arrow message's ``__wm`` column), so the
+        #: reading task judges each record as this one did, whatever the batch boundaries
         self.event_time: EventTime | None = None
         self._told: dict[int, int] = {}  # partition -> the last watermark announced to it
 
@@ -85,18 +92,10 @@ class SinkProcessor:
             self.value_serde.count += batch.n
             return
         if self.arrow:
-            marks = self._marks(batch.meta()[3])
-            if marks is not None and min(marks) != max(marks):
-                # (the records of an Arrow message share one offset: the control records
-                # between them go with the records, one message each)
-                self.process(batch.to_rows())
-                return
-            if marks is not None and batch.n:
-                self._tell_all(marks[0])
-            self._send_arrow(batch)
+            self._send_arrow(batch, self._marks_array(batch))
             return
         if not encodable(batch):
-            self.process(batch.to_rows())
+            run_rows(batch, self.process)
             return
         keys, ts, hs, _ = batch.meta()
         try:
@@ -104,9 +103,10 @@ class SinkProcessor:
             ke = self.key_serde.serialize
             kbs = [None] * len(keys) if keys.count(None) == len(keys) else [ke(k) for k in keys]
         except Exception:  # the row path finds and names the record
-            self.process(batch.to_rows())
+            run_rows(batch, self.process)
             return
-        marks = self._marks(batch.meta()[3])
+        wm = self._marks_array(batch)
+        marks = None if wm is None else wm.to_pylist()
         self._send(keys, list(zip(kbs, vbs, ts, hs, strict=True)), batch.to_rows, marks)
 
     def process(self, rows: Rows) -> None:
@@ -127,7 +127,17 @@ class SinkProcessor:
         et = self.event_time
         if et is None or not et.active:
             return None
-        return et.marks(offsets, -(1 << 63))
+        return et.marks(offsets, MIN_WATERMARK)
+
+    def _marks_array(self, batch: Any) -> Any:
+        """The watermark each record of a columnar batch was judged against here (an Arrow
+        array; None: no marks to tell): the ones it carries, else by its offsets."""
+        et = self.event_time
+        if et is None or not et.active:
+            return None
+        if batch.marks is not None:
+            return batch.marks.at(batch.pos)
+        return et.marks_array(batch.offset_array(), MIN_WATERMARK)
 
     def _send(
         self,
@@ -169,8 +179,8 @@ class SinkProcessor:
     def _send_marked(
         self, keys: list[Any], recs: list[OutRecord], marks: list[int], n: int
     ) -> None:
-        """:meth:`_send`, with a control record before each record whose watermark (the one
-        it was judged against here) its partition was not told yet."""
+        """:meth:`_send`, each record whose watermark (the one it was judged against here) its
+        partition was not told yet carrying it (header :data:`RECORD_WM_HEADER`)."""
         part, canon, mine = (
             self._partitioner.partition,
             self.by_canonical_key,
@@ -188,26 +198,18 @@ class SinkProcessor:
             b = buckets.get(p)
             if b is None:
                 b = buckets[p] = []
-            if m > told.get(p, -(1 << 63)):
+            if m > told.get(p, MIN_WATERMARK):
                 told[p] = m
-                b.append((None, None, m, ((CONTROL_HEADER, encode_control(me, count, m)),)))
+                carried = (RECORD_WM_HEADER, encode_control(me, count, m))
+                rec = (rec[0], rec[1], rec[2], (*(rec[3] or ()), carried))
             b.append(rec)
         for p, batch in buckets.items():
             self.collector.send_batch(self.topic, p, batch)
 
-    def _tell_all(self, wm: int) -> None:
-        """A control record of ``wm`` to each partition not told it yet."""
-        n = self._n if self._n is not None else self.collector.partitions(self.topic)
-        self._n = n
-        ctrl = ((CONTROL_HEADER, encode_control(self.task_partition, self.task_count, wm)),)
-        for p in range(n):
-            if wm > self._told.get(p, -(1 << 63)):
-                self._told[p] = wm
-                self.collector.send_batch(self.topic, p, [(None, None, wm, ctrl)])
-
-    def _send_arrow(self, batch: Any) -> None:
+    def _send_arrow(self, batch: Any, wm: Any) -> None:
         """Each partition's records of the batch as Arrow IPC messages (see
-        :mod:`operators.arrow_ipc`); records Arrow cannot carry exactly go one by one."""
+        :mod:`operators.arrow_ipc`), with the watermarks ``wm`` they were judged against (an
+        int64 array; None: none to tell); records Arrow cannot carry exactly go one by one."""
         import pyarrow as pa  # type: ignore[import-untyped]
 
         from operators import arrow_ipc
@@ -215,6 +217,7 @@ class SinkProcessor:
         n = self._n
         if n is None:
             n = self._n = self.collector.partitions(self.topic)
+        me, count, told = self.task_partition, self.task_count, self._told
         try:
             keys, ts, cols = arrow_ipc.parts(batch)
             parts: dict[int, list[int] | None]
@@ -230,17 +233,26 @@ class SinkProcessor:
                         p = of[k] = mine if k is None else part(canonical_key_bytes(k), n)
                     idx.setdefault(p, []).append(i)
                 parts = dict(idx)
-            out: list[tuple[int, list[OutRecord]]] = []
+            out: list[tuple[int, list[OutRecord], int | None]] = []
             for p, ix in parts.items():
                 t = max(ts) if ix is None else max(ts[i] for i in ix)
                 pos = None if ix is None else pa.array(ix, pa.int64())
-                msgs = arrow_ipc.encode(keys, ts, cols, pos)
-                out.append((p, [(None, m, t, arrow_ipc.HEADERS) for m in msgs]))
+                recs: list[OutRecord] = []
+                top = None
+                for msg, hi in arrow_ipc.encode_marked(keys, ts, cols, pos, wm):
+                    hs: tuple[tuple[str, bytes], ...] = arrow_ipc.HEADERS
+                    if hi is not None:
+                        hs = (*hs, (RECORD_WM_HEADER, encode_control(me, count, hi)))
+                        top = hi if top is None else max(top, hi)
+                    recs.append((None, msg, t, hs))
+                out.append((p, recs, top))
         except Exception:  # (mixed or nested keys, big ints, headers): record by record
-            self.process(batch.to_rows())
+            run_rows(batch, self.process)
             return
-        for p, recs in out:
+        for p, recs, top in out:
             self.collector.send_batch(self.topic, p, recs)
+            if top is not None and top > told.get(p, MIN_WATERMARK):
+                told[p] = top
 
     def on_watermark(self, wm: int) -> None:
         """Announce this task's watermark to every partition of the (repartition) topic."""

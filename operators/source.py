@@ -108,6 +108,8 @@ class Decoder:
         self.batch: Sequence[Any] | None = None
         #: the task's per-record watermarks: told each batch's event times before it runs
         self.event_time: EventTime | None = None
+        #: a repartition topic's: where its Arrow messages' carried watermarks become marks
+        self.carried: EventTime | None = None
         self._filename = f"<decode {next(_ids)}: {topic}>"
         self._what: dict[tuple[str, int], str] = {}  # (filename, line) -> "key" | "value"
         # two loops: plain tuples (embedded broker) are unpacked, records with attributes
@@ -273,17 +275,22 @@ class Decoder:
         return [r for b in batches for r in b.to_rows()]
 
     def process_messages(
-        self, msgs: Sequence[MessageLike], *, track_time: bool = False
+        self, msgs: Sequence[MessageLike], *, track_time: bool = False, arrow: bool | None = None
     ) -> int | None:
-        """Decode and push downstream; with ``track_time``, return the batch's max event time."""
+        """Decode and push downstream; with ``track_time``, return the batch's max event time.
+        ``arrow``: whether any message is an Arrow message (None: look)."""
         self.batch = msgs
         try:
-            return self._process_messages(msgs, track_time)
+            return self._process_messages(msgs, track_time, arrow)
         finally:
             self.batch = None
 
-    def _process_messages(self, msgs: Sequence[MessageLike], track_time: bool) -> int | None:
-        if self.arrow_messages and msgs and any(is_arrow(as_raw(m)[3]) for m in msgs):
+    def _process_messages(
+        self, msgs: Sequence[MessageLike], track_time: bool, arrow: bool | None
+    ) -> int | None:
+        if arrow is None:
+            arrow = self.arrow_messages and any(is_arrow(as_raw(m)[3]) for m in msgs)
+        if self.arrow_messages and msgs and arrow:
             return self._process_mixed(msgs, track_time)
         if (self._ipc is not None or self._arrow is not None or self._avro is not None) and msgs:
             from operators.columnar import push_columnar
@@ -330,7 +337,8 @@ class Decoder:
             run = raw[i:j]
             if arrow:
                 try:
-                    batch = arrow_ipc.decode([m[1] or b"" for m in run], [m[4] for m in run])
+                    offs = [m[4] for m in run]
+                    batch, wms, lengths = arrow_ipc.decode_run([m[1] or b"" for m in run], offs)
                 except Exception as e:
                     raise SerializationError(
                         f"could not deserialize an Arrow batch: {type(e).__name__}: {e}",
@@ -338,6 +346,8 @@ class Decoder:
                         partition=self.partition,
                         offset=run[0][4],
                     ) from e
+                if self.carried is not None:
+                    batch.marks = self.carried.carried(offs, lengths, wms)
                 push_columnar(self.children, batch)
                 t = max(batch.ts) if track_time and batch.n else None  # type: ignore[arg-type]
             else:

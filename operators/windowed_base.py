@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from operators.base import Processor, Rows, push, takes_columnar
-from operators.columnar import ColumnarBatch, push_columnar
+from operators.columnar import ColumnarBatch, push_columnar, run_rows
 from operators.drops import Drops
 from operators.event_time import EventTime
 from operators.windowed_arrow import KINDS
@@ -197,7 +197,7 @@ class WindowedAggregateProcessor:
         return self._batch is not None
 
     def process_columnar(self, batch: Any) -> None:
-        self.process(batch.to_rows())
+        run_rows(batch, self.process)
 
     def process(self, rows: Rows) -> None:
         try:
@@ -226,6 +226,13 @@ class WindowedAggregateProcessor:
         et = self.event_time
         marks = et.marks_array(offsets, self.watermark) if et.active else None
         return self.watermark if marks is None else marks
+
+    def _batch_marks(self, batch: ColumnarBatch) -> Any:
+        """:meth:`_marks_array` of a columnar batch's records: the marks they carry (Arrow
+        messages of a repartition topic), else looked up by their offsets."""
+        if batch.marks is not None and self.event_time.active:
+            return batch.marks.at(batch.pos)
+        return self._marks_array(batch.offset_array())
 
     def _emit_late(self, late: Rows) -> None:
         if late:

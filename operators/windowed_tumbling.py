@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from operators.base import Rows, push
-from operators.columnar import plain_array
+from operators.columnar import plain_array, run_rows
 from operators.windowed_arrow import ArrowWindows
 from operators.windowed_base import SMALL_BATCHES, WindowedAggregateProcessor
 from operators.windowed_columnar import Group, Partials, WindowBatch
@@ -89,12 +89,12 @@ class TumblingWindowsProcessor(WindowedAggregateProcessor):
     def process_columnar(self, batch: Any) -> None:
         columnar = self._columnar()
         if batch.n < self._batch_min and not self._on_arrow():
-            self.process(batch.to_rows())
+            run_rows(batch, self.process)
             return
         try:
-            part = columnar.table_columnar(batch, self._marks_array(batch.meta()[3]))
+            part = columnar.table_columnar(batch, self._batch_marks(batch))
         except Exception:  # Arrow could differ here: the row path decides (and reports)
-            self.process(batch.to_rows())
+            run_rows(batch, self.process)
             return
         late_idx = part.late
         meta: list[Any] = []  # (emit="update" only: each update carries its last record's)

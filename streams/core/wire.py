@@ -1,10 +1,20 @@
-"""The wire format of event time: watermark control records on repartition topics and the
-sentinel watermarks (written by sinks, read by tasks).
+"""The wire format of event time on repartition topics (written by sinks, read by tasks).
+
+* A **control record** (header :data:`CONTROL_HEADER`, no key or value) announces a writer's
+  watermark: its partition, the number of writers, the watermark. Writers send one when they
+  have no record to carry it (idle, the end of a batch, a punctuation).
+* A **carried watermark** (header :data:`RECORD_WM_HEADER`, same payload) rides on a data
+  record: the watermark its writer judged it against, as if a control record came just before
+  it. A writer adds it to the records before which its watermark rose. An Arrow IPC message
+  (:mod:`operators.arrow_ipc`) carries each record's in a column and, in this header, its
+  writer and the largest of them.
 
 >>> decode_control(encode_control(2, 4, 1_000))
 (2, 4, 1000)
 >>> control_of([(CONTROL_HEADER, encode_control(0, 1, 5))]) is not None
 True
+>>> scan([("x", b"1"), (RECORD_WM_HEADER, b"p")])
+(None, b'p', False)
 """
 
 from __future__ import annotations
@@ -16,6 +26,9 @@ MIN_WATERMARK = -(1 << 63)
 IDLE = (1 << 63) - 1  # announced by an upstream task whose inputs are all idle
 END_OF_TIME = (1 << 63) - 2  # the watermark after end_of_input(): every window closes
 CONTROL_HEADER = "__streams_wm"
+RECORD_WM_HEADER = "__streams_rwm"
+ARROW_HEADER = "__streams_arrow"
+"""Marks a repartition message that holds an Arrow IPC stream of records (its value)."""
 _CTRL = struct.Struct(">iiq")
 
 
@@ -37,12 +50,33 @@ def control_of(headers: Sequence[tuple[str, bytes]] | None) -> bytes | None:
     return None
 
 
+def scan(
+    headers: Sequence[tuple[str, bytes]] | None,
+) -> tuple[bytes | None, bytes | None, bool]:
+    """``(control payload, carried watermark payload, an Arrow message?)`` of a record's
+    headers, in one pass."""
+    ctrl = carried = None
+    arrow = False
+    if headers:
+        for k, v in headers:
+            if k == CONTROL_HEADER:
+                ctrl = v
+            elif k == RECORD_WM_HEADER:
+                carried = v
+            elif k == ARROW_HEADER:
+                arrow = True
+    return ctrl, carried, arrow
+
+
 __all__ = [
+    "ARROW_HEADER",
     "CONTROL_HEADER",
     "END_OF_TIME",
     "IDLE",
     "MIN_WATERMARK",
+    "RECORD_WM_HEADER",
     "control_of",
     "decode_control",
     "encode_control",
+    "scan",
 ]

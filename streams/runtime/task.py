@@ -28,7 +28,7 @@ from state.task_state import TaskStores
 from streams.compiler.compile import PhysicalPlan, SubTopology
 from streams.core.errors import ProcessingError
 from streams.core.policies import StateBackend
-from streams.core.wire import control_of, decode_control
+from streams.core.wire import RECORD_WM_HEADER, decode_control, scan
 from streams.runtime import dead_letters
 from streams.runtime.broker import Message, OutRecord, TopicPartition, as_raw, last_offset
 from streams.runtime.checkpoint import TaskCheckpoint
@@ -156,6 +156,8 @@ class Task:
             )
             if not inp.internal and topic not in self._source_backed:
                 self.decoders[topic].event_time = self.event_time
+            elif inp.internal:  # (records of Arrow messages carry their watermarks)
+                self.decoders[topic].carried = self.event_time
         self.positions: dict[TopicPartition, int] = {}
         self.processed = 0
         self.dead_lettered = 0
@@ -174,12 +176,15 @@ class Task:
         for fs in self.file_sinks:  # (the rows they get next come from ``tp``)
             fs.reading = tp
         try:
+            arrow = None  # (whether there are Arrow messages: the scan of control records tells)
             if tp.topic in self.internal_inputs:
-                msgs = self._take_control(tp, msgs, timed)
+                msgs, arrow = self._take_control(tp, msgs, timed)
             elif timed:
                 self._start_batch(tp)
             if msgs:
-                max_ts = self.decoders[tp.topic].process_messages(msgs, track_time=bool(self.timed))
+                max_ts = self.decoders[tp.topic].process_messages(
+                    msgs, track_time=bool(self.timed), arrow=arrow
+                )
                 if max_ts is not None and tp.topic not in self.internal_inputs:
                     # (a repartition partition's watermark comes from its control records only)
                     self.watermarks.observe(tp.topic, tp.partition, max_ts, self.clock())
@@ -223,32 +228,65 @@ class Task:
         if self.timed:
             self.punctuate()
 
-    def _take_control(self, tp: TopicPartition, msgs: Sequence[Any], timed: bool) -> Sequence[Any]:
-        """Apply watermark control records of a repartition partition; return the data. With
-        ``timed``, each data record is judged against the watermark the control records
-        before it left (in offset order, as when they come one at a time)."""
-        data = []
+    def _take_control(
+        self, tp: TopicPartition, msgs: Sequence[Any], timed: bool
+    ) -> tuple[Sequence[Any], bool]:
+        """Apply the watermarks of a repartition partition (control records, and the ones data
+        records carry: :mod:`streams.core.wire`); return the data, without carried-watermark
+        headers, and whether any of it is an Arrow message. With ``timed``, each data record
+        is judged against the watermark the records before it left (in offset order, as when
+        they come one at a time); the records of an Arrow message each against their own
+        (their decoder applies the rule given here)."""
+        data: list[Any] = []
         offsets: list[int] = []
         marks: list[int] = []
+        rules: dict[int, tuple[int, int, int | None]] = {}
         mark = self.watermark
         now = self.clock()
+        wms, topic, part = self.watermarks, tp.topic, tp.partition
+        stripped = arrow = False
         for m in msgs:
             raw = as_raw(m)
-            ctrl = control_of(raw[3])
-            if ctrl is None:
-                data.append(m)
-                if timed:
-                    offsets.append(raw[4])
-                    marks.append(mark)
-            else:
+            ctrl, carried, is_arrow = scan(raw[3])
+            if ctrl is not None:
                 upstream, count, wm = decode_control(ctrl)
-                self.watermarks.observe_control(tp.topic, tp.partition, upstream, count, wm)
+                wms.observe_control(topic, part, upstream, count, wm)
                 if timed:
-                    mark = max(mark, self.watermarks.current(now))
+                    mark = max(mark, wms.current(now))
+                continue
+            if carried is not None:
+                upstream, count, wm = decode_control(carried)
+                if is_arrow:
+                    if timed:
+                        floor, last, cap = wms.writer_bounds(topic, part, upstream, count, now)
+                        rules[raw[4]] = (max(mark, floor), last, cap)
+                        offsets.append(raw[4])
+                        marks.append(mark)  # (for lookups by offset, not by record)
+                    data.append(m)
+                    arrow = True
+                    wms.observe_control(topic, part, upstream, count, wm)
+                    if timed:
+                        mark = max(mark, wms.current(now))
+                    continue
+                wms.observe_control(topic, part, upstream, count, wm)
+                if timed:
+                    mark = max(mark, wms.current(now))
+                hs = tuple(h for h in raw[3] if h[0] != RECORD_WM_HEADER)
+                m = (raw[0], raw[1], raw[2], hs, raw[4])
+                stripped = True
+            arrow = arrow or is_arrow
+            data.append(m)
+            if timed:
+                offsets.append(raw[4])
+                marks.append(mark)
+        if stripped and not isinstance(msgs[0], tuple):  # (one shape for the decoder)
+            data = [as_raw(m) for m in data]
         if timed and offsets:
             self.event_time.start(self.watermark, None, 0, None)
             self.event_time.put(offsets, marks)
-        return data
+            if rules:
+                self.event_time.carry(rules)
+        return data, arrow
 
     def end_of_input(self) -> bool:
         """Bounded input is exhausted: move the watermark to the end of time so every window

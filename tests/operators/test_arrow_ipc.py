@@ -29,9 +29,8 @@ def _topology(execution, window, emit):
     return t
 
 
-def _run(execution, recs, key_pool, window, emit, partitions, chunks, semantics="streaming"):
-    topo = _topology(execution, window, emit)
-    d = TopologyTestDriver(topo, partitions=partitions, semantics=semantics)
+def _run(execution, recs, key_pool, window, emit, partitions, chunks):
+    d = TopologyTestDriver(_topology(execution, window, emit), partitions=partitions)
     size = max(1, len(recs) // chunks)
     for i in range(0, len(recs), size):
         d.pipe_many("in", [(None, {"k": key_pool[k], "x": x}, t) for k, x, t in recs[i : i + size]])
@@ -72,17 +71,15 @@ def test_columnar_repartition_equals_row(recs, key_pool, window, emit, partition
 
 
 def test_plain_keys_go_as_arrow_and_others_record_by_record():
-    # (in batch semantics: in streaming semantics, records the watermark moves between go
-    # record by record, with control records between them)
     recs = [(i % 3, i, i * 100) for i in range(30)]
     w = windows.tumbling(ms=1_000)
-    want, rows_msgs = _run("row", recs, ["a", "b", None, "c", "d"], w, "update", 2, 1, "batch")
-    got, msgs = _run("columnar", recs, ["a", "b", None, "c", "d"], w, "update", 2, 1, "batch")
+    want, rows_msgs = _run("row", recs, ["a", "b", None, "c", "d"], w, "update", 2, 1)
+    got, msgs = _run("columnar", recs, ["a", "b", None, "c", "d"], w, "update", 2, 1)
     assert got == want
     data = [m for _, m in msgs if m[1] is not None]
     assert data and all(arrow_ipc.is_arrow(m[3]) for m in data)
     assert not any(arrow_ipc.is_arrow(m[3]) for _, m in rows_msgs)
-    _, msgs = _run("columnar", recs, [True, False, None, True, False], w, "update", 2, 1, "batch")
+    _, msgs = _run("columnar", recs, [True, False, None, True, False], w, "update", 2, 1)
     data = [m for _, m in msgs if m[1] is not None]
     assert data and not any(arrow_ipc.is_arrow(m[3]) for m in data)  # bools: pickled
 
@@ -91,8 +88,8 @@ def test_a_large_batch_is_split_into_bounded_messages(monkeypatch):
     monkeypatch.setattr(arrow_ipc, "MAX_MESSAGE_BYTES", 2_000)
     recs = [(i % 4, i, i) for i in range(3_000)]
     w = windows.tumbling(ms=100_000)
-    want, _ = _run("row", recs, ["a", "b", "c", "d", "e"], w, "final", 1, 1, "batch")
-    got, msgs = _run("columnar", recs, ["a", "b", "c", "d", "e"], w, "final", 1, 1, "batch")
+    want, _ = _run("row", recs, ["a", "b", "c", "d", "e"], w, "final", 1, 1)
+    got, msgs = _run("columnar", recs, ["a", "b", "c", "d", "e"], w, "final", 1, 1)
     assert got == want
     arrow = [m for _, m in msgs if arrow_ipc.is_arrow(m[3])]
     assert len(arrow) > 10 and all(len(m[1]) < 8_000 for m in arrow)

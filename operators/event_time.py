@@ -58,7 +58,7 @@ class EventTime:
         self._all: Any = None  # the marks of every chunk, one Arrow array
         self._const: bool | None = None
         #: Arrow messages with carried watermarks: offset -> (floor, last, cap), see carried()
-        self._rules: dict[int, tuple[int, int, int | None]] = {}
+        self._rules: dict[int, tuple[int, int | None]] = {}
 
     def start(self, watermark: int, prior_max: int | None, lag: int, cap: int | None) -> None:
         """A batch begins: the task's ``watermark``, the partition's largest event time seen
@@ -98,9 +98,10 @@ class EventTime:
         if self.active and offsets:
             self._add(offsets, pa.array(marks, pa.int64()))
 
-    def carry(self, rules: dict[int, tuple[int, int, int | None]]) -> None:
+    def carry(self, rules: dict[int, tuple[int, int | None]]) -> None:
         """How the records of the Arrow messages at these offsets get their marks from the
-        watermarks they carry: ``(floor, last, cap)`` (see
+        watermarks they carry: ``(floor, cap)``, each record's mark
+        ``max(floor, min(carried, cap))`` (see
         :meth:`streams.runtime.watermarks.WatermarkTracker.writer_bounds`; ``floor`` also
         holds the task's watermark before the message)."""
         if self.active:
@@ -122,10 +123,8 @@ class EventTime:
                 m = self.marks([o], _MIN)
                 parts.append(pa.array([_MIN if m is None else m[0]] * n, pa.int64()))
                 continue
-            floor, last, cap = rule
-            x = pc.cumulative_max(w.cast(pa.int64()))
-            if last > _MIN:
-                x = pc.max_element_wise(x, last)
+            floor, cap = rule
+            x = w.cast(pa.int64())  # each record's own (see Task._take_control)
             if cap is not None:
                 x = pc.min_element_wise(x, cap)
             parts.append(pc.max_element_wise(x, floor))

@@ -25,7 +25,6 @@ from streams.core.records import OutRecord
 from streams.core.serde import Discard, FnSerde, Serde
 from streams.core.wire import (
     CONTROL_HEADER,
-    IDLE,
     MIN_WATERMARK,
     RECORD_WM_HEADER,
     encode_control,
@@ -75,7 +74,6 @@ class SinkProcessor:
         #: downstream by the records (a header; an Arrow message's ``__wm`` column), so the
         #: reading task judges each record as this one did, whatever the batch boundaries
         self.event_time: EventTime | None = None
-        self._told: dict[int, int] = {}  # partition -> the last watermark announced to it
 
     @property
     def accepts_columnar(self) -> bool:
@@ -179,14 +177,17 @@ class SinkProcessor:
     def _send_marked(
         self, keys: list[Any], recs: list[OutRecord], marks: list[int], n: int
     ) -> None:
-        """:meth:`_send`, each record whose watermark (the one it was judged against here) its
-        partition was not told yet carrying it (header :data:`RECORD_WM_HEADER`)."""
+        """:meth:`_send`, each record carrying the watermark it was judged against here (header
+        :data:`RECORD_WM_HEADER`): records of one batch may reach the topic out of offset
+        order (branches merged), so the reader takes each record's own, not the last seen."""
         part, canon, mine = (
             self._partitioner.partition,
             self.by_canonical_key,
             self.task_partition % n,
         )
-        told, count, me = self._told, self.task_count, self.task_partition
+        count, me = self.task_count, self.task_partition
+        header = (RECORD_WM_HEADER, b"")
+        last: int | None = None
         buckets: dict[int, list[OutRecord]] = {}
         for k, rec, m in zip(keys, recs, marks, strict=True):
             if n == 1:
@@ -198,11 +199,9 @@ class SinkProcessor:
             b = buckets.get(p)
             if b is None:
                 b = buckets[p] = []
-            if m > told.get(p, MIN_WATERMARK):
-                told[p] = m
-                carried = (RECORD_WM_HEADER, encode_control(me, count, m))
-                rec = (rec[0], rec[1], rec[2], (*(rec[3] or ()), carried))
-            b.append(rec)
+            if m != last:  # (one header per distinct watermark, shared by its records)
+                header, last = (RECORD_WM_HEADER, encode_control(me, count, m)), m
+            b.append((rec[0], rec[1], rec[2], (*(rec[3] or ()), header)))
         for p, batch in buckets.items():
             self.collector.send_batch(self.topic, p, batch)
 
@@ -217,7 +216,7 @@ class SinkProcessor:
         n = self._n
         if n is None:
             n = self._n = self.collector.partitions(self.topic)
-        me, count, told = self.task_partition, self.task_count, self._told
+        me, count = self.task_partition, self.task_count
         try:
             keys, ts, cols = arrow_ipc.parts(batch)
             parts: dict[int, list[int] | None]
@@ -233,26 +232,22 @@ class SinkProcessor:
                         p = of[k] = mine if k is None else part(canonical_key_bytes(k), n)
                     idx.setdefault(p, []).append(i)
                 parts = dict(idx)
-            out: list[tuple[int, list[OutRecord], int | None]] = []
+            out: list[tuple[int, list[OutRecord]]] = []
             for p, ix in parts.items():
                 t = max(ts) if ix is None else max(ts[i] for i in ix)
                 pos = None if ix is None else pa.array(ix, pa.int64())
                 recs: list[OutRecord] = []
-                top = None
                 for msg, hi in arrow_ipc.encode_marked(keys, ts, cols, pos, wm):
                     hs: tuple[tuple[str, bytes], ...] = arrow_ipc.HEADERS
                     if hi is not None:
                         hs = (*hs, (RECORD_WM_HEADER, encode_control(me, count, hi)))
-                        top = hi if top is None else max(top, hi)
                     recs.append((None, msg, t, hs))
-                out.append((p, recs, top))
+                out.append((p, recs))
         except Exception:  # (mixed or nested keys, big ints, headers): record by record
             run_rows(batch, self.process)
             return
-        for p, recs, top in out:
+        for p, recs in out:
             self.collector.send_batch(self.topic, p, recs)
-            if top is not None and top > told.get(p, MIN_WATERMARK):
-                told[p] = top
 
     def on_watermark(self, wm: int) -> None:
         """Announce this task's watermark to every partition of the (repartition) topic."""
@@ -261,8 +256,6 @@ class SinkProcessor:
         ctrl = ((CONTROL_HEADER, encode_control(self.task_partition, self.task_count, wm)),)
         for p in range(n):
             self.collector.send_batch(self.topic, p, [(None, None, wm, ctrl)])
-            if wm != IDLE:
-                self._told[p] = wm
 
     def _error(self, rows: Rows, exc: Exception) -> SerializationError:
         """Find the first row that does not serialize (the slow path, only on failure)."""

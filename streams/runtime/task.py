@@ -240,7 +240,7 @@ class Task:
         data: list[Any] = []
         offsets: list[int] = []
         marks: list[int] = []
-        rules: dict[int, tuple[int, int, int | None]] = {}
+        rules: dict[int, tuple[int, int | None]] = {}
         mark = self.watermark
         now = self.clock()
         wms, topic, part = self.watermarks, tp.topic, tp.partition
@@ -255,25 +255,32 @@ class Task:
                     mark = max(mark, wms.current(now))
                 continue
             if carried is not None:
+                # A carried watermark is the one this record was judged against upstream, not
+                # an announcement: records of one writer need not come in offset order (two
+                # branches of a batch merged into one repartition), so it bounds this record
+                # only. The writer's watermark moves with its control records.
                 upstream, count, wm = decode_control(carried)
                 if is_arrow:
                     if timed:
-                        floor, last, cap = wms.writer_bounds(topic, part, upstream, count, now)
-                        rules[raw[4]] = (max(mark, floor), last, cap)
+                        floor, _, cap = wms.writer_bounds(topic, part, upstream, count, now)
+                        rules[raw[4]] = (max(mark, floor), cap)
                         offsets.append(raw[4])
                         marks.append(mark)  # (for lookups by offset, not by record)
                     data.append(m)
                     arrow = True
-                    wms.observe_control(topic, part, upstream, count, wm)
-                    if timed:
-                        mark = max(mark, wms.current(now))
                     continue
-                wms.observe_control(topic, part, upstream, count, wm)
+                own = mark
                 if timed:
-                    mark = max(mark, wms.current(now))
+                    floor, _, cap = wms.writer_bounds(topic, part, upstream, count, now)
+                    own = max(mark, floor, wm if cap is None else min(wm, cap))
                 hs = tuple(h for h in raw[3] if h[0] != RECORD_WM_HEADER)
                 m = (raw[0], raw[1], raw[2], hs, raw[4])
                 stripped = True
+                data.append(m)
+                if timed:
+                    offsets.append(raw[4])
+                    marks.append(own)
+                continue
             arrow = arrow or is_arrow
             data.append(m)
             if timed:

@@ -113,13 +113,14 @@ def test_arrow_messages_without_watermarks_still_read(monkeypatch):
 
 
 def test_old_and_new_messages_in_one_run():
-    """Records of a message without ``__wm`` get the mark of its offset."""
+    """Records of a message without ``__wm`` get the mark of its offset; those of a message
+    with it each their own (not the largest so far), never under the floor."""
     et = EventTime()
     et.start(0, None, 0, None)
     et.put([5, 6], [100, 200])
-    et.carry({6: (200, 250, None)})
+    et.carry({6: (200, None)})
     marks = et.carried([5, 6], [2, 3], [None, pa.array([100, 300, 260], pa.int64())])
-    assert marks is not None and marks.values.to_pylist() == [100, 100, 250, 300, 300]
+    assert marks is not None and marks.values.to_pylist() == [100, 100, 200, 300, 260]
     assert et.carried([5], [2], [None]) is None
 
 
@@ -131,8 +132,9 @@ def test_old_and_new_messages_in_one_run():
     hs.integers(0, 40),
 )
 def test_writer_bounds_are_what_the_tracker_says(before, writer, carried, source_ts):
-    """A message's records, marked in one vectorized pass, get the watermark the tracker
-    gives after each one's carried watermark as a control record."""
+    """A message's records, marked in one vectorized pass, each get the watermark the tracker
+    would give had the writer announced that record's own carried watermark (a writer's
+    records carry at least what it announced before them)."""
 
     def tracker():
         w = WatermarkTracker({"s": (0, None)}, [("r", 0), ("s", 0)], start_ms=0)
@@ -141,18 +143,18 @@ def test_writer_bounds_are_what_the_tracker_says(before, writer, carried, source
             w.observe_control("r", 0, u, 3, IDLE if wm < 0 else wm)
         return w
 
-    w = tracker()
-    floor, last, cap = w.writer_bounds("r", 0, writer, 3, now_ms=0)
-    running = w.current(0)
+    announced = [wm for u, wm in before if u == writer and wm >= 0]
+    carried = [max([x, *announced]) for x in carried]
+    start = tracker().current(0)
     want = []
-    for x in carried:
+    for x in carried:  # each record on its own, from the same state
+        w = tracker()
         w.observe_control("r", 0, writer, 3, x)
-        running = max(running, w.current(0))
-        want.append(running)
+        want.append(max(start, w.current(0)))
+    floor, _, cap = tracker().writer_bounds("r", 0, writer, 3, now_ms=0)
     et = EventTime()
     et.start(0, None, 0, None)
     et.put([0], [0])
-    start = tracker().current(0)
-    et.carry({0: (max(start, floor), last, cap)})
+    et.carry({0: (max(start, floor), cap)})
     got = et.carried([0], [len(carried)], [pa.array(carried, pa.int64())])
     assert got is not None and got.values.to_pylist() == want

@@ -13,7 +13,7 @@ import random
 import sys
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as hs
 
 import streams as st
@@ -30,6 +30,9 @@ def build(kind, keyed, name="lateapp"):
     t = st.Topology(name)
     src = t.source("ev", timestamp="ts", max_out_of_orderness={ooo})
     s = src if keyed else src.key_by("user")
+    if kind == "merged":  # two branches of one batch reach one repartition out of order
+        even = src.filter(lambda v: v["x"] % 2 == 0).key_by("user", name="even")
+        s = even.merge(src.filter(lambda v: v["x"] % 2 == 1).key_by("user", name="odd"))
     spec = (
         windows.session(seconds=2, grace=3_000)
         if kind == "session"
@@ -45,6 +48,8 @@ session_keyed = build("session", True)
 session_rekeyed = build("session", False)
 hopping_keyed = build("hopping", True)
 hopping_rekeyed = build("hopping", False)
+merged_keyed = build("merged", True)
+merged_rekeyed = build("merged", False)
 """
 
 OOO = 1_000
@@ -128,11 +133,12 @@ disorderly = hs.lists(
 @settings(max_examples=25, deadline=None)
 @given(
     raw=disorderly,
-    kind=hs.sampled_from(["session", "hopping"]),
+    kind=hs.sampled_from(["session", "hopping", "merged"]),
     keyed=hs.booleans(),
     partitions=hs.sampled_from([1, 2, 3]),
 )
 def test_results_do_not_depend_on_batch_boundaries(raw, kind, keyed, partitions, cli_dir):
+    assume(not (kind == "merged" and keyed and partitions > 1))  # (several writers: see below)
     events, t = [], 0
     for step, user, late, behind in raw:
         t += step
@@ -157,8 +163,18 @@ def cli_dir(tmp_path_factory):
     sys.path.remove(str(d))
 
 
-@pytest.mark.parametrize("kind", ["session", "hopping"])
-@pytest.mark.parametrize(("keyed", "partitions"), [(True, 1), (False, 1), (True, 3), (False, 2)])
+# (not "merged" over 3 keyed partitions: three upstream tasks write each repartition partition,
+# and how their records interleave depends on scheduling, in Kafka Streams too; see
+# docs/concepts/time-and-windows.md)
+@pytest.mark.parametrize(
+    ("kind", "keyed", "partitions"),
+    [
+        (kind, keyed, partitions)
+        for kind in ("session", "hopping", "merged")
+        for keyed, partitions in [(True, 1), (False, 1), (True, 3), (False, 2)]
+        if (kind, keyed, partitions) != ("merged", True, 3)
+    ],
+)
 def test_a_file_run_equals_a_driver_run(tmp_path, monkeypatch, kind, keyed, partitions):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -141,7 +141,17 @@ Reads = tuple[tuple[str, tuple[str, ...]], ...]
 def input_reads(nodes: Sequence[plan.Node]) -> Reads:
     """The fields each step reads that must come from the chain's input values: not made by
     an earlier ``with_columns``, and only up to the first step that makes new values (a
-    ``select``'s fields are known, so checked when it was built; a function's are not)."""
+    ``select``'s fields are known, so checked when it was built; a function's are not) or
+    that passes on a subset (a filter: the records without a field after it may be the
+    ones it dropped, so their absence says nothing).
+
+    >>> from streams.plan.expr import col
+    >>> f = plan.Filter(step="people", parents=("s",),
+    ...                 predicate=plan.as_fn("people", "p", col("type") == "person"))
+    >>> k = plan.KeyBy(step="by-id", parents=("people",), key=plan.as_fn("by-id", "k", "id"))
+    >>> input_reads([f, k])
+    (('people', ('type',)),)
+    """
     out = []
     made: set[str] = set()
     for n in nodes:
@@ -150,7 +160,7 @@ def input_reads(nodes: Sequence[plan.Node]) -> Reads:
             out.append((n.step, tuple(sorted(reads))))
         if isinstance(n, plan.WithColumns):
             made.update(c for c, _ in n.columns)
-        elif not n.keeps_values:
+        elif not n.keeps_values or n.selects:
             break
     return tuple(out)
 

@@ -125,6 +125,8 @@ class Node:
     changes_key: ClassVar[bool] = False
     #: Emits the values it receives, unchanged (or as deletions): the same fields.
     keeps_values: ClassVar[bool] = False
+    #: May pass on fewer records than it receives (a filter): the steps after it see a subset.
+    selects: ClassVar[bool] = False
 
     def detail(self) -> str:
         """One line for ``describe()``."""

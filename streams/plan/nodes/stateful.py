@@ -153,6 +153,7 @@ class TableFilter(Node):
     kind: ClassVar[str] = "table_filter"
     fusable: ClassVar[bool] = True
     keeps_values: ClassVar[bool] = True
+    selects: ClassVar[bool] = True
 
     def reads(self) -> frozenset[str]:
         return self.predicate.columns()

@@ -91,6 +91,7 @@ class Filter(Node):
     kind: ClassVar[str] = "filter"
     fusable: ClassVar[bool] = True
     keeps_values: ClassVar[bool] = True
+    selects: ClassVar[bool] = True
 
     def reads(self) -> frozenset[str]:
         return self.predicate.columns()
@@ -191,6 +192,7 @@ class Branch(Node):
     kind: ClassVar[str] = "branch"
     fusable: ClassVar[bool] = True
     keeps_values: ClassVar[bool] = True
+    selects: ClassVar[bool] = True
 
     def reads(self) -> frozenset[str]:
         return _reads(self.predicates)

@@ -187,6 +187,7 @@ class SinkProcessor:
         )
         count, me = self.task_count, self.task_partition
         header = (RECORD_WM_HEADER, b"")
+        alone: tuple[tuple[str, bytes], ...] = (header,)
         last: int | None = None
         buckets: dict[int, list[OutRecord]] = {}
         for k, rec, m in zip(keys, recs, marks, strict=True):
@@ -201,7 +202,9 @@ class SinkProcessor:
                 b = buckets[p] = []
             if m != last:  # (one header per distinct watermark, shared by its records)
                 header, last = (RECORD_WM_HEADER, encode_control(me, count, m)), m
-            b.append((rec[0], rec[1], rec[2], (*(rec[3] or ()), header)))
+                alone = (header,)
+            h = rec[3]
+            b.append((rec[0], rec[1], rec[2], (*h, header) if h else alone))
         for p, batch in buckets.items():
             self.collector.send_batch(self.topic, p, batch)
 

@@ -245,12 +245,20 @@ class Task:
         now = self.clock()
         wms, topic, part = self.watermarks, tp.topic, tp.partition
         stripped = arrow = False
+        # (floor, cap) per writer: what bounds its records, until a control record changes it
+        bounds: dict[tuple[int, int], tuple[int, int | None]] = {}
+        payloads: dict[bytes, tuple[int, int, int]] = {}  # (one decode per distinct payload)
         for m in msgs:
-            raw = as_raw(m)
-            ctrl, carried, is_arrow = scan(raw[3])
+            raw = m if type(m) is tuple else as_raw(m)
+            h = raw[3]
+            if h and len(h) == 1 and h[0][0] == RECORD_WM_HEADER:  # (the usual record)
+                ctrl, carried, is_arrow = None, h[0][1], False
+            else:
+                ctrl, carried, is_arrow = scan(h)
             if ctrl is not None:
                 upstream, count, wm = decode_control(ctrl)
                 wms.observe_control(topic, part, upstream, count, wm)
+                bounds.clear()
                 if timed:
                     mark = max(mark, wms.current(now))
                 continue
@@ -259,11 +267,20 @@ class Task:
                 # an announcement: records of one writer need not come in offset order (two
                 # branches of a batch merged into one repartition), so it bounds this record
                 # only. The writer's watermark moves with its control records.
-                upstream, count, wm = decode_control(carried)
+                decoded = payloads.get(carried)
+                if decoded is None:
+                    decoded = payloads[carried] = decode_control(carried)
+                upstream, count, wm = decoded
+                bound: tuple[int, int | None] = (mark, None)
+                if timed:
+                    known = bounds.get((upstream, count))
+                    if known is None:
+                        floor, _, cap = wms.writer_bounds(topic, part, upstream, count, now)
+                        known = bounds[upstream, count] = (max(mark, floor), cap)
+                    bound = known
                 if is_arrow:
                     if timed:
-                        floor, _, cap = wms.writer_bounds(topic, part, upstream, count, now)
-                        rules[raw[4]] = (max(mark, floor), cap)
+                        rules[raw[4]] = bound
                         offsets.append(raw[4])
                         marks.append(mark)  # (for lookups by offset, not by record)
                     data.append(m)
@@ -271,9 +288,9 @@ class Task:
                     continue
                 own = mark
                 if timed:
-                    floor, _, cap = wms.writer_bounds(topic, part, upstream, count, now)
-                    own = max(mark, floor, wm if cap is None else min(wm, cap))
-                hs = tuple(h for h in raw[3] if h[0] != RECORD_WM_HEADER)
+                    floor, cap = bound
+                    own = max(floor, wm if cap is None else min(wm, cap))
+                hs = () if len(h) == 1 else tuple(x for x in h if x[0] != RECORD_WM_HEADER)
                 m = (raw[0], raw[1], raw[2], hs, raw[4])
                 stripped = True
                 data.append(m)

@@ -22,7 +22,14 @@ from operators.event_time import EventTime
 from streams.core.errors import SerializationError
 from streams.core.partitioner import Partitioner
 from streams.core.records import OutRecord
-from streams.core.serde import Discard, FnSerde, Serde
+from streams.core.serde import (
+    JSON,
+    Discard,
+    FnSerde,
+    Serde,
+    check_json_batch,
+    json_encode_unchecked,
+)
 from streams.core.wire import (
     CONTROL_HEADER,
     MIN_WATERMARK,
@@ -278,18 +285,27 @@ class SinkProcessor:
 
 def _encode_expr(serde: Serde, var: str, ns: dict[str, Any], name: str) -> str:
     if isinstance(serde, FnSerde):  # inline the None check: one call per field, not two
-        ns[name] = serde.encode
+        ns.setdefault(name, serde.encode)
         return f"None if {var} is None else {name}({var})"
     ns[name] = serde.serialize
     return f"{name}({var})"
 
 
 def _batch_encoder(key_serde: Serde, value_serde: Serde) -> Callable[[Rows], list[OutRecord]]:
-    """A generated ``rows -> [(key_bytes, value_bytes, timestamp, headers), ...]``."""
-    ns: dict[str, Any] = {}
+    """A generated ``rows -> [(key_bytes, value_bytes, timestamp, headers), ...]``. The JSON
+    serde's per-value set check runs once over the batch (:func:`check_json_batch`)."""
+    ns: dict[str, Any] = {"_check_json": check_json_batch}
+    checks = ""
+    for i, (serde, name) in enumerate(((key_serde, "_ke"), (value_serde, "_ve"))):
+        if serde is JSON:
+            ns[name] = json_encode_unchecked
+            checks += f"    _check_json([r[{i}] for r in out], [r[{i}] for r in rows])\n"
     ke = _encode_expr(key_serde, "k", ns, "_ke")
     ve = _encode_expr(value_serde, "v", ns, "_ve")
-    src = f"def _enc(rows):\n    return [({ke}, {ve}, t, h) for k, v, t, h, o in rows]\n"
+    src = (
+        f"def _enc(rows):\n    out = [({ke}, {ve}, t, h) for k, v, t, h, o in rows]\n"
+        f"{checks}    return out\n"
+    )
     exec(compile(src, "<sink encoder>", "exec"), ns)
     fn: Callable[[Rows], list[OutRecord]] = ns["_enc"]
     return fn

@@ -113,6 +113,30 @@ def _json_encode(obj: Any) -> bytes:
     return b
 
 
+#: the JSON serde's encoder without the set check, for code that encodes a batch of values and
+#: then checks them at once (:func:`check_json_batch`)
+json_encode_unchecked = _JSON_ENC.encode
+
+
+def check_json_batch(encoded: list[bytes | None], values: list[Any]) -> None:
+    """What :data:`JSON` checks per value, for a batch encoded with
+    :data:`json_encode_unchecked`: one scan of the batch for a list, and a walk of the values
+    only where there is one.
+
+    >>> check_json_batch([json_encode_unchecked({"a": 1})], [{"a": 1}])
+    >>> check_json_batch([json_encode_unchecked({"a": {1}})], [{"a": {1}}])
+    Traceback (most recent call last):
+    ...
+    streams.core.errors.SerializationError: the JSON serde does not encode a set (it would come \
+back as a list in no particular order): convert it, e.g. sorted(...)
+    """
+    if b"[" not in b"".join([b for b in encoded if b is not None]):
+        return
+    for b, v in zip(encoded, values, strict=True):
+        if b is not None and b"[" in b:
+            _reject_sets(v)
+
+
 def _reject_sets(obj: Any) -> None:
     t = type(obj)
     if t is dict:

@@ -57,7 +57,7 @@ class EventTime:
         self._index: tuple[int, int] | dict[int, int] | None = None
         self._all: Any = None  # the marks of every chunk, one Arrow array
         self._const: bool | None = None
-        #: Arrow messages with carried watermarks: offset -> (floor, last, cap), see carried()
+        #: Arrow messages with carried watermarks: offset -> (floor, cap), see carried()
         self._rules: dict[int, tuple[int, int | None]] = {}
 
     def start(self, watermark: int, prior_max: int | None, lag: int, cap: int | None) -> None:

@@ -1,13 +1,13 @@
 """The wire format of event time on repartition topics (written by sinks, read by tasks).
 
 * A **control record** (header :data:`CONTROL_HEADER`, no key or value) announces a writer's
-  watermark: its partition, the number of writers, the watermark. Writers send one when they
-  have no record to carry it (idle, the end of a batch, a punctuation).
-* A **carried watermark** (header :data:`RECORD_WM_HEADER`, same payload) rides on a data
-  record: the watermark its writer judged it against, as if a control record came just before
-  it. A writer adds it to the records before which its watermark rose. An Arrow IPC message
-  (:mod:`operators.arrow_ipc`) carries each record's in a column and, in this header, its
-  writer and the largest of them.
+  watermark: its partition, the number of writers, the watermark. Only control records move a
+  writer's watermark; writers send one at the end of a batch, a punctuation, or when idle.
+* A **carried watermark** (header :data:`RECORD_WM_HEADER`, same payload) rides on every data
+  record of a repartition read by timed steps: the watermark its writer judged that record
+  against. It bounds that record only (records of one writer may arrive out of offset order
+  when branches merge). An Arrow IPC message (:mod:`operators.arrow_ipc`) carries each
+  record's in a column and, in this header, its writer and the largest of them.
 
 >>> decode_control(encode_control(2, 4, 1_000))
 (2, 4, 1000)

@@ -275,7 +275,7 @@ class Task:
                 if timed:
                     known = bounds.get((upstream, count))
                     if known is None:
-                        floor, _, cap = wms.writer_bounds(topic, part, upstream, count, now)
+                        floor, cap = wms.writer_bounds(topic, part, upstream, count, now)
                         known = bounds[upstream, count] = (max(mark, floor), cap)
                     bound = known
                 if is_arrow:

@@ -73,27 +73,25 @@ class WatermarkTracker:
 
     def writer_bounds(
         self, topic: str, partition: int, upstream: int, count: int, now_ms: int
-    ) -> tuple[int, int, int | None]:
-        """``(floor, last, cap)`` for the records writer ``upstream`` of a repartition
-        partition sends with carried watermarks: after it announces ``x``, the task's watermark
-        is ``max(floor, min(max(x, last), cap))`` (``cap`` None: no bound) while nothing else
-        changes, as :meth:`observe_control` then :meth:`current` would say (vectorized by the
-        readers of Arrow messages). ``last``: the writer's own last announcement.
+    ) -> tuple[int, int | None]:
+        """``(floor, cap)`` for the records writer ``upstream`` of a repartition partition
+        sends with carried watermarks: a record that carries ``x`` is judged against
+        ``max(floor, min(x, cap))`` (``cap`` None: no bound), as :meth:`observe_control` of
+        ``x`` then :meth:`current` would say for a writer whose earlier announcements are
+        at most ``x``; ``cap`` is what the other writers and inputs allow.
 
         >>> w = WatermarkTracker({}, [("r", 0)], start_ms=0)
         >>> w.observe_control("r", 0, upstream=1, count=2, watermark=7_000)
         >>> w.writer_bounds("r", 0, upstream=0, count=2, now_ms=0)
-        (-9223372036854775808, -9223372036854775808, 7000)
+        (-9223372036854775808, 7000)
         """
         key = (topic, partition)
         ups = self._upstream.get(key, {})
-        prev = ups.get(upstream)
-        last = MIN_WATERMARK if prev is None or prev == IDLE else prev
         if len(ups) + (upstream not in ups) < count:
-            return self.floor, last, MIN_WATERMARK  # not every writer has spoken yet
+            return self.floor, MIN_WATERMARK  # not every writer has spoken yet
         marks, _ = self._marks(now_ms, skip=key)
         marks += [w for u, w in ups.items() if u != upstream and w != IDLE]
-        return self.floor, last, (min(marks) if marks else None)
+        return self.floor, (min(marks) if marks else None)
 
     def max_ts(self, topic: str, partition: int) -> int | None:
         """The largest event time seen on a source partition (None: none yet)."""

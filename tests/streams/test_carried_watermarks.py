@@ -151,7 +151,7 @@ def test_writer_bounds_are_what_the_tracker_says(before, writer, carried, source
         w = tracker()
         w.observe_control("r", 0, writer, 3, x)
         want.append(max(start, w.current(0)))
-    floor, _, cap = tracker().writer_bounds("r", 0, writer, 3, now_ms=0)
+    floor, cap = tracker().writer_bounds("r", 0, writer, 3, now_ms=0)
     et = EventTime()
     et.start(0, None, 0, None)
     et.put([0], [0])

@@ -93,17 +93,17 @@ def error_headers(
     reencoded: bool = False,
 ) -> Headers:
     """The record's ``headers`` and then why it was dead-lettered (:data:`HEADERS`)."""
-    return [
-        *(headers or ()),
-        ("streams.error.type", type(err).__name__.encode()),
-        ("streams.error.message", str(err).encode()[:4096]),
-        ("streams.error.step", step.encode()),
-        ("streams.source.topic", source_topic.encode()),
-        ("streams.source.partition", str(partition).encode()),
-        ("streams.source.offset", str(offset).encode()),
-        ("streams.source.timestamp", str(timestamp).encode()),
-        ("streams.error.reencoded", b"true" if reencoded else b"false"),
-    ]
+    values = (
+        type(err).__name__.encode(),
+        str(err).encode()[:4096],
+        step.encode(),
+        source_topic.encode(),
+        str(partition).encode(),
+        str(offset).encode(),
+        str(timestamp).encode(),
+        b"true" if reencoded else b"false",
+    )
+    return [*(headers or ()), *zip(HEADERS, values, strict=True)]
 
 
 def _send(

@@ -213,6 +213,13 @@ class EventTime:
             return pc.if_else(ok, taken, default)
         return pa.array(self.marks(offs.to_pylist(), default), pa.int64())
 
+    def batch_marks(self, batch: Any, default: int) -> Any:
+        """:meth:`marks_array` for a columnar batch's records: the marks they carry (Arrow
+        messages of a repartition topic), else looked up by their offsets."""
+        if batch.marks is not None:
+            return batch.marks.at(batch.pos)
+        return self.marks_array(batch.offset_array(), default)
+
 
 class CarriedMarks:
     """The watermark before each record of a columnar batch decoded from Arrow messages (see

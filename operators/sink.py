@@ -140,9 +140,7 @@ class SinkProcessor:
         et = self.event_time
         if et is None or not et.active:
             return None
-        if batch.marks is not None:
-            return batch.marks.at(batch.pos)
-        return et.marks_array(batch.offset_array(), MIN_WATERMARK)
+        return et.batch_marks(batch, MIN_WATERMARK)
 
     def _send(
         self,

@@ -230,9 +230,9 @@ class WindowedAggregateProcessor:
     def _batch_marks(self, batch: ColumnarBatch) -> Any:
         """:meth:`_marks_array` of a columnar batch's records: the marks they carry (Arrow
         messages of a repartition topic), else looked up by their offsets."""
-        if batch.marks is not None and self.event_time.active:
-            return batch.marks.at(batch.pos)
-        return self._marks_array(batch.offset_array())
+        et = self.event_time
+        marks = et.batch_marks(batch, self.watermark) if et.active else None
+        return self.watermark if marks is None else marks
 
     def _emit_late(self, late: Rows) -> None:
         if late:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from operators.connectors.api import SourceBatch, SourceContext, SourceReader
 from streams.compiler.compile import PhysicalPlan
-from streams.core.errors import StreamsError
+from streams.core.errors import ProcessingError, SerializationError, StreamsError
 from streams.core.records import TopicPartition
 from streams.plan import nodes as plan
 
@@ -88,6 +88,23 @@ class SourceFeed:
         """Run ``batch`` through the task and remember the position after it."""
         task, tp, start = self.task, self.tp, self.offset
         n = len(batch)
+        try:
+            self._run(batch)
+        except (ProcessingError, SerializationError) as e:
+            if not batch.origin or e.topic != tp.topic:
+                raise
+            msg = f"{e.message} (source '{self.node.step}' reading {batch.origin})"
+            raise type(e)(
+                msg, topic=e.topic, partition=e.partition, offset=e.offset, step=e.step
+            ) from e
+        self.offset = start + n
+        self.records += n
+        task.positions[tp] = self.offset
+        self.state.put(_KEY, {"position": batch.position, "offset": self.offset})
+        return n
+
+    def _run(self, batch: SourceBatch) -> None:
+        task, tp, start, n = self.task, self.tp, self.offset, len(batch)
         if batch.records is not None:
             msgs: list[Any] = [
                 (k, v, start + i if ts is None else ts, h, start + i)
@@ -103,11 +120,6 @@ class SourceFeed:
             ts = batch.timestamps if batch.timestamps is not None else offsets
             cb = ColumnarBatch(cols, n, keys=[None] * n, ts=ts, headers=[()] * n, offsets=offsets)
             task.process_columnar(tp, cb)
-        self.offset = start + n
-        self.records += n
-        task.positions[tp] = self.offset
-        self.state.put(_KEY, {"position": batch.position, "offset": self.offset})
-        return n
 
     def close(self) -> None:
         if self.reader is not None:

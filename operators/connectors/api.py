@@ -279,8 +279,8 @@ class SourceBatch:
     decoded by the source step's serdes (and its error policy: a line that is not JSON is
     dead-lettered or skipped like a bad Kafka record); or ``arrow``: a ``pyarrow.RecordBatch``
     whose columns are the values' fields (no key), with ``timestamps`` per row. A timestamp
-    of ``None`` (or ``timestamps=None``) is the record's offset, as in a bounded run: give the
-    source step a ``timestamp=`` for event time.
+    of ``None`` (or ``timestamps=None``) is the time the task read the batch (its clock, as
+    a Kafka producer stamps a record); give the source step a ``timestamp=`` for event time.
     """
 
     position: Any
@@ -305,7 +305,7 @@ class SourceBatch:
         serde: Serde = JSON,
     ) -> SourceBatch:
         """A batch of Python values, encoded with ``serde`` (the source step's value serde:
-        JSON unless the source says otherwise), all with ``timestamp`` (``None``: the offset).
+        JSON unless the source says otherwise), all with ``timestamp`` (``None``: read time).
 
         >>> SourceBatch.of_values([{"n": 1}], position=1).records
         [(None, b'{"n":1}', None, ())]

@@ -116,7 +116,7 @@ def test_follow_reads_new_files_as_they_arrive_and_never_a_finished_file_again(
     assert d.poll_sources() == 0
 
 
-def test_one_file_bounded_ends_and_offsets_number_the_records(tmp_path: Path) -> None:
+def test_one_file_bounded_ends_and_records_carry_the_file_time(tmp_path: Path) -> None:
     f = tmp_path / "one.jsonl"
     write_jsonl(f, 0, 12)
     t = st.Topology("one")
@@ -126,7 +126,8 @@ def test_one_file_bounded_ends_and_offsets_number_the_records(tmp_path: Path) ->
     assert d.feeds[0].exhausted
     recs = d.read("out")
     assert [r.value for r in recs] == list(range(12))
-    assert [r.timestamp for r in recs] == list(range(12))  # default timestamp: the offset
+    mtime = int(f.stat().st_mtime * 1000)
+    assert [r.timestamp for r in recs] == [mtime] * 12  # default timestamp: the file's mtime
 
 
 def test_bad_json_lines_follow_the_source_error_policy(tmp_path: Path) -> None:

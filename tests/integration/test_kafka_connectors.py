@@ -44,7 +44,7 @@ class Proc:
         )
 
     def assigned(self) -> bool:
-        return self.log.exists() and "assigned" in self.log.read_text()
+        return self.log.exists() and "streams.worker assigned" in self.log.read_text()
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

@@ -211,3 +211,17 @@ def test_the_worker_reads_a_directory_to_its_end_and_resumes_after_a_restart(
     asyncio.run(w2.run(until_idle=True))
     out = [st.serde.JSON.deserialize(m.value)["i"] for m in b.fetch(st.TopicPartition("out", 0), 0)]
     assert out == want(range(350))  # the second run read only the new file
+
+
+def test_run_bounded_reads_connector_sources_to_their_end(tmp_path: Path) -> None:
+    write_parquet(tmp_path / "a.parquet", 0, 40)
+    write_parquet(tmp_path / "b.parquet", 40, 40)
+    t = st.Topology("bounded")
+    (
+        t.source_from(ParquetSource(tmp_path))
+        .key_by(lambda v: "all")
+        .aggregate("total", st.agg.sum("i"))
+        .to("out", value=st.serde.INT)
+    )
+    out = st.run_bounded(t, {}, batch_size=15)
+    assert out["out"][-1].value == sum(range(80))

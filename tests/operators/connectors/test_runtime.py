@@ -35,7 +35,7 @@ class RecordingWriter(SinkWriter):
         return {}
 
     def write(self, batch: SinkBatch) -> None:
-        CALLS.append(("write", [r[4] for r in batch.records], batch.input))
+        CALLS.append(("write", [r.offset for r in batch.records], batch.input))
 
     def prepare(self, positions: Mapping[str, int]) -> None:
         CALLS.append(("prepare", dict(positions)))

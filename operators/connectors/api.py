@@ -354,6 +354,9 @@ class Source(ABC):
     #: how the bytes of ``SourceBatch.records`` decode (the step's default value serde)
     value_serde: Serde = JSON
     key_serde: Serde | None = None
+    #: whether the source ends (a backfill): ``streams run`` without Kafka then closes every
+    #: window at its end, as for ``--input`` files
+    bounded: bool = False
 
     @abstractmethod
     def open(self, ctx: SourceContext, position: Any) -> SourceReader:

@@ -62,6 +62,7 @@ class FileSource(Source):
         if poll_interval <= 0:
             raise StreamsError(f"{type(self).__name__}: poll_interval must be positive")
         self.follow = follow
+        self.bounded = not follow
         if pattern is not None:
             self.pattern = pattern
         self.poll_interval = poll_interval

@@ -55,7 +55,7 @@ def get_field(value: Any, name: str) -> Any:
 def as_mapping(value: Any) -> dict[str, Any]:
     """A typed value's fields as a new dict (a dict: itself)."""
     if value.__class__ is dict:
-        return value  # type: ignore[no-any-return]
+        return value
     if isinstance(value, msgspec.Struct):
         return msgspec.structs.asdict(value)
     rt = record_type(type(value))
@@ -179,7 +179,7 @@ def _build(cls: type, fam: Family) -> RecordType:
     hints = _hints(cls)
     defaults: dict[str, Any] = {}
     if fam == "struct":
-        info = msgspec.structs.fields(cls)  # type: ignore[arg-type]
+        info = msgspec.structs.fields(cls)
         names = tuple(f.name for f in info)
         for f in info:
             if f.default is not msgspec.NODEFAULT:

@@ -101,6 +101,8 @@ class RecordType:
     fields: tuple[str, ...]
     annotations: Mapping[str, Any]
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: the fields whose entry in ``defaults`` is a factory (``default_factory``), not a value
+    factories: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -110,13 +112,23 @@ class RecordType:
         """The fields without a default."""
         return tuple(f for f in self.fields if f not in self.defaults)
 
+    def default(self, name: str) -> Any:
+        """The default value of field ``name`` (a factory's is made anew; raises KeyError for
+        a required field)."""
+        d = self.defaults[name]
+        return d() if name in self.factories else d
+
     # -- objects <-> mappings ---------------------------------------------------------------
     def from_dict(self, d: Mapping[str, Any]) -> Any:
         """An object from a mapping of its fields (absent fields take their defaults)."""
         if self.family == "pydantic":
             return self.cls.model_validate(d)  # type: ignore[attr-defined]
-        if self.family == "faust":
-            return self.cls(**{k: v for k, v in d.items() if k in self.annotations})
+        if self.family == "faust":  # (faust does not build nested records from plain dicts)
+            kw = {k: v for k, v in d.items() if k in self.annotations}
+            for f, conv in _nested_converters(self):
+                if f in kw:
+                    kw[f] = conv(kw[f])
+            return self.cls(**kw)
         try:
             return self.cls(**d)
         except TypeError:  # extra keys (e.g. a wider Arrow schema): keep the declared ones
@@ -178,6 +190,7 @@ def _hints(cls: type) -> dict[str, Any]:
 def _build(cls: type, fam: Family) -> RecordType:
     hints = _hints(cls)
     defaults: dict[str, Any] = {}
+    factories: set[str] = set()
     if fam == "struct":
         info = msgspec.structs.fields(cls)
         names = tuple(f.name for f in info)
@@ -186,6 +199,7 @@ def _build(cls: type, fam: Family) -> RecordType:
                 defaults[f.name] = f.default
             elif f.default_factory is not msgspec.NODEFAULT:
                 defaults[f.name] = f.default_factory
+                factories.add(f.name)
     elif fam == "dataclass":
         dfs = dataclasses.fields(cls)
         names = tuple(f.name for f in dfs)
@@ -194,18 +208,59 @@ def _build(cls: type, fam: Family) -> RecordType:
                 defaults[d.name] = d.default
             elif d.default_factory is not dataclasses.MISSING:
                 defaults[d.name] = d.default_factory
+                factories.add(d.name)
     elif fam == "pydantic":
         mf = cls.model_fields  # type: ignore[attr-defined]
         names = tuple(mf)
         for n, f in mf.items():
-            if not f.is_required():
-                defaults[n] = f.default
-            hints.setdefault(n, f.annotation)
-    else:  # faust.Record
+            if not f.is_required():  # (a default_factory: the factory, as for the others)
+                defaults[n] = f.default if f.default_factory is None else f.default_factory
+                if f.default_factory is not None:
+                    factories.add(n)
+            hints[n] = f.annotation  # (pydantic resolved it)
+    else:  # faust.Record: _options.fields (name -> type, in order), _options.defaults
         opts = cls._options  # type: ignore[attr-defined]
         names = tuple(opts.fields)
-        defaults.update(opts.defaults)
-    return RecordType(cls, fam, names, {n: hints.get(n, Any) for n in names}, defaults)
+        defaults.update(opts.defaults)  # (an Optional field without one defaults to None)
+        for n, t in opts.fields.items():
+            hints.setdefault(n, t)
+    annotations = {n: hints.get(n, Any) for n in names}
+    return RecordType(cls, fam, names, annotations, defaults, frozenset(factories))
+
+
+_NESTED: dict[type, list[tuple[str, Callable[[Any], Any]]]] = {}
+
+
+def _nested_converters(rt: RecordType) -> list[tuple[str, Callable[[Any], Any]]]:
+    """``(field, function)`` for each field of ``rt`` that holds record objects: the function
+    turns a decoded mapping (or a list or dict of them) into those objects."""
+    got = _NESTED.get(rt.cls)
+    if got is None:
+        got = []
+        for f in rt.fields:
+            conv = _converter(rt.annotations[f])
+            if conv is not None:
+                got.append((f, conv))
+        _NESTED[rt.cls] = got
+    return got
+
+
+def _converter(t: Any) -> Callable[[Any], Any] | None:
+    t, _ = _unwrap_optional(t)
+    rt = record_type(t)
+    if rt is not None:
+        mk = rt.from_dict
+        return lambda v: mk(v) if isinstance(v, Mapping) else v
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin in (list, tuple, set, frozenset) and args:
+        item = _converter(args[0])
+        if item is not None:
+            return lambda v: [item(x) for x in v] if isinstance(v, list) else v
+    if origin is dict and len(args) == 2:
+        val = _converter(args[1])
+        if val is not None:
+            return lambda v: {k: val(x) for k, x in v.items()} if isinstance(v, dict) else v
+    return None
 
 
 def _unwrap_optional(t: Any) -> tuple[Any, bool]:

@@ -94,6 +94,22 @@ class AvroSerde:
         self._schema_id: int | None = None
         self._writers: dict[int, Any] = {}  # schema id -> parsed writer schema
 
+    @classmethod
+    def for_type(
+        cls,
+        type_: type,
+        registry: SchemaRegistry,
+        subject: str | None = None,
+        *,
+        topic: str | None = None,
+        is_key: bool = False,
+    ) -> AvroSerde:
+        """The Avro serde of a record class: its schema derived from the class, values
+        decoded into it (:class:`~streams.core.serdes.typed_avro.TypedAvro`)."""
+        from streams.core.serdes.typed_avro import TypedAvro
+
+        return TypedAvro(type_, registry, subject, topic=topic, is_key=is_key)
+
     @property
     def name(self) -> str:
         return f"avro({self.subject})" if self.subject else "avro"

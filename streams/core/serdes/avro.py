@@ -103,12 +103,14 @@ class AvroSerde:
         *,
         topic: str | None = None,
         is_key: bool = False,
+        name: str | None = None,
     ) -> AvroSerde:
-        """The Avro serde of a record class: its schema derived from the class, values
-        decoded into it (:class:`~streams.core.serdes.typed_avro.TypedAvro`)."""
+        """The Avro serde of a record class: its schema derived from the class (a record
+        named ``name``, by default the class's), values decoded into it
+        (:class:`~streams.core.serdes.typed_avro.TypedAvro`)."""
         from streams.core.serdes.typed_avro import TypedAvro
 
-        return TypedAvro(type_, registry, subject, topic=topic, is_key=is_key)
+        return TypedAvro(type_, registry, subject, topic=topic, is_key=is_key, name=name)
 
     @property
     def name(self) -> str:

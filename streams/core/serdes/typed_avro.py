@@ -7,7 +7,9 @@
 class a nested record, ``datetime`` a ``timestamp-millis`` long; a field's default is its Avro
 default. :class:`TypedAvro` (``AvroSerde.for_type``, :func:`avro_of`) registers that schema as
 the writer schema and reads with it as the reader schema, so a reader type with a new
-defaulted field reads records written before it (the default fills in).
+defaulted field reads records written before it (the default fills in). Avro resolves a record
+only into one of the same name: the record is named after the class (``name=`` keeps the old
+name when a class is renamed).
 
 >>> import msgspec
 >>> from streams.core.serdes.registry import InMemoryRegistry

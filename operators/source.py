@@ -26,6 +26,8 @@ from operators.event_time import EventTime
 from streams.core.errors import ProcessingError, SerializationError, _RecordError
 from streams.core.records import as_raw
 from streams.core.serde import FnSerde, Serde
+from streams.core.typed_serde import record_of
+from streams.core.types import RecordType
 from streams.plan import nodes as plan
 from streams.plan.expr import CodeGen, Expr
 
@@ -94,11 +96,14 @@ class Decoder:
         schema: Any = None,
         arrow: bool = False,
         drops: Drops | None = None,
+        record: RecordType | None = None,
     ) -> None:
         self.step, self.topic, self.partition = step, topic, partition
         #: where ``skip`` counts the records that do not decode (``error_skipped``)
         self.drops = drops if drops is not None else Drops()
         self.children = children if children is not None else []
+        #: the record class of the values (a typed source, typed records repartitioned)
+        self.record = record if record is not None else record_of(value_serde)
         self.on_error = on_error
         self.dead_letter = dead_letter
         self.timestamp = timestamp
@@ -139,7 +144,9 @@ class Decoder:
         elif schema is not None:
             from operators.arrow_json import ArrowJsonDecoder
 
-            self._arrow = ArrowJsonDecoder(schema, timestamp, topic, partition, key_serde, step)
+            self._arrow = ArrowJsonDecoder(
+                schema, timestamp, topic, partition, key_serde, step, record=self.record
+            )
             self._fn_tuple = self._fn_attr = self._columnar_rows
         #: Arrow IPC values: each message's rows are records (operators.arrow_values)
         self._ipc = None
@@ -216,6 +223,8 @@ class Decoder:
 
         if self._arrow is not None:  # a declared schema selects (and types) the fields
             self._arrow.conform(batch)
+            if batch.record is None:
+                batch.record = self.record
         elif self._avro is not None:
             self._avro.conform(batch)
         self._stamp(batch)
@@ -348,6 +357,7 @@ class Decoder:
                     ) from e
                 if self.carried is not None:
                     batch.marks = self.carried.carried(offs, lengths, wms)
+                batch.record = self.record
                 push_columnar(self.children, batch)
                 t = max(batch.ts) if track_time and batch.n else None  # type: ignore[arg-type]
             else:

@@ -320,7 +320,7 @@ def enc_hook(obj: Any) -> Any:
     rt = record_type(type(obj))
     if rt is not None:
         return rt.to_dict(obj)
-    raise NotImplementedError(f"cannot encode a {type(obj).__name__}")
+    raise TypeError(f"Encoding objects of type {type(obj).__name__} is unsupported")
 
 
 __all__ = [

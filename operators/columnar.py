@@ -514,9 +514,14 @@ class ColumnarChainProcessor:
 
 def run_rows(batch: ColumnarBatch, process: Callable[[Rows], None]) -> None:
     """``process(batch.to_rows())``; records that carry their watermarks go in runs whose
-    marks the rows' lookups by offset find (:meth:`operators.event_time.EventTime.run_rows`)."""
+    marks the rows' lookups by offset find (:meth:`operators.event_time.EventTime.run_rows`),
+    or, to a processor with ``process_marked(rows, marks)``, with one mark per row."""
     if batch.marks is None:
         process(batch.to_rows())
+        return
+    marked = getattr(getattr(process, "__self__", None), "process_marked", None)
+    if marked is not None:  # (takes each row's mark as given: no runs)
+        marked(batch.to_rows(), batch.marks.at(batch.pos).to_pylist())
     else:
         batch.marks.run_rows(batch.to_rows(), batch.pos, process)
 

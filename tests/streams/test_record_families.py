@@ -5,6 +5,10 @@ records written without it."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -217,3 +221,25 @@ def test_a_class_of_no_family_is_not_a_record():
     with pytest.raises(TypeError, match="not a record class"):
         json_of(Plain)
     assert serde_for(str, where="key") is STR and record_of(STR) is None
+
+
+def test_a_faust_model_is_recognised_in_a_fresh_interpreter():
+    # (types.py looks for faust.models.record in sys.modules: `import faust` alone does not
+    # load it, defining a model does)
+    code = (
+        "import sys, faust\n"
+        "assert 'faust.models.record' not in sys.modules\n"
+        "class Tx(faust.Record):\n"
+        "    card: str\n"
+        "from streams.core.types import record_type\n"
+        "print(record_type(Tx).family)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert out.stdout.strip() == "faust"

@@ -103,6 +103,8 @@ class RecordType:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     #: the fields whose entry in ``defaults`` is a factory (``default_factory``), not a value
     factories: frozenset[str] = frozenset()
+    #: the fields whose name in JSON differs (a Struct's ``rename``, a pydantic alias)
+    wire_names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -121,8 +123,8 @@ class RecordType:
     # -- objects <-> mappings ---------------------------------------------------------------
     def from_dict(self, d: Mapping[str, Any]) -> Any:
         """An object from a mapping of its fields (absent fields take their defaults)."""
-        if self.family == "pydantic":
-            return self.cls.model_validate(d)  # type: ignore[attr-defined]
+        if self.family == "pydantic":  # (by a field's name or its alias)
+            return self.cls.model_validate(d, by_alias=True, by_name=True)  # type: ignore[attr-defined]
         if self.family == "faust":  # (faust does not build nested records from plain dicts)
             kw = {k: v for k, v in d.items() if k in self.annotations}
             for f, conv in _nested_converters(self):
@@ -149,9 +151,12 @@ class RecordType:
 
     # -- Arrow --------------------------------------------------------------------------------
     def arrow_schema(self) -> Any:
-        """The ``pyarrow.Schema`` of these values, or None when a field has no Arrow type."""
+        """The ``pyarrow.Schema`` of these values, or None when a field has no Arrow type (or
+        another name in JSON: the columnar decoder reads fields by name)."""
         import pyarrow as pa  # type: ignore[import-untyped]
 
+        if self.wire_names:
+            return None
         cols = []
         for f in self.fields:
             t = arrow_type(self.annotations[f])
@@ -191,10 +196,13 @@ def _build(cls: type, fam: Family) -> RecordType:
     hints = _hints(cls)
     defaults: dict[str, Any] = {}
     factories: set[str] = set()
+    wire: dict[str, str] = {}
     if fam == "struct":
         info = msgspec.structs.fields(cls)
         names = tuple(f.name for f in info)
         for f in info:
+            if f.encode_name != f.name:
+                wire[f.name] = f.encode_name
             if f.default is not msgspec.NODEFAULT:
                 defaults[f.name] = f.default
             elif f.default_factory is not msgspec.NODEFAULT:
@@ -218,6 +226,8 @@ def _build(cls: type, fam: Family) -> RecordType:
                 if f.default_factory is not None:
                     factories.add(n)
             hints[n] = f.annotation  # (pydantic resolved it)
+            if f.alias is not None and f.alias != n:
+                wire[n] = f.alias
     else:  # faust.Record: _options.fields (name -> type, in order), _options.defaults
         opts = cls._options  # type: ignore[attr-defined]
         names = tuple(opts.fields)
@@ -225,7 +235,7 @@ def _build(cls: type, fam: Family) -> RecordType:
         for n, t in opts.fields.items():
             hints.setdefault(n, t)
     annotations = {n: hints.get(n, Any) for n in names}
-    return RecordType(cls, fam, names, annotations, defaults, frozenset(factories))
+    return RecordType(cls, fam, names, annotations, defaults, frozenset(factories), wire)
 
 
 _NESTED: dict[type, list[tuple[str, Callable[[Any], Any]]]] = {}
@@ -300,7 +310,8 @@ def json_decoder(cls: type) -> Callable[[bytes], Any]:
     if rt.family in ("struct", "dataclass"):
         return msgspec.json.Decoder(cls).decode
     if rt.family == "pydantic":
-        return cls.model_validate_json  # type: ignore[attr-defined, no-any-return]
+        validate = cls.model_validate_json  # type: ignore[attr-defined]
+        return lambda b: validate(b, by_alias=True, by_name=True)
     dec = msgspec.json.Decoder()
 
     def faust_decode(b: bytes) -> Any:

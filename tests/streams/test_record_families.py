@@ -243,3 +243,31 @@ def test_a_faust_model_is_recognised_in_a_fresh_interpreter():
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     assert out.stdout.strip() == "faust"
+
+
+# -- names on the wire ---------------------------------------------------------------------------
+
+
+class Renamed(msgspec.Struct, rename="camel"):
+    card_id: str
+    amount: int = 0
+
+
+class Aliased(pydantic.BaseModel):
+    card_id: str = pydantic.Field(alias="cardId")
+    amount: int = 0
+
+
+def test_renamed_fields_are_read_by_their_json_names():
+    assert record_type(Renamed).wire_names == {"card_id": "cardId"}
+    assert record_type(Aliased).wire_names == {"card_id": "cardId"}
+    assert json_of(Renamed).deserialize(b'{"cardId": "c", "amount": 1}') == Renamed("c", 1)
+    # pydantic: by alias (as other pydantic producers write) or by name (as we write)
+    s = json_of(Aliased)
+    assert s.deserialize(b'{"cardId": "c"}').card_id == "c"
+    assert s.deserialize(s.serialize(Aliased(cardId="d"))).card_id == "d"
+    assert record_type(Aliased).from_dict({"cardId": "e"}).card_id == "e"
+    # the columnar decoder reads JSON fields by their names: these decode row by row
+    assert record_type(Renamed).arrow_schema() is None
+    assert record_type(Aliased).arrow_schema() is None
+    assert record_type(SPay).wire_names == {}

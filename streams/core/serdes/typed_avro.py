@@ -5,7 +5,8 @@
 ``string``, ``bool`` ``boolean``, ``bytes`` ``bytes``, ``X | None`` the union
 ``["null", X]`` with default null, ``list[X]`` an array, ``dict[str, X]`` a map, a record
 class a nested record, ``datetime`` a ``timestamp-millis`` long; a field's default is its Avro
-default. :class:`TypedAvro` (``AvroSerde.for_type``, :func:`avro_of`) registers that schema as
+default; a field is named as in JSON (a Struct's ``rename``, a pydantic alias).
+:class:`TypedAvro` (``AvroSerde.for_type``, :func:`avro_of`) registers that schema as
 the writer schema and reads with it as the reader schema, so a reader type with a new
 defaulted field reads records written before it (the default fills in). Avro resolves a record
 only into one of the same name: the record is named after the class (``name=`` keeps the old
@@ -92,7 +93,7 @@ class _Builder:
                 t, nullable = self.type_of(rt.annotations[f])
             except TypeError as e:
                 raise TypeError(f"{rt.name}.{f}: {e}") from None
-            entry: dict[str, Any] = {"name": f, "type": t}
+            entry: dict[str, Any] = {"name": rt.wire_names.get(f, f), "type": t}
             if f in rt.defaults:
                 value = rt.default(f)
                 if nullable and value is not None:  # (a union's default is of its first type)
@@ -150,7 +151,7 @@ def _avro_default(value: Any) -> Any:
         return str(value)
     rt = record_type(type(value))
     if rt is not None:
-        return {f: _avro_default(getattr(value, f)) for f in rt.fields}
+        return {rt.wire_names.get(f, f): _avro_default(getattr(value, f)) for f in rt.fields}
     raise TypeError(f"no Avro default for {value!r}")
 
 
@@ -162,12 +163,14 @@ def _holds_records(t: Any) -> bool:
 
 
 def _deep(value: Any) -> Any:
-    """A value with every record object in it turned into a dict (fastavro writes mappings)."""
+    """A value with every record object in it turned into a dict of its fields by their
+    names in the schema (fastavro writes mappings)."""
     if isinstance(value, str | int | float | bytes) or value is None:
         return value
     rt = record_type(type(value))
     if rt is not None:
-        return {k: _deep(v) for k, v in rt.to_dict(value).items()}
+        wire = rt.wire_names
+        return {wire.get(k, k): _deep(v) for k, v in rt.to_dict(value).items()}
     if isinstance(value, list | tuple):
         return [_deep(v) for v in value]
     if isinstance(value, dict):
@@ -218,10 +221,11 @@ class TypedAvro(AvroSerde):
             strict=strict,
         )
         self._to_object = _decoder(self.record)
+        rec = self.record
         self._to_avro: Callable[[Any], Any] = (
             _deep
-            if any(_holds_records(self.record.annotations[f]) for f in self.record.fields)
-            else self.record.to_dict
+            if rec.wire_names or any(_holds_records(rec.annotations[f]) for f in rec.fields)
+            else rec.to_dict
         )
 
     @property

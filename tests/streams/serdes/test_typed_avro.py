@@ -231,3 +231,22 @@ def test_records_of_another_name_do_not_resolve():
     old = avro_of(PayV1, reg, topic="pay").serialize(PayV1("c", 1))
     with pytest.raises(SerializationError, match="does not resolve"):
         avro_of(PayV2, reg, topic="pay").deserialize(old)
+
+
+class Renamed(msgspec.Struct, rename="camel"):
+    card_id: str
+    home_city: Addr | None = None
+
+
+class Aliased(pydantic.BaseModel):
+    card_id: str = pydantic.Field(alias="cardId")
+
+
+@pytest.mark.parametrize("cls", [Renamed, Aliased], ids=["struct", "pydantic"])
+def test_fields_are_named_as_in_json(cls):
+    assert fields(avro_schema(cls))["cardId"]["type"] == "string"
+    serde = avro_of(cls, InMemoryRegistry(), topic="r")
+    obj = cls(cardId="c1") if cls is Aliased else cls("c1", Addr("Oslo"))
+    back = serde.deserialize(serde.serialize(obj))
+    assert back == obj and back.card_id == "c1"
+    assert serde.dicts().deserialize(serde.serialize(obj))["cardId"] == "c1"

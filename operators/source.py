@@ -133,8 +133,9 @@ class Decoder:
         if schema is not None and _is_avro(value_serde):
             from operators.arrow_avro import ArrowAvroDecoder
 
+            plain = getattr(value_serde, "dicts", None)  # (a typed Avro serde: its dicts view)
             self._avro = ArrowAvroDecoder(
-                value_serde,  # type: ignore[arg-type]  # (an AvroSerde: _is_avro)
+                plain() if plain is not None else value_serde,  # type: ignore[arg-type]
                 schema,
                 key_serde,
                 topic,
@@ -272,6 +273,8 @@ class Decoder:
                     return None
             for b in batches:
                 self._stamp(b)
+                if self._avro is not None:
+                    b.record = self.record  # (typed Avro: rows leave Arrow as objects)
             return batches
         assert self._arrow is not None
         return [self._arrow.decode(msgs)]  # (its decoder runs the extractor itself)

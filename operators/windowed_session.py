@@ -67,9 +67,7 @@ class SessionWindowsProcessor(WindowedAggregateProcessor):
                     [s, e, None, raw, False] for s, e, raw in store.find_sessions(kb, _MIN, _MAX)
                 ]
             lo, hi = t - gap, t + gap
-            hit = [
-                x for x in sessions if x[1] >= lo and x[0] <= hi and x[1] + gap + grace > wm
-            ]
+            hit = [x for x in sessions if x[1] >= lo and x[0] <= hi and x[1] + gap + grace > wm]
             if not hit and t + gap + grace <= wm:
                 late.append(row)
                 continue

@@ -88,7 +88,10 @@ def typed_schema(topo: LogicalPlan, src: plan.Source) -> Any:
     """The Arrow schema a typed JSON source decodes into, when the plan is not row-wise, every
     field of its class has an Arrow type and a child of the source runs on Arrow; else None."""
     rec = record_of(src.value_serde)
-    if rec is None or topo.execution == "row" or not isinstance(src.value_serde, TypedJson):
+    typed_avro = hasattr(src.value_serde, "dicts")  # (streams.core.serdes.typed_avro)
+    if rec is None or topo.execution == "row":
+        return None
+    if not isinstance(src.value_serde, TypedJson) and not typed_avro:
         return None
     if topo.execution == "auto" and not any(
         side(topo.node(c)) == "expr" for c in topo.children(src.step)

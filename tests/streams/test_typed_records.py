@@ -213,3 +213,24 @@ def test_key_types_give_plain_serdes():
         assert d.read_key_values("out") == [(7, Tx("c", 1))]
     with pytest.raises(TopologyError, match="must be str, int, bytes or a record class"):
         st.Topology("bad").source("tx", value=float)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("schema", [None, "infer"])
+def test_typed_avro_values_decode_into_arrow_and_back_into_objects(mode, schema):
+    from streams.core.serdes import InMemoryRegistry, avro_of
+
+    reg = InMemoryRegistry()
+    seen: list[type] = []
+
+    def keep(v: Tx) -> Tx:
+        seen.append(type(v))
+        return v
+
+    t = st.Topology("avro-typed", execution=mode)
+    src = t.source("tx", value=avro_of(Tx, reg, topic="tx"), schema=schema)
+    src.filter(st.col("amount") > 1).map_values(keep).to("out", value=Tx)
+    with st.TopologyTestDriver(t) as d:
+        d.pipe_many("tx", [Tx("c", 5), Tx("d", 0)])
+        assert d.read_values("out") == [Tx("c", 5)]
+    assert seen == [Tx]

@@ -43,6 +43,7 @@ from operators.errors import ErrorPolicy
 from operators.event_time import EventTime
 from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
 from operators.join import StreamStreamJoinProcessor, TableTableJoinProcessor
+from operators.map_batches import MapBatchesProcessor
 from operators.process import ProcessProcessor
 from operators.sink import SinkProcessor
 from operators.table import LookupJoinProcessor, TableMaterializer
@@ -233,6 +234,9 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
     plan.Repartition: OperatorSpec("repartition", _sink),
     # stateful steps
     plan.SinkConnector: OperatorSpec("stateful", _connector_sink),
+    plan.MapBatches: OperatorSpec(
+        "stateful", lambda n, exits, ctx: MapBatchesProcessor(n, exits[0])
+    ),
     plan.Aggregate: OperatorSpec(
         "stateful",
         lambda n, exits, ctx: AggregateProcessor(

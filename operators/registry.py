@@ -36,12 +36,13 @@ from operators import aggregate, fused, windowed
 from operators import columnar as col
 from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
+from operators.connectors.api import Guarantee, SinkContext
+from operators.connectors.runtime import SinkProcessor as ConnectorSinkProcessor
 from operators.drops import Drops
 from operators.errors import ErrorPolicy
 from operators.event_time import EventTime
 from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
 from operators.join import StreamStreamJoinProcessor, TableTableJoinProcessor
-from operators.parquet_sink import ParquetSinkProcessor
 from operators.process import ProcessProcessor
 from operators.sink import SinkProcessor
 from operators.table import LookupJoinProcessor, TableMaterializer
@@ -65,6 +66,9 @@ class BuildContext(Protocol):
 
     partition: int
     execution: Execution
+    app_id: str
+    #: the task's processing guarantee (connector sinks are told)
+    guarantee: Guarantee
     collector: Collector
     #: the number of tasks of the sub-topology (sinks count keys' partitions with it)
     task_count: int
@@ -103,8 +107,8 @@ class BuildContext(Protocol):
         """Register ``proc`` to hear the task's watermark (``proc.on_watermark(wm)``)."""
         ...
 
-    def file_sink(self, proc: ParquetSinkProcessor) -> None:
-        """Register a file sink (it commits in two phases with the task)."""
+    def connector_sink(self, proc: ConnectorSinkProcessor) -> None:
+        """Register a connector sink (it commits in two phases with the task)."""
         ...
 
 
@@ -173,10 +177,12 @@ def _windowed(node: plan.WindowedAggregate, exits: Any, ctx: BuildContext) -> An
     return wp
 
 
-def _parquet(node: plan.ParquetSink, exits: Any, ctx: BuildContext) -> Any:
-    fs = ParquetSinkProcessor(node, ctx.stores.kv(node.store.name), ctx.partition, ctx.clock)
-    ctx.file_sink(fs)
-    return fs
+def _connector_sink(node: plan.SinkConnector, exits: Any, ctx: BuildContext) -> Any:
+    state = ctx.stores.kv(node.store.name)
+    sc = SinkContext(ctx.app_id, node.step, ctx.partition, ctx.guarantee, state, ctx.clock)
+    proc = ConnectorSinkProcessor(node.sink.open(sc), state)
+    ctx.connector_sink(proc)
+    return proc
 
 
 def _process(node: plan.Process, exits: Any, ctx: BuildContext) -> Any:
@@ -204,6 +210,7 @@ def _chain(
 #: every node class and its operator (see the module docstring)
 REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
     plan.Source: OperatorSpec("source"),
+    plan.SourceConnector: OperatorSpec("source"),  # (read by the task's source feed)
     plan.GlobalTableSource: OperatorSpec("global"),
     # stateless steps, fused into chains
     plan.Map: _chain(fused.map_lines),
@@ -225,7 +232,7 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
     plan.Sink: OperatorSpec("sink", _sink),
     plan.Repartition: OperatorSpec("repartition", _sink),
     # stateful steps
-    plan.ParquetSink: OperatorSpec("stateful", _parquet),
+    plan.SinkConnector: OperatorSpec("stateful", _connector_sink),
     plan.Aggregate: OperatorSpec(
         "stateful",
         lambda n, exits, ctx: AggregateProcessor(

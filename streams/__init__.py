@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
 }
 _MODULES = {
     "agg": "streams.plan.agg",
+    "connectors": "streams.connectors",
     "errors": "streams.core.errors",
     "serde": "streams.core.serde",
     "serdes": "streams.core.serdes",
@@ -72,6 +73,7 @@ __all__ = [
     "Worker",
     "agg",
     "col",
+    "connectors",
     "errors",
     "key",
     "lit",
@@ -102,7 +104,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from operators.context import ProcessorContext
-    from streams import testing
+    from streams import connectors, testing
     from streams.core import errors, serde, serdes
     from streams.core.errors import (
         BrokerError,

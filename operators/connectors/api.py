@@ -105,7 +105,8 @@ A minimal sink (published items land in a list) and a source of numbers:
 >>> t = st.Topology("conn-doc")
 >>> t.source_from(Numbers(), name="numbers").filter(st.col("n") % 2 == 0).to_sink(ListSink(out))
 >>> d = st.TopologyTestDriver(t)
->>> d.poll_sources()
+>>> d.poll_sources()  # records read (committed after each batch by the driver)
+5
 >>> out
 [{'n': 0}, {'n': 2}, {'n': 4}]
 """
@@ -277,12 +278,13 @@ class SourceBatch:
     Either ``records``: ``(key, value, timestamp, headers)`` with key and value as *bytes*,
     decoded by the source step's serdes (and its error policy: a line that is not JSON is
     dead-lettered or skipped like a bad Kafka record); or ``arrow``: a ``pyarrow.RecordBatch``
-    whose columns are the values' fields (no key), with ``timestamps`` per row (``None``: the
-    record's offset, as in a bounded run).
+    whose columns are the values' fields (no key), with ``timestamps`` per row. A timestamp
+    of ``None`` (or ``timestamps=None``) is the record's offset, as in a bounded run: give the
+    source step a ``timestamp=`` for event time.
     """
 
     position: Any
-    records: list[tuple[bytes | None, bytes | None, int, Headers]] | None = None
+    records: list[tuple[bytes | None, bytes | None, int | None, Headers]] | None = None
     arrow: Any = None
     timestamps: list[int] | None = None
     #: a short label of where these records come from (a file name), for error messages
@@ -295,13 +297,18 @@ class SourceBatch:
 
     @classmethod
     def of_values(
-        cls, values: Iterable[Any], *, position: Any, timestamp: int = 0, serde: Serde = JSON
+        cls,
+        values: Iterable[Any],
+        *,
+        position: Any,
+        timestamp: int | None = None,
+        serde: Serde = JSON,
     ) -> SourceBatch:
         """A batch of Python values, encoded with ``serde`` (the source step's value serde:
-        JSON unless the source says otherwise), all with ``timestamp``.
+        JSON unless the source says otherwise), all with ``timestamp`` (``None``: the offset).
 
         >>> SourceBatch.of_values([{"n": 1}], position=1).records
-        [(None, b'{"n":1}', 0, ())]
+        [(None, b'{"n":1}', None, ())]
         """
         enc = serde.serialize
         return cls(position, [(None, enc(v), timestamp, ()) for v in values])

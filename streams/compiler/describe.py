@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from operators.registry import describe_mode
 from streams.compiler.compile import PhysicalPlan, Segment, SubTopology
+from streams.plan import nodes as plan
 from streams.plan.schema import Fields
 
 
@@ -87,7 +88,10 @@ def describe_text(p: PhysicalPlan) -> str:
         seen: set[str] = set()
         for topic, inp in sub.inputs.items():
             known = "" if inp.internal else _fields(p.logical.schema_of(inp.step))
-            lines.append(f"    {inp.step}  <- {topic}{known}")
+            src = topic
+            if isinstance(inp.source, plan.SourceConnector):  # (its topic only anchors it)
+                src = f"{inp.source.connector.describe()} (anchor {topic})"
+            lines.append(f"    {inp.step}  <- {src}{known}")
             for child in inp.children:
                 _walk(p, sub, child, 3, seen, lines)
         for s in sub.stores:

@@ -21,11 +21,12 @@ Topology demo
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from operators.connectors.api import Sink
+from operators.connectors.parquet import ParquetSink
 from operators.registry import spec_for
 from streams.core.errors import TopologyError
 from streams.core.policies import Emit, ErrorPolicyName, check_error_policy
@@ -501,6 +502,18 @@ class Stream:
             )
         )
 
+    def to_sink(self, sink: Sink, *, name: str | None = None) -> None:
+        """Write records through a connector ``sink`` (:mod:`streams.connectors`): it takes
+        part in the task's commit, so what it publishes follows the processing guarantee.
+        ``name`` (default: the sink's ``default_name``) names the step and its state store."""
+        if not isinstance(sink, Sink):
+            raise TopologyError(f"to_sink() takes a streams.connectors.Sink, got {sink!r}")
+        step = self._name("sink", name if name is not None else sink.default_name)
+        store = plan.StoreSpec(step)
+        self._then_stateful(
+            plan.SinkConnector(step=step, parents=(self._step,), sink=sink, store=store)
+        )
+
     def to_parquet(
         self,
         path: str | os.PathLike[str],
@@ -513,37 +526,19 @@ class Stream:
         name: str | None = None,
     ) -> None:
         """Write records (mapping values; others as a ``value`` column) to Parquet files under
-        ``path``, in Hive-style ``col=value`` directories for ``partition_by``. A file becomes
-        visible only after the commit that covers its records, so readers see each committed
-        record exactly once, also across crashes. A file is cut every ``rotate_rows`` rows or
-        ``rotate_every`` seconds (at the next commit); with neither, at every commit. ``name``
-        (default ``parquet-<directory name>``) names the step and its commit-state store.
-        """
-        path = os.fspath(path)
-        if not isinstance(path, str) or not path:
-            raise TopologyError("to_parquet() needs a path")
-        if name is None:
-            base = re.sub(r"[^a-z0-9-]+", "-", os.path.basename(path.rstrip("/")).lower())
-            name = f"parquet-{base.strip('-') or 'out'}"
-        step = self._name("parquet", name)
-        every = rotate_every
-        if isinstance(every, timedelta):
-            every = every.total_seconds()
-        if (every is not None and every <= 0) or (rotate_rows is not None and rotate_rows <= 0):
-            raise TopologyError(f"step '{step}': rotate_every and rotate_rows must be positive")
-        self._then_stateful(
-            plan.ParquetSink(
-                step=step,
-                parents=(self._step,),
-                path=path,
-                partition_by=tuple(partition_by),
-                rotate_every_ms=None if every is None else int(every * 1000),
-                rotate_rows=rotate_rows,
-                key_column=key_column,
-                timestamp_column=timestamp_column,
-                store=plan.StoreSpec(step),
-            )
+        ``path``: ``to_sink(ParquetSink(path, ...))``, see
+        :class:`~operators.connectors.parquet.ParquetSink`. A file becomes visible only after
+        the commit that covers its records, so readers see each committed record exactly once,
+        also across crashes. ``name`` defaults to ``parquet-<directory name>``."""
+        sink = ParquetSink(
+            path,
+            partition_by=partition_by,
+            rotate_every=rotate_every,
+            rotate_rows=rotate_rows,
+            key_column=key_column,
+            timestamp_column=timestamp_column,
         )
+        self.to_sink(sink, name=name)
 
 
 def _columns(step: str, cols: Mapping[str, Any]) -> tuple[tuple[str, plan.Fn], ...]:

@@ -14,6 +14,7 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from operators.connectors.api import Source
 from streams.core.errors import TopologyError
 from streams.core.policies import ErrorPolicyName, Execution, check_error_policy, check_execution
 from streams.core.serde import JSON, STR, Serde
@@ -121,14 +122,9 @@ class Topology:
         step = self.builder.step_name(
             "source", name if name is not None else f"source-{_slug(topic)}"
         )
-        ts = plan.as_fn(step, "timestamp", timestamp) if timestamp is not None else None
-        check_error_policy(on_error, where=f"step '{step}'")
-        ooo = to_ms(max_out_of_orderness, f"step '{step}': max_out_of_orderness")
-        idle = None if idle_timeout is None else to_ms(idle_timeout, f"step '{step}': idle_timeout")
-        if ooo < 0 or (idle is not None and idle <= 0):
-            raise TopologyError(
-                f"step '{step}': max_out_of_orderness must be >= 0 and idle_timeout > 0"
-            )
+        opts = self._source_options(
+            step, timestamp, max_out_of_orderness, idle_timeout, on_error, dead_letter_topic
+        )
         self.builder.add(
             plan.Source(
                 step=step,
@@ -136,14 +132,8 @@ class Topology:
                 topic=topic,
                 key_serde=key or self.default_key,
                 value_serde=value or self.default_value,
-                timestamp=ts,
-                max_out_of_orderness_ms=ooo,
-                idle_timeout_ms=idle,
-                on_error=on_error,
-                dead_letter_topic=(dead_letter_topic or f"{self.app_id}-dlq")
-                if on_error == "dead_letter"
-                else None,
                 schema=_check_schema(step, schema, value or self.default_value),
+                **opts,
             )
         )
         return Stream(self, step)
@@ -207,6 +197,76 @@ class Topology:
     def internal_topic(self, step: str, kind: str) -> str:
         """The name of a topic owned by this application: ``{app_id}-{step}-{kind}``."""
         return self.builder.internal_topic(step, kind)
+
+    def _source_options(
+        self,
+        step: str,
+        timestamp: Any,
+        max_out_of_orderness: int | timedelta,
+        idle_timeout: int | timedelta | None,
+        on_error: ErrorPolicyName,
+        dead_letter_topic: str | None,
+    ) -> dict[str, Any]:
+        ts = plan.as_fn(step, "timestamp", timestamp) if timestamp is not None else None
+        check_error_policy(on_error, where=f"step '{step}'")
+        ooo = to_ms(max_out_of_orderness, f"step '{step}': max_out_of_orderness")
+        idle = None if idle_timeout is None else to_ms(idle_timeout, f"step '{step}': idle_timeout")
+        if ooo < 0 or (idle is not None and idle <= 0):
+            raise TopologyError(
+                f"step '{step}': max_out_of_orderness must be >= 0 and idle_timeout > 0"
+            )
+        dlq = (dead_letter_topic or f"{self.app_id}-dlq") if on_error == "dead_letter" else None
+        return {
+            "timestamp": ts,
+            "max_out_of_orderness_ms": ooo,
+            "idle_timeout_ms": idle,
+            "on_error": on_error,
+            "dead_letter_topic": dlq,
+        }
+
+    def source_from(
+        self,
+        source: Source,
+        *,
+        name: str | None = None,
+        timestamp: Any = None,
+        max_out_of_orderness: int | timedelta = 0,
+        idle_timeout: int | timedelta | None = None,
+        on_error: ErrorPolicyName = "fail",
+        dead_letter_topic: str | None = None,
+    ) -> Stream:
+        """A stream read by a connector ``source`` (:mod:`streams.connectors`: files, or your
+        own) instead of a Kafka topic. Its position is kept in the store ``name`` (default:
+        the source's ``default_name``) and committed with the task, so a restart resumes where
+        the last commit was. The other options are :meth:`source`'s. One task reads it (on
+        Kafka: the owner of the one-partition topic ``{app_id}-{name}-source``, which stays
+        empty).
+
+        >>> import streams as st
+        >>> t = st.Topology("files")
+        >>> s = t.source_from(st.connectors.JsonLinesSource("/data/in"), name="events")
+        >>> t.logical_plan().nodes[0].topic
+        'files-events-source'
+        """
+        if not isinstance(source, Source):
+            raise TopologyError(f"source_from() takes a streams.connectors.Source, got {source!r}")
+        step = self.builder.step_name("source", name if name is not None else source.default_name)
+        opts = self._source_options(
+            step, timestamp, max_out_of_orderness, idle_timeout, on_error, dead_letter_topic
+        )
+        self.builder.add(
+            plan.SourceConnector(
+                step=step,
+                parents=(),
+                topic=f"{self.app_id}-{step}-source",
+                key_serde=source.key_serde or self.default_key,
+                value_serde=source.value_serde,
+                connector=source,
+                store=plan.StoreSpec(step),
+                **opts,
+            )
+        )
+        return Stream(self, step)
 
     # -- reading the plan ---------------------------------------------------------------
     @property

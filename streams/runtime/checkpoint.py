@@ -2,7 +2,7 @@
 
 A commit (:func:`commit`) is, in this order, and the order is what makes it correct:
 
-1. prepare: each task flushes its stores' caches and its file sinks pre-commit; the dirty
+1. prepare: each task flushes its stores' caches and its connector sinks prepare; the dirty
    entries go out as changelog records, with the outputs already produced
    (:meth:`TaskCheckpoint.prepare`);
 2. commit the input offsets with their event-time metadata
@@ -16,7 +16,7 @@ A commit (:func:`commit`) is, in this order, and the order is what makes it corr
      failed is abandoned, the others go on;
 
 3. finish: the tasks that committed write the same entries to their stores, with the
-   changelog end offsets reached and the input offsets, and file sinks publish
+   changelog end offsets reached and the input offsets, and connector sinks publish
    (:meth:`TaskCheckpoint.finish`).
 
 A crash between 2 and 3 loses nothing: the changelog has what the store missed. A crash
@@ -111,15 +111,20 @@ class TaskCheckpoint:
 
     def uncommitted(self) -> dict[TopicPartition, int]:
         """Input offsets reached since the last commit."""
-        return {tp: o for tp, o in self.task.positions.items() if self.committed.get(tp) != o}
+        task = self.task
+        return {
+            tp: o
+            for tp, o in task.positions.items()
+            if self.committed.get(tp) != o and tp.topic not in task.connector_inputs
+        }
 
     def prepare(self, timestamp_ms: int) -> list[TopicPartition]:
         """Send every store's dirty entries to its changelog; return the partitions written."""
         task = self.task
         if task.stores is None:
             return []
-        for fs in task.file_sinks:  # their commit state goes into this commit's changelog,
-            fs.pre_commit(task.positions)  # with the input positions it covers
+        for sink in task.sinks:  # their commit state goes into this commit's changelog,
+            sink.pre_commit(task.positions)  # with the input positions it covers
         written = []
         for topic, partition, recs in task.stores.prepare_commit():
             task.collector.send_batch(topic, partition, [(k, v, timestamp_ms, ()) for k, v in recs])
@@ -137,9 +142,15 @@ class TaskCheckpoint:
                 if tp.topic in task._source_backed:
                     ends[tp.topic] = off
             task.stores.finish_commit(ends, src, self._committable_watermark())
-        for fs in task.file_sinks:
-            fs.post_commit()
+        for sink in task.sinks:
+            sink.post_commit()
         self.committed.update(task.positions)
+
+    def abort(self) -> None:
+        """The commit failed: connector sinks drop what they hold in memory (what they staged
+        is for the next owner's recovery to decide)."""
+        for sink in self.task.sinks:
+            sink.abort()
 
     def _committable_watermark(self) -> int | None:
         # (the end of a bounded run is not remembered: the next run starts from real time)
@@ -178,10 +189,10 @@ class TaskCheckpoint:
         """After a restore: continue from the watermark of the last commit (if the local copy
         kept it), so windows closed before a restart are never reopened. File sinks finish
         (or discard) what their last commit left, and skip input they hold that the task reads
-        again (its changelog got ahead of the offsets: see :mod:`operators.parquet_sink`)."""
+        again (its changelog got ahead of the offsets: see :mod:`operators.connectors.api`)."""
         task = self.task
-        for fs in task.file_sinks:
-            fs.recover(task.positions, task._source_backed)
+        for sink in task.sinks:
+            sink.recover(task.positions, task._source_backed)
         if task.stores is None or not task.timed:
             return
         wm = task.stores.stored_watermark()
@@ -212,6 +223,8 @@ async def commit(
             try:
                 await io.commit_offsets(offsets, metadata)
             except TaskMigratedError as e:
+                for t in tasks:
+                    t.checkpoint.abort()
                 await io.abandon(tasks, e)
                 return None
         done = list(tasks)
@@ -228,6 +241,7 @@ async def _commit_transaction(task: Task, io: CommitIO) -> bool:
         await io.commit_transaction(task, offsets, task.checkpoint.offset_metadata(offsets))
         await io.begin(task)
     except BrokerError as e:
+        task.checkpoint.abort()
         await io.abandon([task], e)
         return False
     return True

@@ -41,6 +41,7 @@ from streams.runtime.checkpoint import run_sync
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore
 from streams.runtime.restore import EmbeddedChangelog
+from streams.runtime.sources import SourceFeed, connector_topics, feeds_of
 from streams.runtime.task import BrokerCollector, Task, TaskId
 
 #: how a bounded run treats event time: "streaming" (records are late against the watermark
@@ -106,6 +107,8 @@ class TopologyTestDriver:
         self._collector = BrokerCollector(self.broker)
         for it in self.plan.internal_topics:
             self.broker.create_topic(it.name, it.partitions or partitions, it.config)
+        for topic in connector_topics(self.plan):  # (one reader: one partition)
+            self.broker.create_topic(topic, 1)
         for topic in (*self.plan.input_topics, *self.plan.sink_topics):
             if self.broker.partition_count(topic) is None:
                 self.broker.create_topic(topic, partitions)
@@ -116,6 +119,7 @@ class TopologyTestDriver:
         }
         self._committed_meta: dict[TopicPartition, str] = {}  # event time, as in the worker
         self.tasks: dict[TaskId, Task] = {}
+        self.feeds: list[SourceFeed] = []  # the connector sources the tasks read
         self.restored_records = 0
         self._dropped_before: dict[tuple[str, str], int] = {}  # of tasks gone in a crash
         self.global_stores: dict[str, GlobalStore] = {}
@@ -153,6 +157,9 @@ class TopologyTestDriver:
                 if task.stores is not None:
                     reader = EmbeddedChangelog(self.broker)
                     self.restored_records += run_sync(checkpoint.restore(task, reader))
+                for feed in feeds_of(task):
+                    feed.open()
+                    self.feeds.append(feed)
         self._positions = dict(self._committed)
 
     # -- input ---------------------------------------------------------------------------------
@@ -257,6 +264,24 @@ class TopologyTestDriver:
                     self._positions[tp] = msgs[-1][4] + 1
                     progressed = True
 
+    def poll_sources(self, *, batch_size: int = 1_000) -> int:
+        """Read the connector sources (``topo.source_from``) until none has a batch now, and
+        process everything their records cause (committing after each batch unless
+        ``auto_commit`` is off); return the records read. A followed directory returns when
+        it has no new file: call again after adding some."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        n, progressed = 0, True
+        while progressed:
+            progressed = False
+            for feed in self.feeds:
+                batch = feed.poll(batch_size)
+                if batch is not None:
+                    n += feed.run(batch)
+                    self._run()
+                    progressed = True
+        return n
+
     def _load_globals(self) -> None:
         for g in self.global_stores.values():
             topic = g.node.topic
@@ -280,6 +305,9 @@ class TopologyTestDriver:
             for key, n in task.drops.counts.items():  # (counted as a worker's counter is)
                 self._dropped_before[key] = self._dropped_before.get(key, 0) + n
             task.close()
+        for feed in self.feeds:
+            feed.close()
+        self.feeds.clear()
         self.tasks.clear()
 
     def restart(self) -> None:
@@ -379,6 +407,9 @@ class TopologyTestDriver:
     def close(self) -> None:
         for task in self.tasks.values():
             task.close()
+        for feed in self.feeds:
+            feed.close()
+        self.feeds.clear()
         self.tasks.clear()
 
     def __enter__(self) -> TopologyTestDriver:

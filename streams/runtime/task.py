@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from operators.base import Collector, TimedProcessor, WallClockProcessor
+from operators.connectors.api import Guarantee
 from operators.drops import Drops
 from operators.event_time import EventTime
 from operators.sink import SinkProcessor
@@ -29,6 +30,7 @@ from streams.compiler.compile import PhysicalPlan, SubTopology
 from streams.core.errors import ProcessingError
 from streams.core.policies import StateBackend
 from streams.core.wire import RECORD_WM_HEADER, decode_control, scan
+from streams.plan import nodes as plan
 from streams.runtime import dead_letters
 from streams.runtime.broker import Message, OutRecord, TopicPartition, as_raw, last_offset
 from streams.runtime.checkpoint import TaskCheckpoint
@@ -80,8 +82,10 @@ class Task:
         global_stores: Mapping[str, Any] | None = None,
         cache_max_entries: int = 10_000,
         hold_watermark: bool = False,
+        guarantee: Guarantee = "at_least_once",
     ) -> None:
         self.id = TaskId(sub.id, partition)
+        self.app_id = physical.app_id
         self.sub = sub
         self.partition = partition
         self.collector = collector
@@ -113,9 +117,10 @@ class Task:
             reject=self._reject_to(f"{physical.app_id}-dlq"),
             drops=self.drops,
             event_time=self.event_time,
+            guarantee=guarantee,
         )
         self.error_policies = wiring.error_policies
-        self.file_sinks = wiring.file_sinks  # two-phase commit with the task
+        self.sinks = wiring.sinks  # connector sinks: two-phase commit with the task
         self.timed = list(reversed(wiring.timed))  # topological order: upstream windows close first
         sources = {}
         for topic, inp in sub.inputs.items():
@@ -123,6 +128,10 @@ class Task:
                 src = inp.source
                 sources[topic] = (src.max_out_of_orderness_ms, src.idle_timeout_ms)
         self.internal_inputs = {t for t, inp in sub.inputs.items() if inp.internal}
+        #: inputs read by a connector source (no Kafka offsets: its store keeps its position)
+        self.connector_inputs = {
+            t for t, inp in sub.inputs.items() if isinstance(inp.source, plan.SourceConnector)
+        }
         self._source_backed = {s.spec.source_topic for s in sub.stores if s.spec.source_topic}
         # a table's topic is state, not a stream of events: an idle table (the usual case) must
         # not hold the watermark back, or windows after a stream-table join would never close
@@ -173,7 +182,7 @@ class Task:
             return
         end = last_offset(msgs) + 1
         timed = bool(self.timed) and not self.hold_watermark
-        for fs in self.file_sinks:  # (the rows they get next come from ``tp``)
+        for fs in self.sinks:  # (the rows they get next come from ``tp``)
             fs.reading = tp
         try:
             arrow = None  # (whether there are Arrow messages: the scan of control records tells)
@@ -214,7 +223,7 @@ class Task:
         if not batch.n:
             return
         dec = self.decoders[tp.topic]
-        for fs in self.file_sinks:
+        for fs in self.sinks:
             fs.reading = tp
         if self.timed and not self.hold_watermark:
             self._start_batch(tp)
@@ -315,7 +324,7 @@ class Task:
     def end_of_input(self) -> bool:
         """Bounded input is exhausted: move the watermark to the end of time so every window
         closes and every event-time timer fires. Returns whether anything changed."""
-        for fs in self.file_sinks:
+        for fs in self.sinks:
             fs.end_of_input()
         if not self.timed or self.watermarks.floor == END_OF_TIME:
             return False
@@ -376,6 +385,8 @@ class Task:
 
     def close(self) -> None:
         """Close stores; uncommitted state changes are dropped (the changelog has the rest)."""
+        for sink in self.sinks:
+            sink.close()
         if self.stores is not None:
             self.stores.close()
 

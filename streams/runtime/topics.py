@@ -13,6 +13,7 @@ from __future__ import annotations
 from streams.compiler.compile import PhysicalPlan
 from streams.core.errors import BrokerError
 from streams.runtime.broker import Broker, TopicSpec
+from streams.runtime.sources import connector_topics
 
 
 async def partition_counts(broker: Broker, plan: PhysicalPlan) -> dict[str, int]:
@@ -21,6 +22,9 @@ async def partition_counts(broker: Broker, plan: PhysicalPlan) -> dict[str, int]
     stateful steps whose inputs are not co-partitioned are errors that name them."""
     counts: dict[str, int] = {}
     missing = []
+    anchors = connector_topics(plan)  # connector sources' (one partition: one reader)
+    if anchors:
+        await broker.create_topics([TopicSpec(t, 1, {}) for t in anchors])
     for topic in plan.source_topics:
         n = await broker.partitions(topic)
         if n is None:

@@ -25,11 +25,12 @@ from operators import registry
 from operators.aggregate import AggregateProcessor
 from operators.base import Collector, Processor
 from operators.columnar import ColumnarChainProcessor
+from operators.connectors.api import Guarantee
+from operators.connectors.runtime import SinkProcessor as ConnectorSinkProcessor
 from operators.drops import Drops
 from operators.errors import ErrorPolicy, Reject
 from operators.event_time import EventTime
 from operators.fused import ChainProcessor
-from operators.parquet_sink import ParquetSinkProcessor
 from operators.table import make_getter
 from state.task_state import TaskStores
 from streams.compiler.compile import PhysicalPlan, SubTopology
@@ -52,8 +53,11 @@ class Wiring:
         reject: Reject | None = None,
         drops: Drops | None = None,
         event_time: EventTime | None = None,
+        guarantee: Guarantee = "at_least_once",
     ) -> None:
         self.partition = partition
+        self.app_id = physical.app_id
+        self.guarantee: Guarantee = guarantee
         self.drops = drops if drops is not None else Drops()
         self.event_time = event_time if event_time is not None else EventTime()
         self.execution = physical.execution
@@ -75,7 +79,8 @@ class Wiring:
         self.error_policies: dict[str, ErrorPolicy] = {}
         #: processors that react to the watermark, in reverse topological order
         self.timed: list[Any] = []
-        self.file_sinks: list[ParquetSinkProcessor] = []
+        #: connector sinks: they commit in two phases with the task
+        self.sinks: list[ConnectorSinkProcessor] = []
         self.procs: dict[str, Processor] = {}
         for seg in reversed(list(sub.segments.values())):
             last = seg.steps[-1]
@@ -134,8 +139,8 @@ class Wiring:
     def on_watermark(self, proc: Any) -> None:
         self.timed.append(proc)
 
-    def file_sink(self, proc: ParquetSinkProcessor) -> None:
-        self.file_sinks.append(proc)
+    def connector_sink(self, proc: ConnectorSinkProcessor) -> None:
+        self.sinks.append(proc)
 
 
 __all__ = ["Wiring"]

@@ -29,7 +29,9 @@ import logging
 import os
 import signal
 import time
+from typing import Any
 
+from operators.connectors.api import SourceBatch
 from state.task_state import TaskStores
 from streams.compiler.compile import Compilable, PhysicalPlan
 from streams.core.errors import BrokerError
@@ -37,7 +39,6 @@ from streams.runtime import checkpoint
 from streams.runtime.broker import (
     Broker,
     Consumer,
-    Message,
     OutRecord,
     Producer,
     TopicPartition,
@@ -58,6 +59,7 @@ from streams.runtime.metrics import (
 )
 from streams.runtime.queries import Queries, StoreQuery
 from streams.runtime.restore import ConsumerChangelog, tail_standbys
+from streams.runtime.sources import SourcePump, feeds_of
 from streams.runtime.task import Task, TaskId
 from streams.runtime.topics import partition_counts
 from streams.runtime.worker_commit import WorkerCommitIO
@@ -82,13 +84,16 @@ class ProducerCollector:
 class _TaskSlot:
     def __init__(self, task: Task, maxsize: int) -> None:
         self.task = task
-        self.queue: asyncio.Queue[tuple[TopicPartition, list[Message]]] = asyncio.Queue(maxsize)
+        #: fetched batches, and connector sources' batches (a SourceBatch)
+        self.queue: asyncio.Queue[tuple[TopicPartition, Any]] = asyncio.Queue(maxsize)
         self.runner: asyncio.Task[None] | None = None
         self.restorer: asyncio.Task[None] | None = None
         self.producer: Producer | None = None  # exactly-once: this task's transactional producer
         self.ready = asyncio.Event()
         self.inputs: set[TopicPartition] = set()
         self.meter: TaskMeter | None = None
+        self.sources: SourcePump | None = None  # connector sources this task reads
+        self.pump: asyncio.Task[None] | None = None
 
 
 class Worker:
@@ -186,12 +191,14 @@ class Worker:
                 await self._close_slot(slot)
 
     async def _close_slot(self, slot: _TaskSlot) -> None:
-        for t in (slot.restorer, slot.runner):
+        for t in (slot.pump, slot.restorer, slot.runner):
             if t is not None:
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
         slot.task.close()
+        if slot.sources is not None:
+            slot.sources.close()
         if slot.producer is not None:
             with contextlib.suppress(Exception):
                 await slot.producer.close()  # aborts an open transaction
@@ -227,8 +234,11 @@ class Worker:
                     global_stores=self.global_stores,
                     cache_max_entries=self.config.state_cache_max_entries,
                     hold_watermark=self.hold_watermark,
+                    guarantee=self.config.processing_guarantee,
                 )
                 slot = self.slots[tid] = _TaskSlot(task, self.config.task_queue_batches)
+                if feeds := feeds_of(task):
+                    slot.sources = SourcePump(feeds, self.config.max_poll_records)
                 slot.producer = producer
                 slot.meter = self.metrics.task_meter(task, collector)
                 new.append(slot)
@@ -244,6 +254,9 @@ class Worker:
         await self._sync_standbys()
         for slot in new:
             slot.runner = asyncio.create_task(self._run_task(slot), name=f"task-{slot.task.id}")
+            if slot.sources is not None:
+                pump = slot.sources.pump(slot.ready, slot.queue)
+                slot.pump = asyncio.create_task(pump, name=f"sources-{slot.task.id}")
             if slot.task.stores is None:
                 slot.ready.set()
             else:  # input waits until the stores are restored; the poll loop keeps running
@@ -328,7 +341,11 @@ class Worker:
             tp, msgs = await q.get()
             try:
                 t0 = time.perf_counter()
-                slot.task.process(tp, msgs)
+                if isinstance(msgs, SourceBatch):
+                    assert slot.sources is not None
+                    slot.sources.run(tp, msgs)
+                else:
+                    slot.task.process(tp, msgs)
                 producer = slot.producer or self._producer
                 if producer is not None:  # backpressure: a slow broker slows this task down
                     await producer.wait_for_room()
@@ -481,6 +498,7 @@ class Worker:
                         # was fetched (no lag) but is not committed
                         and not self._rejoining
                         and await self._lag() == 0
+                        and all(s.sources is None or s.sources.done for s in self.slots.values())
                     ):
                         if end_of_input and self._end_next_subtopology():
                             continue  # closing windows produced output: go on until quiet

@@ -3,7 +3,8 @@
 Nodes hold no I/O and no runtime state; a node names its parents by step id. User functions
 are wrapped in :class:`Fn` (a callable or a column expression), validated when the node is
 built so a mistake is reported at the line that made it. By family: :mod:`.base` (the node
-and its functions), :mod:`.stream` (sources, stateless steps, sinks), :mod:`.stateful`.
+and its functions), :mod:`.stream` (sources, stateless steps, sinks), :mod:`.stateful`,
+:mod:`.connectors` (user connectors).
 
 >>> from streams.plan.expr import col
 >>> f = as_fn("big", "predicate", col("amount") > 5)
@@ -12,13 +13,13 @@ and its functions), :mod:`.stream` (sources, stateless steps, sinks), :mod:`.sta
 """
 
 from streams.plan.nodes.base import STEP_ID, Fn, Node, StoreSpec, as_fn, check_step_id
+from streams.plan.nodes.connectors import SinkConnector, SourceConnector
 from streams.plan.nodes.stateful import (
     Aggregate,
     FkResolve,
     FkRespond,
     FkSubscribe,
     GlobalTableSource,
-    ParquetSink,
     Process,
     StreamGlobalJoin,
     StreamStreamJoin,
@@ -67,13 +68,14 @@ __all__ = [
     "MapValues",
     "Merge",
     "Node",
-    "ParquetSink",
     "Peek",
     "Process",
     "Repartition",
     "Select",
     "Sink",
+    "SinkConnector",
     "Source",
+    "SourceConnector",
     "StoreSpec",
     "StreamGlobalJoin",
     "StreamStreamJoin",

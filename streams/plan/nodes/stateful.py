@@ -1,4 +1,4 @@
-"""Nodes that keep state: aggregations, windows, tables, joins, file sinks, processors.
+"""Nodes that keep state: aggregations, windows, tables, joins, processors.
 
 >>> StoreSpec("counts").kind
 'kv'
@@ -24,35 +24,6 @@ WINDOW_FIELDS = ("window_start", "window_end")
 
 def _agg_reads(aggs: tuple[tuple[str, Agg], ...]) -> frozenset[str]:
     return frozenset().union(*(a.reads for _, a in aggs))
-
-
-@dataclass(frozen=True, kw_only=True)
-class ParquetSink(Node):
-    """Writes records to Parquet files under ``path``, visible only once their offsets commit.
-
-    Its store keeps the sink's commit state (staged segments, files to publish), so a restart
-    publishes exactly the committed records (see :mod:`operators.parquet_sink`).
-    """
-
-    path: str
-    partition_by: tuple[str, ...] = ()
-    rotate_every_ms: int | None = None
-    rotate_rows: int | None = None
-    key_column: str | None = None
-    timestamp_column: str | None = None
-    store: StoreSpec
-    kind: ClassVar[str] = "parquet_sink"
-
-    def reads(self) -> frozenset[str]:
-        return frozenset(self.partition_by)
-
-    @property
-    def stores(self) -> tuple[StoreSpec, ...]:
-        return (self.store,)
-
-    def detail(self) -> str:
-        by = f" partition_by={list(self.partition_by)}" if self.partition_by else ""
-        return f"path={self.path}{by}; store={self.store.name}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -310,7 +281,6 @@ __all__ = [
     "FkRespond",
     "FkSubscribe",
     "GlobalTableSource",
-    "ParquetSink",
     "Process",
     "StreamGlobalJoin",
     "StreamStreamJoin",

@@ -13,10 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import streams as st
-from operators.parquet_sink import ParquetSinkProcessor
+from operators.connectors.api import SinkBatch, SinkContext
+from operators.connectors.parquet import ParquetSink, ParquetWriter
+from operators.connectors.runtime import DictState
 from streams.core.errors import BrokerError, TaskMigratedError, TopologyError
 from streams.core.records import TopicPartition
-from streams.plan import nodes as plan
 from streams.runtime.embedded import EmbeddedBroker, EmbeddedConsumer, EmbeddedProducer
 from streams.testing import TopologyTestDriver
 
@@ -84,7 +85,7 @@ def test_crash_between_durable_commit_and_rename_publishes_on_restart(
     d = TopologyTestDriver(topology(out), auto_commit=False)
     a = tx(30)
     d.pipe_many("tx", a)
-    monkeypatch.setattr(ParquetSinkProcessor, "post_commit", lambda self: None)
+    monkeypatch.setattr(ParquetWriter, "publish", lambda self: None)
     d.commit()  # offsets and sink state durable; the process "dies" before renaming
     assert read(out) == []
     assert len(list(out.glob(".*.parquet.tmp"))) == 1
@@ -98,17 +99,21 @@ def test_crash_between_durable_commit_and_rename_publishes_on_restart(
 
 
 def test_uncommitted_files_of_a_failed_commit_are_discarded(tmp_path: Path) -> None:
-    node = plan.ParquetSink(step="s", parents=(), path=str(tmp_path), store=plan.StoreSpec("s"))
+    def open_writer(state: dict[str, object]) -> ParquetWriter:
+        ctx = SinkContext("app", "s", 0, "exactly_once", DictState(state), lambda: 0)
+        return ParquetSink(tmp_path).open(ctx)
+
     committed: dict[str, object] = {}
-    sink = ParquetSinkProcessor(node, committed, partition=0, clock=lambda: 0)
-    sink.process([(None, {"x": 1}, 0, (), 0)])
-    sink.pre_commit()
-    sink.post_commit()
+    sink = open_writer(committed)
+    sink.recover()
+    sink.write(SinkBatch([(None, {"x": 1}, 0, (), 0)]))  # type: ignore[list-item]
+    sink.prepare({"in:0": 1})
+    sink.publish()
     durable = dict(committed)
-    sink.process([(None, {"x": 2}, 0, (), 1)])
-    sink.pre_commit()  # ... and the commit fails: the store falls back to the durable state
-    restarted = ParquetSinkProcessor(node, durable, partition=0, clock=lambda: 0)
-    restarted.recover()
+    sink.write(SinkBatch([(None, {"x": 2}, 0, (), 1)]))  # type: ignore[list-item]
+    sink.prepare({"in:0": 2})  # ... and the commit fails: the store falls back to the durable state
+    restarted = open_writer(durable)
+    assert restarted.recover() == {}
     assert pq.read_table(tmp_path).to_pylist() == [{"x": 1}]
     assert not list(tmp_path.rglob(".*.tmp"))
     assert not list(tmp_path.rglob("*.arrow"))
@@ -258,17 +263,17 @@ def _crash_in(monkeypatch: pytest.MonkeyPatch, point: str) -> None:
         raise _Crash(point)
 
     if point == "after-pre-commit":  # files written and listed, changelog not yet sent
-        real = ParquetSinkProcessor.pre_commit
+        real = ParquetWriter.prepare
 
-        def pre_then_die(self: ParquetSinkProcessor, *a: Any) -> None:
+        def pre_then_die(self: ParquetWriter, *a: Any) -> None:
             real(self, *a)
             raise _Crash(point)
 
-        monkeypatch.setattr(ParquetSinkProcessor, "pre_commit", pre_then_die)
+        monkeypatch.setattr(ParquetWriter, "prepare", pre_then_die)
     elif point == "after-changelog":  # changelog durable, offsets not committed
         monkeypatch.setattr(driver_mod._DriverIO, "commit_offsets", adie)
     elif point == "after-offsets":  # offsets committed, stores and files not finished
-        monkeypatch.setattr(ParquetSinkProcessor, "post_commit", die)
+        monkeypatch.setattr(ParquetWriter, "publish", die)
     elif point == "mid-publish":  # some files renamed, then death
         real_replace = os.replace
         calls = []
@@ -280,7 +285,7 @@ def _crash_in(monkeypatch: pytest.MonkeyPatch, point: str) -> None:
                     raise _Crash(point)
             real_replace(src, dst)
 
-        monkeypatch.setattr("operators.parquet_sink.os.replace", replace_once)
+        monkeypatch.setattr("operators.connectors.parquet.os.replace", replace_once)
     else:
         raise AssertionError(point)
 

@@ -107,3 +107,47 @@ def test_configuration_errors_name_the_table() -> None:
     with pytest.raises(TopologyError, match="mode must be"):
         PostgresSink("dsn", "t", primary_key="id", mode="merge")  # type: ignore[arg-type]
     assert PostgresSink("dsn", "s.t", key_column="id").primary_key == ("id",)
+
+
+def test_the_how_to_example_an_aggregation_upserted(postgres_dsn: str, pg_schema: str) -> None:
+    """docs/how-to/write-to-postgres.md's example (skipped there: it needs a server)."""
+    import streams as st
+
+    sink = st.connectors.PostgresSink(postgres_dsn, f"{pg_schema}.card_totals", key_column="card")
+    assert st.connectors.PostgresSink is PostgresSink
+    topo = st.Topology("card-totals")
+    totals = (
+        topo.source("payments")
+        .key_by("card")
+        .aggregate("totals", total=st.agg.sum("amount"), n=st.agg.count())
+    )
+    totals.to_sink(sink)
+    driver = st.TopologyTestDriver(topo, auto_commit=False)
+    driver.pipe("payments", {"card": "c1", "amount": 250})
+    driver.pipe("payments", {"card": "c1", "amount": 50})
+    driver.pipe("payments", {"card": "c2", "amount": 5})
+    driver.commit()
+    got = rows(postgres_dsn, f"SELECT card, total, n FROM {pg_schema}.card_totals ORDER BY 1")
+    assert got == [("c1", 300, 2), ("c2", 5, 1)]
+    driver.close()
+
+
+def test_a_tables_changelog_mirrors_the_table_deletes_included(
+    postgres_dsn: str, pg_schema: str
+) -> None:
+    import streams as st
+
+    sink = PostgresSink(postgres_dsn, f"{pg_schema}.accounts", key_column="id")
+    topo = st.Topology("mirror")
+    topo.table("accounts").changes().to_sink(sink)
+    driver = st.TopologyTestDriver(topo, auto_commit=False)
+    driver.pipe("accounts", {"owner": "ann", "limit": 10}, key="a1")
+    driver.pipe("accounts", {"owner": "bob", "limit": 20}, key="a2")
+    driver.commit()
+    driver.pipe("accounts", {"owner": "ann", "limit": 15}, key="a1")
+    driver.pipe("accounts", None, key="a2")  # a tombstone: the row goes
+    driver.pipe("accounts", {"owner": "cy", "limit": 1}, key="a3")
+    driver.commit()
+    got = rows(postgres_dsn, f'SELECT id, owner, "limit" FROM {pg_schema}.accounts ORDER BY 1')
+    assert got == [("a1", "ann", 15), ("a3", "cy", 1)]
+    driver.close()

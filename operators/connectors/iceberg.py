@@ -39,7 +39,6 @@ streams.core.errors.TopologyError: IcebergSink 'payments': the table needs a nam
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -67,7 +66,8 @@ class IcebergSink(Sink):
 
     ``warehouse``: a directory for the default SQL catalog on SQLite; ``catalog``: pyiceberg
     catalog properties instead (``type``, ``uri``, ...; ``catalog_name`` names it);
-    ``key_column`` / ``timestamp_column``: columns that receive the record's key / timestamp.
+    ``key_column`` / ``timestamp_column``: columns that receive the record's key / timestamp;
+    ``schema``: the Arrow types of known fields (others are typed from their values).
     """
 
     default_name = "iceberg"
@@ -239,8 +239,17 @@ class IcebergWriter(SinkWriter):
 
     # -- helpers ------------------------------------------------------------------------------
     def _arrow(self, rows: list[dict[str, Any]]) -> pa.Table:
+        schema = self.sink.schema
         try:
-            return pa.Table.from_pylist(rows, schema=self.sink.schema)
+            data = pa.Table.from_pylist(rows, schema=schema)
+            if schema is not None:  # fields outside the given schema: typed from the values
+                known = set(schema.names)
+                extra = list(dict.fromkeys(k for r in rows for k in r if k not in known))
+                if extra:
+                    more = pa.Table.from_pylist([{k: r.get(k) for k in extra} for r in rows])
+                    for field in more.schema:
+                        data = data.append_column(field, more.column(field.name))
+            return data
         except (pa.ArrowException, TypeError, ValueError) as e:
             raise ProcessingError(f"rows do not fit one Arrow schema: {e}", step=self.step) from e
 
@@ -248,12 +257,13 @@ class IcebergWriter(SinkWriter):
         table = self._load()  # fresh: other writers may have evolved the schema
         if table is not None:
             return table
-        from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
-
         cat, name = self._catalog_(), self.sink.table
         namespace = name.rsplit(".", 1)[0]
-        with contextlib.suppress(NamespaceAlreadyExistsError):
+        try:
             cat.create_namespace(namespace)
+        except Exception:  # exists; or the SQL catalog's IntegrityError when created meanwhile
+            if not cat.namespace_exists(namespace):
+                raise
         fields = [f for f in schema if not pa.types.is_null(f.type)]  # no type for all-null
         missing = [c for c, _t in self.sink.partition_by if c not in schema.names]
         if missing:
@@ -271,7 +281,7 @@ class IcebergWriter(SinkWriter):
                             col, parse(transform), label.replace("[", "").replace("]", "")
                         )
             txn.commit_transaction()
-        except (TableAlreadyExistsError, self._ice.exceptions.CommitFailedException):
+        except Exception:  # TableAlreadyExistsError, CommitFailedException, IntegrityError
             if self._load() is None:  # not another writer creating it at the same time
                 raise
         return self._load()

@@ -179,7 +179,7 @@ class PostgresWriter(SinkWriter):
         return self._sql().Identifier(*parts)
 
     def _connect(self) -> Any:
-        if self._conn is None or self._conn.closed:
+        if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = self._pg.connect(
                 self.sink.dsn, autocommit=False, application_name=self.writer_id[:63]
             )
@@ -215,6 +215,10 @@ class PostgresWriter(SinkWriter):
         the table already holds."""
         self._pending.clear()
         self._appends.clear()
+        self._take_generation()
+        return self.published_positions()
+
+    def _take_generation(self) -> None:
         conn = self._connect()
         if conn.info.transaction_status != self._pg.pq.TransactionStatus.IDLE:
             conn.rollback()
@@ -228,15 +232,8 @@ class PostgresWriter(SinkWriter):
             ).format(self._ident(s, WRITERS_TABLE), self._ident(WRITERS_TABLE)),
             (self.writer_id, self.sink.qualified),
         ).fetchone()
-        self._generation = int(row[0])
-        rows = conn.execute(
-            sql.SQL("SELECT input, next_offset FROM {} WHERE writer = %s").format(
-                self._ident(s, OFFSETS_TABLE)
-            ),
-            (self.writer_id,),
-        ).fetchall()
         conn.commit()
-        return {str(i): int(o) for i, o in rows}
+        self._generation = int(row[0])
 
     def published_positions(self) -> dict[str, int]:
         """The input positions the table holds for this writer (a fresh read)."""
@@ -270,13 +267,20 @@ class PostgresWriter(SinkWriter):
                 row[tc] = ts
             if upsert:
                 try:
-                    pending[tuple(row[c] for c in pk)] = row
+                    key = tuple(row[c] for c in pk)
                 except KeyError as e:
                     raise ProcessingError(
                         f"row has no primary key column {e.args[0]!r} (of {list(pk)})",
                         step=self.step,
                         offset=o,
                     ) from None
+                if None in key:
+                    raise ProcessingError(
+                        f"row has a null primary key {dict(zip(pk, key, strict=True))}",
+                        step=self.step,
+                        offset=o,
+                    )
+                pending[key] = row
             else:
                 appends.append(row)
         self._wrote_since_prepare = True
@@ -306,7 +310,7 @@ class PostgresWriter(SinkWriter):
         if not self._wrote_since_prepare:
             return
         if self._generation is None:
-            self.recover()  # (a writer used without the runtime's recover)
+            self._take_generation()  # (a writer used without the runtime's recover)
         conn = self._connect()
         try:
             self._check_generation(conn)
@@ -330,6 +334,13 @@ class PostgresWriter(SinkWriter):
                     [(self.writer_id, inp, off) for inp, off in positions.items()],
                 )
             conn.commit()
+        except self._pg.Error as e:
+            self._rollback()
+            raise ProcessingError(
+                f"{self.sink.describe()}: the commit's transaction failed (nothing of it is"
+                f" written): {type(e).__name__}: {e}",
+                step=self.step,
+            ) from e
         except BaseException:
             self._rollback()
             raise
@@ -354,7 +365,7 @@ class PostgresWriter(SinkWriter):
             self._conn = None
 
     def _rollback(self) -> None:
-        if self._conn is not None and not self._conn.closed:
+        if self._conn is not None and not (self._conn.closed or self._conn.broken):
             try:
                 self._conn.rollback()
             except self._pg.Error:

@@ -141,3 +141,22 @@ def test_configuration_errors() -> None:
         IcebergSink("a.b", warehouse="/tmp/x", partition_by=[("x", "sideways")])
     schema = pa.schema([("id", pa.int64())])
     assert IcebergSink("a.b", warehouse="/tmp/x", schema=schema).schema == schema
+
+
+def test_a_given_schema_types_its_fields_and_others_are_added(tmp_path: Path) -> None:
+    schema = pa.schema([("id", pa.int32()), ("amount", pa.float32())])
+    sink = IcebergSink("lake.s", warehouse=tmp_path, schema=schema)
+    w = IcebergWriter(sink, "app-s-0000", "s")
+    w.recover()
+    w.write(batch({"id": 1, "amount": 2.5, "note": "x"}, {"id": 2}))
+    w.prepare({"in:0": 2})
+    table = sink.load_catalog().load_table("lake.s")
+    assert [(f.name, str(f.field_type)) for f in table.schema().fields] == [
+        ("id", "int"),
+        ("amount", "float"),
+        ("note", "string"),
+    ]
+    assert sorted(read(sink), key=lambda r: r["id"]) == [
+        {"id": 1, "amount": 2.5, "note": "x"},
+        {"id": 2, "amount": None, "note": None},
+    ]

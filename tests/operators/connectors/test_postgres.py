@@ -61,8 +61,9 @@ def test_a_failed_transaction_leaves_neither_rows_nor_positions(
     w = PostgresWriter(sink, "app-t-0000", "t")
     w.recover()
     w.write(batch((1, {"id": 1, "n": 1}, 0), (2, {"id": 2, "n": None}, 1)))  # NOT NULL fails
-    with pytest.raises(psycopg.errors.NotNullViolation):
+    with pytest.raises(ProcessingError, match="step 't'.*NotNullViolation") as err:
         w.prepare({"in:0": 2})
+    assert isinstance(err.value.__cause__, psycopg.errors.NotNullViolation)
     assert rows(postgres_dsn, f"SELECT count(*) FROM {pg_schema}.t") == [(0,)]
     assert w.published_positions() == {}
     w.write(batch((3, {"id": 3, "n": 3, "other": 1}, 2)))
@@ -98,6 +99,8 @@ def test_composite_keys_and_bad_input_name_the_step(postgres_dsn: str, pg_schema
         w.write(batch((None, {"a": 2, "v": 1}, 3)))
     with pytest.raises(ProcessingError, match="does not name the primary key"):
         w.write(batch(("k", None, 4)))
+    with pytest.raises(ProcessingError, match="offset 5.*null primary key"):
+        w.write(batch((None, {"a": 1, "b": None}, 5)))
     w.close()
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -250,16 +250,24 @@ class TaskStores:
         )
 
     # -- commit -----------------------------------------------------------------------------------
-    def prepare_commit(self) -> list[tuple[str, int, list[ChangelogRecord]]]:
-        """Take dirty entries; return ``(changelog topic, partition, records)`` to produce."""
+    def prepare_commit(
+        self, names: Collection[str] | None = None
+    ) -> list[tuple[str, int, list[ChangelogRecord]]]:
+        """Take dirty entries (of the stores ``names``; default all); return ``(changelog
+        topic, partition, records)`` to produce. Called twice in one commit (some stores
+        after the others), the entries of both calls are written by :meth:`finish_commit`."""
         out = []
-        for view in self._views.values():
-            view.flush_objects()
-        for wview in self._windows.values():
-            wview.flush_objects()
+        for name, view in self._views.items():
+            if names is None or name in names:
+                view.flush_objects()
+        for name, wview in self._windows.items():
+            if names is None or name in names:
+                wview.flush_objects()
         for name, store in self.stores.items():
+            if names is not None and name not in names:
+                continue
             ops = store.take_dirty()
-            self._pending[name] = ops
+            self._pending[name] = [*self._pending.get(name, ()), *ops]
             recs = store.changelog_records(ops) if self.defs[name].logged else []
             if recs:
                 out.append((self.defs[name].changelog, self.partition, recs))

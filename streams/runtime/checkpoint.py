@@ -8,7 +8,8 @@ A commit (:func:`commit`) is, in this order, and the order is what makes it corr
 2. commit the input offsets with their event-time metadata
    (:meth:`TaskCheckpoint.offset_metadata`):
 
-   * at-least-once: flush the producer (changelogs and outputs durable), then commit the
+   * at-least-once: flush the producer (changelogs and outputs durable), then send and flush
+     the connector sources' positions (their changelog is their offsets), then commit the
      offsets of every task at once. A commit the group refused (it rebalanced) abandons every
      task: their stores are not written, whoever owns the partitions next restores them;
    * exactly-once: per task, commit its open transaction together with its offsets
@@ -118,16 +119,35 @@ class TaskCheckpoint:
             if self.committed.get(tp) != o and tp.topic not in task.connector_inputs
         }
 
-    def prepare(self, timestamp_ms: int) -> list[TopicPartition]:
-        """Send every store's dirty entries to its changelog; return the partitions written."""
+    def prepare(self, timestamp_ms: int, *, sources_last: bool = False) -> list[TopicPartition]:
+        """Send every store's dirty entries to its changelog; return the partitions written.
+        With ``sources_last`` (at-least-once), the connector sources' positions are left for
+        :meth:`prepare_sources`, after everything else is durable."""
         task = self.task
         if task.stores is None:
             return []
         for sink in task.sinks:  # their commit state goes into this commit's changelog,
             sink.pre_commit(task.positions)  # with the input positions it covers
+        names = None
+        if sources_last and task.source_stores:
+            names = [n for n in task.stores.stores if n not in task.source_stores]
+        return self._send(task.stores.prepare_commit(names), timestamp_ms)
+
+    def prepare_sources(self, timestamp_ms: int) -> list[TopicPartition]:
+        """At-least-once, once the outputs and other changelogs are durable: send the
+        connector sources' positions (their offsets commit, as the input offsets of a topic
+        commit after the flush; a crash in between re-reads, never skips)."""
+        task = self.task
+        if task.stores is None or not task.source_stores:
+            return []
+        return self._send(task.stores.prepare_commit(task.source_stores), timestamp_ms)
+
+    def _send(self, changes: list[Any], timestamp_ms: int) -> list[TopicPartition]:
         written = []
-        for topic, partition, recs in task.stores.prepare_commit():
-            task.collector.send_batch(topic, partition, [(k, v, timestamp_ms, ()) for k, v in recs])
+        for topic, partition, recs in changes:
+            self.task.collector.send_batch(
+                topic, partition, [(k, v, timestamp_ms, ()) for k, v in recs]
+            )
             written.append(TopicPartition(topic, partition))
         return written
 
@@ -206,7 +226,8 @@ async def commit(
     """Checkpoint ``tasks`` (see the module docstring); return those that committed, or
     ``None`` if the group refused the offsets (every task abandoned)."""
     # 1. state: dirty entries -> changelog records (produced with the outputs)
-    changelogs = [tp for t in tasks for tp in t.checkpoint.prepare(timestamp_ms)]
+    last = not exactly_once
+    changelogs = [tp for t in tasks for tp in t.checkpoint.prepare(timestamp_ms, sources_last=last)]
     # 2. outputs + changelogs durable, then input offsets (one transaction per task under EOS)
     if exactly_once:
         ok = await asyncio.gather(*(_commit_transaction(t, io) for t in tasks))
@@ -219,6 +240,10 @@ async def commit(
             offsets.update(changed)
             metadata.update(t.checkpoint.offset_metadata(changed))
         await io.flush()
+        positions = [tp for t in tasks for tp in t.checkpoint.prepare_sources(timestamp_ms)]
+        if positions:  # connector sources: their positions after the rest, then durable
+            changelogs += positions
+            await io.flush()
         if offsets:
             try:
                 await io.commit_offsets(offsets, metadata)

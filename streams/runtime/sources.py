@@ -31,11 +31,12 @@ count (sinks fence re-read records with it); it is never committed as a Kafka of
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from operators.connectors.api import SourceBatch, SourceContext, SourceReader
 from streams.compiler.compile import PhysicalPlan
-from streams.core.errors import StreamsError
+from streams.core.errors import ProcessingError, SerializationError, StreamsError
 from streams.core.records import TopicPartition
 from streams.plan import nodes as plan
 
@@ -88,6 +89,23 @@ class SourceFeed:
         """Run ``batch`` through the task and remember the position after it."""
         task, tp, start = self.task, self.tp, self.offset
         n = len(batch)
+        try:
+            self._run(batch)
+        except (ProcessingError, SerializationError) as e:
+            if not batch.origin or e.topic != tp.topic:
+                raise
+            msg = f"{e.message} (source '{self.node.step}' reading {batch.origin})"
+            raise type(e)(
+                msg, topic=e.topic, partition=e.partition, offset=e.offset, step=e.step
+            ) from e
+        self.offset = start + n
+        self.records += n
+        task.positions[tp] = self.offset
+        self.state.put(_KEY, {"position": batch.position, "offset": self.offset})
+        return n
+
+    def _run(self, batch: SourceBatch) -> None:
+        task, tp, start, n = self.task, self.tp, self.offset, len(batch)
         if batch.records is not None:
             msgs: list[Any] = [
                 (k, v, start + i if ts is None else ts, h, start + i)
@@ -103,11 +121,6 @@ class SourceFeed:
             ts = batch.timestamps if batch.timestamps is not None else offsets
             cb = ColumnarBatch(cols, n, keys=[None] * n, ts=ts, headers=[()] * n, offsets=offsets)
             task.process_columnar(tp, cb)
-        self.offset = start + n
-        self.records += n
-        task.positions[tp] = self.offset
-        self.state.put(_KEY, {"position": batch.position, "offset": self.offset})
-        return n
 
     def close(self) -> None:
         if self.reader is not None:
@@ -116,36 +129,46 @@ class SourceFeed:
 
 
 class SourcePump:
-    """A worker task's connector sources: reads their batches into the task's queue (the
-    task's runner runs them, see :meth:`run`), waiting ``interval`` seconds when none has
-    one. ``pending`` counts batches queued and not yet run: a bounded run is done when every
+    """A worker task's connector sources. The worker's poll loop calls :meth:`fill` beside
+    its fetch, so source batches enter the task's queue exactly where fetched batches do, and
+    never while a commit runs (the loop is waiting for it); the task's runner runs them
+    (:meth:`run`). A source with nothing new is asked again after its ``poll_interval``.
+    ``pending`` counts batches queued and not yet run: a bounded run is done when every
     source is exhausted and nothing is pending."""
 
     def __init__(self, feeds: list[SourceFeed], max_records: int) -> None:
         self.feeds = {f.tp: f for f in feeds}
         self.max_records = max_records
         self.pending = 0
+        self._opened = False
+        self._idle_until: dict[TopicPartition, float] = {}
 
-    async def pump(self, ready: asyncio.Event, queue: asyncio.Queue[Any]) -> None:
-        await ready.wait()  # (the stores are restored: the positions are known)
-        for feed in self.feeds.values():
-            feed.open()
-        while True:
-            got = False
+    def fill(self, queue: asyncio.Queue[Any]) -> bool:
+        """Queue batches while ``queue`` has room; return whether more may come now (the
+        poll loop should not wait for its fetch)."""
+        if not self._opened:  # (the task's stores are restored: the positions are known)
             for feed in self.feeds.values():
+                feed.open()
+            self._opened = True
+        now = time.monotonic()
+        busy = False
+        for tp, feed in self.feeds.items():
+            if now < self._idle_until.get(tp, 0.0):
+                continue
+            while not queue.full():
                 batch = feed.poll(self.max_records)
-                if batch is not None:
-                    self.pending += 1
-                    await queue.put((feed.tp, batch))
-                    got = True
-            if not got:
-                await asyncio.sleep(self.interval())
-
-    def interval(self) -> float:
-        return min(getattr(f.node.connector, "poll_interval", 1.0) for f in self.feeds.values())
+                if batch is None:
+                    interval = getattr(feed.node.connector, "poll_interval", 1.0)
+                    self._idle_until[tp] = now + interval
+                    break
+                self.pending += 1
+                queue.put_nowait((tp, batch))
+            else:
+                busy = True  # (the queue is full: the source has more)
+        return busy
 
     def run(self, tp: TopicPartition, batch: SourceBatch) -> int:
-        """In the task's runner: run a batch the pump queued."""
+        """In the task's runner: run a batch :meth:`fill` queued."""
         try:
             return self.feeds[tp].run(batch)
         finally:

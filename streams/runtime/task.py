@@ -132,6 +132,12 @@ class Task:
         self.connector_inputs = {
             t for t, inp in sub.inputs.items() if isinstance(inp.source, plan.SourceConnector)
         }
+        #: their stores (positions: committed after the outputs, see checkpoint.commit)
+        self.source_stores = frozenset(
+            inp.source.store.name
+            for inp in sub.inputs.values()
+            if isinstance(inp.source, plan.SourceConnector)
+        )
         self._source_backed = {s.spec.source_topic for s in sub.stores if s.spec.source_topic}
         # a table's topic is state, not a stream of events: an idle table (the usual case) must
         # not hold the watermark back, or windows after a stream-table join would never close

@@ -93,7 +93,6 @@ class _TaskSlot:
         self.inputs: set[TopicPartition] = set()
         self.meter: TaskMeter | None = None
         self.sources: SourcePump | None = None  # connector sources this task reads
-        self.pump: asyncio.Task[None] | None = None
 
 
 class Worker:
@@ -191,7 +190,7 @@ class Worker:
                 await self._close_slot(slot)
 
     async def _close_slot(self, slot: _TaskSlot) -> None:
-        for t in (slot.pump, slot.restorer, slot.runner):
+        for t in (slot.restorer, slot.runner):
             if t is not None:
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -254,9 +253,6 @@ class Worker:
         await self._sync_standbys()
         for slot in new:
             slot.runner = asyncio.create_task(self._run_task(slot), name=f"task-{slot.task.id}")
-            if slot.sources is not None:
-                pump = slot.sources.pump(slot.ready, slot.queue)
-                slot.pump = asyncio.create_task(pump, name=f"sources-{slot.task.id}")
             if slot.task.stores is None:
                 slot.ready.set()
             else:  # input waits until the stores are restored; the poll loop keeps running
@@ -465,9 +461,10 @@ class Worker:
             self._watchdog = asyncio.create_task(watchdog(self), name="liveness")
             interval = self.config.effective_commit_interval_ms / 1000
             next_commit = time.monotonic() + interval
+            busy = False  # connector sources have batches ready: do not wait in the fetch
             while not self._stop.is_set():
                 batches = await self._consumer.getmany(
-                    timeout_ms=self.config.poll_timeout_ms,
+                    timeout_ms=0 if busy else self.config.poll_timeout_ms,
                     max_records=self.config.max_poll_records,
                 )
                 for tp, msgs in batches.items():
@@ -481,13 +478,17 @@ class Worker:
                         # publishes an assignment (and fetches for it) before it awaits the
                         # callback. Read it again rather than lose it.
                         self._consumer.seek(tp, as_raw(msgs[0])[4])
+                busy = False
+                for slot in self.slots.values():
+                    if slot.sources is not None and slot.ready.is_set():
+                        busy |= slot.sources.fill(slot.queue)
                 for slot in self.slots.values():  # idle timeouts move watermarks on
                     if slot.ready.is_set() and slot.queue.empty():
                         slot.task.punctuate()
                 if time.monotonic() >= next_commit or self._stores_full():
                     await self.commit()
                     next_commit = time.monotonic() + interval
-                if until_idle and not batches:
+                if until_idle and not batches and not busy:
                     await self.commit()
                     restoring = any(not s.ready.is_set() for s in self.slots.values())
                     if (

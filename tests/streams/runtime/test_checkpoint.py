@@ -71,9 +71,9 @@ def recorded(monkeypatch):
     steps = []
     prepare, finish = TaskCheckpoint.prepare, TaskCheckpoint.finish
 
-    def rec_prepare(self, ts):
+    def rec_prepare(self, ts, **kw):
         steps.append(("prepare", str(self.task.id)))
-        return prepare(self, ts)
+        return prepare(self, ts, **kw)
 
     def rec_finish(self, ends):
         steps.append(("finish", str(self.task.id)))

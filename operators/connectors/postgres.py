@@ -260,11 +260,14 @@ class PostgresWriter(SinkWriter):
                     continue
                 pending[self._key_of(k, o)] = _DELETE
                 continue
-            row = dict(v) if isinstance(v, Mapping) else {"value": v}
-            if kc is not None:
-                row[kc] = k
-            if tc is not None:
-                row[tc] = ts
+            if type(v) is dict and kc is None and tc is None:
+                row = v  # (read only from here on)
+            else:
+                row = dict(v) if isinstance(v, Mapping) else {"value": v}
+                if kc is not None:
+                    row[kc] = k
+                if tc is not None:
+                    row[tc] = ts
             if upsert:
                 try:
                     key = tuple(row[c] for c in pk)
@@ -401,13 +404,15 @@ class PostgresWriter(SinkWriter):
     def _ensure_columns(self, conn: Any, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         """The target's columns the rows use (creating the table or columns as needed)."""
         s, sql = self.sink, self._sql()
-        seen: dict[str, Any] = {}
-        for r in rows:
-            for c, v in r.items():
-                if seen.get(c) is None:
-                    seen[c] = v
+        names: set[str] = set().union(*rows)  # the rows' columns
         cols = self._target_columns(conn)
         target = self._ident(s.schema, s.table)
+        seen: dict[str, Any] = {}  # new columns in first-seen order: a non-null value (a type)
+        if not names.issubset(cols):
+            for r in rows:
+                for c, v in r.items():
+                    if seen.get(c) is None and c not in cols:
+                        seen[c] = v
         if not cols:
             if not s.create_table:
                 raise ProcessingError(f"table {s.qualified} does not exist", step=self.step)
@@ -448,7 +453,7 @@ class PostgresWriter(SinkWriter):
                 )
             self._columns = None
             cols = self._target_columns(conn)
-        return [c for c in cols if c in seen]
+        return [c for c in cols if c in names]
 
     def _write_rows(self, conn: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         s, sql = self.sink, self._sql()

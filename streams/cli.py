@@ -27,6 +27,7 @@ from streams.core.errors import StreamsError
 from streams.core.logs import configure_logging
 from streams.core.partitioner import partition_for
 from streams.dsl.topology import Topology
+from streams.plan import nodes as plan
 from streams.runtime.broker import Broker, TopicPartition
 from streams.runtime.config import Config
 from streams.runtime.embedded import EmbeddedBroker
@@ -173,6 +174,17 @@ async def _run_worker(
                 await line
 
 
+def _bounded_sources(worker: Worker) -> bool:
+    """Whether the topology reads connector sources and all of them end."""
+    sources = [
+        inp.source.connector
+        for sub in worker.plan.subtopologies
+        for inp in sub.inputs.values()
+        if isinstance(inp.source, plan.SourceConnector)
+    ]
+    return bool(sources) and all(s.bounded for s in sources)
+
+
 def _run(args: argparse.Namespace) -> int:
     embedded = not args.bootstrap
     if embedded and args.state_dir is None:
@@ -205,7 +217,8 @@ def _run_in(args: argparse.Namespace, state_dir: str | None) -> int:
     until_idle = args.until_idle or (not args.bootstrap)
     status = sys.stderr.isatty() and not args.no_status
     # files are bounded input: at their end, event time goes to the end (every window closes)
-    bounded = bool(args.input) and not args.bootstrap
+    # (so are connector sources that end, e.g. files not followed)
+    bounded = not args.bootstrap and (bool(args.input) or _bounded_sources(worker))
     if bounded:
         worker.hold_watermark = args.semantics == "batch"
         print(f"semantics: {args.semantics} ({_SEMANTICS[args.semantics]})", file=sys.stderr)

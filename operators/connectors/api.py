@@ -172,26 +172,40 @@ class SinkRecord(NamedTuple):
     offset: int
 
 
-@dataclass
 class SinkBatch:
     """Records for :meth:`SinkWriter.write`, in input order. ``input`` is the input partition
     (``"topic:partition"``) the task was reading when they were produced (``None``: not from
-    a batch of input, e.g. windows closed by the clock).
+    a batch of input, e.g. windows closed by the clock). ``records`` are
+    :class:`SinkRecord` s (made on first access; ``values()`` and ``rows()`` skip that step).
 
-    >>> b = SinkBatch([SinkRecord("k", {"x": 1}, 5, (), 0)], "in:0")
+    >>> b = SinkBatch([("k", {"x": 1}, 5, (), 0)], "in:0")
     >>> b.values(), b.rows(key_column="key", timestamp_column="ts"), len(b)
     ([{'x': 1}], [{'x': 1, 'key': 'k', 'ts': 5}], 1)
+    >>> b.records[0].offset
+    0
     """
 
-    records: Sequence[SinkRecord]
-    input: str | None = None
+    __slots__ = ("_records", "input", "raw")
+
+    def __init__(self, raw: Sequence[tuple[Any, ...]], input: str | None = None) -> None:
+        #: the records as ``(key, value, timestamp, headers, offset)`` tuples
+        self.raw = raw
+        self.input = input
+        self._records: list[SinkRecord] | None = None
+
+    @property
+    def records(self) -> list[SinkRecord]:
+        if self._records is None:
+            make = SinkRecord._make
+            self._records = [r if type(r) is SinkRecord else make(r) for r in self.raw]
+        return self._records
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.raw)
 
     def values(self) -> list[Any]:
         """The values (tombstones, ``None``, included)."""
-        return [r[1] for r in self.records]
+        return [r[1] for r in self.raw]
 
     def rows(
         self, *, key_column: str | None = None, timestamp_column: str | None = None
@@ -199,7 +213,7 @@ class SinkBatch:
         """Each record as a dict: a mapping value's fields (another value as ``{"value": v}``),
         plus the key and the timestamp under the given column names; tombstones skipped."""
         out = []
-        for k, v, ts, _h, _o in self.records:
+        for k, v, ts, _h, _o in self.raw:
             if v is None:
                 continue
             rec = dict(v) if isinstance(v, Mapping) else {"value": v}
@@ -279,8 +293,8 @@ class SourceBatch:
     decoded by the source step's serdes (and its error policy: a line that is not JSON is
     dead-lettered or skipped like a bad Kafka record); or ``arrow``: a ``pyarrow.RecordBatch``
     whose columns are the values' fields (no key), with ``timestamps`` per row. A timestamp
-    of ``None`` (or ``timestamps=None``) is the record's offset, as in a bounded run: give the
-    source step a ``timestamp=`` for event time.
+    of ``None`` (or ``timestamps=None``) is the time the task read the batch (its clock, as
+    a Kafka producer stamps a record); give the source step a ``timestamp=`` for event time.
     """
 
     position: Any
@@ -305,7 +319,7 @@ class SourceBatch:
         serde: Serde = JSON,
     ) -> SourceBatch:
         """A batch of Python values, encoded with ``serde`` (the source step's value serde:
-        JSON unless the source says otherwise), all with ``timestamp`` (``None``: the offset).
+        JSON unless the source says otherwise), all with ``timestamp`` (``None``: read time).
 
         >>> SourceBatch.of_values([{"n": 1}], position=1).records
         [(None, b'{"n":1}', None, ())]
@@ -340,6 +354,9 @@ class Source(ABC):
     #: how the bytes of ``SourceBatch.records`` decode (the step's default value serde)
     value_serde: Serde = JSON
     key_serde: Serde | None = None
+    #: whether the source ends (a backfill): ``streams run`` without Kafka then closes every
+    #: window at its end, as for ``--input`` files
+    bounded: bool = False
 
     @abstractmethod
     def open(self, ctx: SourceContext, position: Any) -> SourceReader:

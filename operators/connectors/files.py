@@ -10,21 +10,21 @@ appended later is not read. The position (kept in the task's checkpoint, see
 JSON lines, a row for CSV and Parquet) and the names of the files finished, so a restart
 resumes in the middle of a file and never reads a finished file again, whatever arrives later.
 
-Records have no key and, unless the source step gives ``timestamp=``, their number in the
-source as timestamp (as ``run_bounded`` does). JSON-lines values are decoded by the step's
-serde, so a line that is not JSON follows the step's ``on_error`` (skipped or dead-lettered
-with its bytes, or failing with the offset); CSV and Parquet files arrive as Arrow batches
-(columnar chains run on them as they are).
+Records have no key and, unless the source step gives ``timestamp=``, their file's
+modification time as timestamp (when it arrived; the same when read again after a restart).
+JSON-lines values are decoded by the step's serde, so a line that is not JSON follows the
+step's ``on_error`` (skipped or dead-lettered with its bytes, or failing with the file's name);
+CSV and Parquet files arrive as Arrow batches (columnar chains run on them as they are).
 
 >>> import os, tempfile
 >>> d = tempfile.mkdtemp()
 >>> for name, lines in [("a.jsonl", ['{"n": 1}', '{"n": 2}']), ("b.jsonl", ['{"n": 3}'])]:
 ...     _ = open(os.path.join(d, name), "w").write("\\n".join(lines) + "\\n")
 >>> r = JsonLinesSource(d).open(None, None)  # (the runtime passes a SourceContext)
->>> b = r.poll(2); [v for _, v, _, _ in b.records], b.position["file"], r.exhausted
+>>> b = r.poll(2); [x[1] for x in b.records], b.position["file"], r.exhausted
 ([b'{"n": 1}', b'{"n": 2}'], 'a.jsonl', False)
 >>> r = JsonLinesSource(d).open(None, b.position)  # a restart resumes after the 2nd record
->>> b = r.poll(10); [v for _, v, _, _ in b.records], b.position["done"], r.poll(10), r.exhausted
+>>> b = r.poll(10); [x[1] for x in b.records], b.position["done"], r.poll(10), r.exhausted
 ([b'{"n": 3}'], ['a.jsonl', 'b.jsonl'], None, True)
 """
 
@@ -62,6 +62,7 @@ class FileSource(Source):
         if poll_interval <= 0:
             raise StreamsError(f"{type(self).__name__}: poll_interval must be positive")
         self.follow = follow
+        self.bounded = not follow
         if pattern is not None:
             self.pattern = pattern
         self.poll_interval = poll_interval
@@ -201,6 +202,7 @@ class _JsonLinesReader(_FileReader):
             f = open(path, "rb")  # noqa: SIM115 - kept open across polls, closed in _close_file
             self._open = (f, path)
         f = self._open[0]
+        mtime = _mtime_ms(f.fileno())
         f.seek(offset)
         records: list[tuple[bytes | None, bytes | None, int | None, Headers]] = []
         while len(records) < n:
@@ -209,7 +211,7 @@ class _JsonLinesReader(_FileReader):
                 return (SourceBatch(None, records) if records else None), f.tell(), True
             line = line.rstrip(b"\r\n")
             if line.strip():
-                records.append((None, line, None, ()))
+                records.append((None, line, mtime, ()))
         return SourceBatch(None, records), f.tell(), False
 
 
@@ -222,7 +224,8 @@ class _ArrowReader(_FileReader):
     def _read(self, path: str, offset: int, n: int) -> tuple[SourceBatch | None, int, bool]:
         if self._open is None or self._open[1] != path:
             self._close_file()
-            self._open = [_Closing(self._batches(path, offset, n)), path, None]  # it, path, rest
+            it = _Closing(self._batches(path, offset, n))
+            self._open = [it, path, None, _mtime_ms(path)]  # batches, path, rest, mtime
         state = self._open
         rb = state[2]
         while rb is None or rb.num_rows == 0:
@@ -230,7 +233,8 @@ class _ArrowReader(_FileReader):
             if rb is None:
                 return None, offset, True
         out, state[2] = rb.slice(0, n), rb.slice(n)
-        return SourceBatch(None, arrow=out), offset + out.num_rows, False
+        ts = [state[3]] * out.num_rows
+        return SourceBatch(None, arrow=out, timestamps=ts), offset + out.num_rows, False
 
 
 class _Closing:
@@ -274,6 +278,10 @@ class _ParquetReader(_ArrowReader):
         if not skip:
             return it
         return _skip(it, skip)
+
+
+def _mtime_ms(f: str | int) -> int:
+    return int(os.stat(f).st_mtime * 1000)
 
 
 def _skip(it: Any, rows: int) -> Any:

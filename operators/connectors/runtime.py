@@ -86,7 +86,7 @@ class SinkProcessor:
             rows = kept
         if rows:
             src = None if self.reading is None else tp_key(self.reading)
-            self.writer.write(SinkBatch(rows, src))  # type: ignore[arg-type]
+            self.writer.write(SinkBatch(rows, src))
 
     def _retire_fence(self) -> int:
         """Drop the fence of partitions the task has read past; return the offset below which

@@ -11,6 +11,8 @@ line), or an iterable of values (or ``(key, value[, timestamp])`` tuples). Arrow
 topology as Arrow batches (columnar chains run on them without converting); their records have
 no key, every column of the table as a field (null when null), and, like JSON lines, their
 position in the input as the record timestamp (give the source a ``timestamp=`` for event time).
+Connector sources (``topo.source_from``: files, ...) are read to their end too (a followed
+directory: what it holds now).
 
 >>> import streams as st
 >>> import pyarrow as pa
@@ -90,6 +92,11 @@ def run_bounded(
                     f"(sources: {', '.join(driver.plan.source_topics)})"
                 )
             _feed(driver, topic, src, batch_size)
+        for feed in driver.feeds:  # topo.source_from
+            while (batch := feed.poll(batch_size)) is not None:
+                feed.run(batch)
+                driver._run()
+                _commit_if_full(driver)
         driver.auto_commit = True
         driver.end_of_input()
         written = (*driver.plan.sink_topics, *driver.plan.dead_letter_topics)

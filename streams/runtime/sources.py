@@ -106,9 +106,10 @@ class SourceFeed:
 
     def _run(self, batch: SourceBatch) -> None:
         task, tp, start, n = self.task, self.tp, self.offset, len(batch)
+        now = task.clock()  # (a record without a timestamp: when it was read)
         if batch.records is not None:
             msgs: list[Any] = [
-                (k, v, start + i if ts is None else ts, h, start + i)
+                (k, v, now if ts is None else ts, h, start + i)
                 for i, (k, v, ts, h) in enumerate(batch.records)
             ]
             task.process(tp, msgs)
@@ -118,7 +119,7 @@ class SourceFeed:
             rb = batch.arrow
             offsets = list(range(start, start + n))
             cols = {name: rb.column(i) for i, name in enumerate(rb.schema.names)}
-            ts = batch.timestamps if batch.timestamps is not None else offsets
+            ts = batch.timestamps if batch.timestamps is not None else [now] * n
             cb = ColumnarBatch(cols, n, keys=[None] * n, ts=ts, headers=[()] * n, offsets=offsets)
             task.process_columnar(tp, cb)
 

@@ -116,7 +116,7 @@ def test_follow_reads_new_files_as_they_arrive_and_never_a_finished_file_again(
     assert d.poll_sources() == 0
 
 
-def test_one_file_bounded_ends_and_offsets_number_the_records(tmp_path: Path) -> None:
+def test_one_file_bounded_ends_and_records_carry_the_file_time(tmp_path: Path) -> None:
     f = tmp_path / "one.jsonl"
     write_jsonl(f, 0, 12)
     t = st.Topology("one")
@@ -126,7 +126,8 @@ def test_one_file_bounded_ends_and_offsets_number_the_records(tmp_path: Path) ->
     assert d.feeds[0].exhausted
     recs = d.read("out")
     assert [r.value for r in recs] == list(range(12))
-    assert [r.timestamp for r in recs] == list(range(12))  # default timestamp: the offset
+    mtime = int(f.stat().st_mtime * 1000)
+    assert [r.timestamp for r in recs] == [mtime] * 12  # default timestamp: the file's mtime
 
 
 def test_bad_json_lines_follow_the_source_error_policy(tmp_path: Path) -> None:
@@ -210,3 +211,17 @@ def test_the_worker_reads_a_directory_to_its_end_and_resumes_after_a_restart(
     asyncio.run(w2.run(until_idle=True))
     out = [st.serde.JSON.deserialize(m.value)["i"] for m in b.fetch(st.TopicPartition("out", 0), 0)]
     assert out == want(range(350))  # the second run read only the new file
+
+
+def test_run_bounded_reads_connector_sources_to_their_end(tmp_path: Path) -> None:
+    write_parquet(tmp_path / "a.parquet", 0, 40)
+    write_parquet(tmp_path / "b.parquet", 40, 40)
+    t = st.Topology("bounded")
+    (
+        t.source_from(ParquetSource(tmp_path))
+        .key_by(lambda v: "all")
+        .aggregate("total", st.agg.sum("i"))
+        .to("out", value=st.serde.INT)
+    )
+    out = st.run_bounded(t, {}, batch_size=15)
+    assert out["out"][-1].value == sum(range(80))

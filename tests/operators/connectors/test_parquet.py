@@ -106,11 +106,11 @@ def test_uncommitted_files_of_a_failed_commit_are_discarded(tmp_path: Path) -> N
     committed: dict[str, object] = {}
     sink = open_writer(committed)
     sink.recover()
-    sink.write(SinkBatch([(None, {"x": 1}, 0, (), 0)]))  # type: ignore[list-item]
+    sink.write(SinkBatch([(None, {"x": 1}, 0, (), 0)]))
     sink.prepare({"in:0": 1})
     sink.publish()
     durable = dict(committed)
-    sink.write(SinkBatch([(None, {"x": 2}, 0, (), 1)]))  # type: ignore[list-item]
+    sink.write(SinkBatch([(None, {"x": 2}, 0, (), 1)]))
     sink.prepare({"in:0": 2})  # ... and the commit fails: the store falls back to the durable state
     restarted = open_writer(durable)
     assert restarted.recover() == {}

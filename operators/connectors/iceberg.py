@@ -192,7 +192,7 @@ class IcebergWriter(SinkWriter):
     def write(self, batch: SinkBatch) -> None:
         kc, tc = self.sink.key_column, self.sink.timestamp_column
         out = self._rows
-        for k, v, ts, _h, _o in batch.records:
+        for k, v, ts, _h, _o in batch.raw:  # (tuples: no SinkRecord per record)
             if v is None:
                 self.tombstones_skipped += 1
                 continue

@@ -253,7 +253,7 @@ class PostgresWriter(SinkWriter):
         kc, tc, pk = s.key_column, s.timestamp_column, s.primary_key
         upsert = s.mode == "upsert"
         pending, appends = self._pending, self._appends
-        for k, v, ts, _h, o in batch.records:
+        for k, v, ts, _h, o in batch.raw:  # (tuples: no SinkRecord per record)
             if v is None:
                 if not upsert:
                     self.tombstones_skipped += 1

@@ -1,6 +1,7 @@
 """Connectors: the public Source/Sink API and the built-in file connectors.
 
-``stream.to_sink(sink)`` writes through a :class:`Sink`; ``topo.source_from(source)`` reads
+``stream.to_sink(sink)`` writes through a :class:`Sink` (``ParquetSink``, ``PostgresSink``,
+``IcebergSink`` or your own); ``topo.source_from(source)`` reads
 from a :class:`Source`. The contract (what a writer does at each phase of the task's commit,
 how a source's position is kept) is in :mod:`operators.connectors.api`; the how-to
 ``docs/how-to/write-a-connector.md`` walks through writing one.
@@ -29,15 +30,19 @@ from operators.connectors.api import (
     SourceReader,
 )
 from operators.connectors.files import CsvSource, JsonLinesSource, ParquetSource
+from operators.connectors.iceberg import IcebergSink
 from operators.connectors.parquet import ParquetSink
+from operators.connectors.postgres import PostgresSink
 
 __all__ = [
     "CsvSource",
     "Guarantee",
     "Headers",
+    "IcebergSink",
     "JsonLinesSource",
     "ParquetSink",
     "ParquetSource",
+    "PostgresSink",
     "Sink",
     "SinkBatch",
     "SinkContext",

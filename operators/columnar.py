@@ -231,8 +231,9 @@ class ColumnarBatch:
             ]
         keys, ts, hs, offs = self.meta()
         values = self.values()
-        if self.record is not None and self.scalar is None:
-            values = self.record.from_dicts(values)
+        rec = self.record
+        if rec is not None and self.scalar is None and set(rec.required()) <= set(self.names):
+            values = rec.from_dicts(values)  # (a pruned batch's stay dicts)
         return list(zip(keys, values, ts, hs, offs, strict=True))
 
 

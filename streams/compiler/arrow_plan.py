@@ -136,10 +136,11 @@ def pruned_schema(
     """A declared schema without the fields no step can see: when every child of the source
     is a columnar chain that projects (``select``/``map_values``) and the event time is an
     expression, only the fields they read are decoded (JSON parsing is most of the cost of a
-    stateless query; a field not decoded costs nothing). A typed source's schema is its
-    class's: its records become objects of that class again when rows are needed."""
+    stateless query; a field not decoded costs nothing). A typed source's records become
+    objects of their class again where rows are needed: the projection comes first, and a
+    chain Arrow declines gets dicts (see :meth:`operators.columnar.ColumnarBatch.to_rows`)."""
     schema = source_schema(topo, src)
-    if src.schema is None or isinstance(schema, str) or not kids:
+    if schema is None or isinstance(schema, str) or not kids:
         return schema
     need: set[str] = set()
     if src.timestamp is not None:

@@ -40,6 +40,7 @@ from streams.runtime.broker import TopicPartition
 from streams.runtime.checkpoint import run_sync
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore
+from streams.runtime.loop_thread import LoopThread
 from streams.runtime.restore import EmbeddedChangelog
 from streams.runtime.task import BrokerCollector, Task, TaskId
 
@@ -116,6 +117,7 @@ class TopologyTestDriver:
         }
         self._committed_meta: dict[TopicPartition, str] = {}  # event time, as in the worker
         self.tasks: dict[TaskId, Task] = {}
+        self._loop_thread = LoopThread()  # (async steps' calls: started when one runs)
         self.restored_records = 0
         self._dropped_before: dict[tuple[str, str], int] = {}  # of tasks gone in a crash
         self.global_stores: dict[str, GlobalStore] = {}
@@ -256,6 +258,15 @@ class TopologyTestDriver:
                     self.tasks[TaskId(sub.id, tp.partition)].process(tp, msgs)
                     self._positions[tp] = msgs[-1][4] + 1
                     progressed = True
+            progressed |= self._settle()
+
+    def _settle(self) -> bool:
+        """Run the calls of async steps to their end (on the driver's loop thread), so each
+        pipe sees every result; whether there were any."""
+        busy = [t for t in self.tasks.values() if t.async_busy]
+        for task in busy:
+            self._loop_thread.run(task.drain_async())
+        return bool(busy)
 
     def _load_globals(self) -> None:
         for g in self.global_stores.values():
@@ -380,6 +391,7 @@ class TopologyTestDriver:
         for task in self.tasks.values():
             task.close()
         self.tasks.clear()
+        self._loop_thread.close()
 
     def __enter__(self) -> TopologyTestDriver:
         return self

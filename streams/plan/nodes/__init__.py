@@ -3,7 +3,8 @@
 Nodes hold no I/O and no runtime state; a node names its parents by step id. User functions
 are wrapped in :class:`Fn` (a callable or a column expression), validated when the node is
 built so a mistake is reported at the line that made it. By family: :mod:`.base` (the node
-and its functions), :mod:`.stream` (sources, stateless steps, sinks), :mod:`.stateful`.
+and its functions), :mod:`.stream` (sources, stateless steps, sinks), :mod:`.stateful`,
+:mod:`.async_call` (steps that await a coroutine per record).
 
 >>> from streams.plan.expr import col
 >>> f = as_fn("big", "predicate", col("amount") > 5)
@@ -11,6 +12,7 @@ and its functions), :mod:`.stream` (sources, stateless steps, sinks), :mod:`.sta
 "(col('amount') > 5)"
 """
 
+from streams.plan.nodes.async_call import FilterAsync, FlatMapAsync, MapAsync, as_async_fn
 from streams.plan.nodes.base import STEP_ID, Fn, Node, StoreSpec, as_fn, check_step_id
 from streams.plan.nodes.stateful import (
     Aggregate,
@@ -54,16 +56,19 @@ __all__ = [
     "Branch",
     "BranchOutput",
     "Filter",
+    "FilterAsync",
     "FkResolve",
     "FkRespond",
     "FkSubscribe",
     "FlatMap",
+    "FlatMapAsync",
     "FlatMapValues",
     "Fn",
     "GlobalTableSource",
     "KeyBy",
     "LateOutput",
     "Map",
+    "MapAsync",
     "MapValues",
     "Merge",
     "Node",
@@ -84,6 +89,7 @@ __all__ = [
     "ToTable",
     "WindowedAggregate",
     "WithColumns",
+    "as_async_fn",
     "as_fn",
     "check_step_id",
 ]

@@ -36,7 +36,7 @@ def as_async_fn(step: str, f: Any) -> Fn:
             f"step '{step}': an async step needs an async function, got {type(f).__name__} {f!r}"
         )
     name = getattr(f, "__qualname__", None) or type(f).__qualname__
-    plain = inspect.isfunction(f) and f.__name__ != "<lambda>"
+    plain = (inspect.isfunction(f) and f.__name__ != "<lambda>") or inspect.isbuiltin(f)
     if plain and not is_async(f):
         raise TopologyError(
             f"step '{step}': function {name} is not async (define it with 'async def'); "

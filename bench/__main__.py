@@ -1,4 +1,5 @@
-"""``python -m bench <benchmark> [options]``: micro, state, kafka, nexmark, chaos, revisions."""
+"""``python -m bench <benchmark> [options]``: micro, state, kafka, nexmark, chaos, revisions,
+async-io."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import sys
 
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
-        print("usage: python -m bench {micro,state,kafka,nexmark,chaos,revisions} [--help]")
+        print(
+            "usage: python -m bench {micro,state,kafka,nexmark,chaos,revisions,async-io} [--help]"
+        )
         return 0 if len(sys.argv) >= 2 else 2
     name, rest = sys.argv[1], sys.argv[2:]
     if name == "micro":
@@ -20,6 +23,8 @@ def main() -> int:
         from bench.chaos.harness import main as run
     elif name == "nexmark":
         from bench.nexmark.cli import main as run
+    elif name == "async-io":
+        from bench.async_io import main as run
     elif name == "revisions":
         from bench.revisions import main as run
     else:

@@ -384,10 +384,10 @@ class Task:
             for p in self.async_steps:
                 await p.drain()  # (a failure of a step that has gone idle)
             return
-        while self.async_busy:  # (a result may feed a later async step)
-            for p in self.async_steps:
+        while self.async_busy:
+            for p in self.async_steps:  # (upstream first: a result may feed a later one)
                 await p.drain()
-        self.punctuate()
+            self.punctuate()  # (windows it closes may feed an async step again)
 
     def _reject_to(self, topic: str) -> Callable[[Any, ProcessingError], None]:
         """Dead-letter rows a user function failed on to ``topic`` (see

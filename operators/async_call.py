@@ -10,9 +10,10 @@ the worker hands over the next batch as soon as every row of this one has starte
 ready results of one loop iteration leave as one batch.
 
 A call that raises or outlives ``timeout_ms`` is tried again ``retries`` times after
-``backoff_ms`` (doubled each time); then the step's error policy decides: ``fail`` stops the
-task (the error is raised by the next :meth:`process`, :meth:`pump` or :meth:`drain`),
-``skip`` counts a drop, ``dead_letter`` sends the original record.
+``backoff_ms`` (doubled each time, up to :data:`MAX_BACKOFF_S`); then the step's error policy
+decides: ``fail`` stops the task (the error is raised by the next :meth:`process`,
+:meth:`pump` or :meth:`drain`), ``skip`` counts a drop, ``dead_letter`` sends the original
+record.
 
 Checkpoints: a commit first :meth:`drain`\\ s every call (the task's ``drain_async``), so the
 input offsets it commits never cover a record whose result was not emitted; a crash loses the
@@ -49,8 +50,11 @@ from operators.errors import ErrorPolicy, wrap
 from streams.core.errors import ProcessingError
 from streams.plan.nodes.async_call import AsyncStep, FilterAsync, FlatMapAsync
 
+#: the longest wait between two attempts, however many retries
+MAX_BACKOFF_S = 30.0
 
-class _NotAwaitable(TypeError):
+
+class NotAwaitableError(TypeError):
     """The function gave no awaitable: a mistake, not tried again."""
 
 
@@ -188,19 +192,19 @@ class AsyncCallProcessor:
             self.calls += 1
             try:
                 return await self._attempt(value)
-            except _NotAwaitable:
+            except NotAwaitableError:
                 raise
             except Exception:
                 if attempt == self.retries:
                     raise
                 self.retried += 1
-                await asyncio.sleep(self.backoff * 2**attempt)
+                await asyncio.sleep(min(self.backoff * 2**attempt, MAX_BACKOFF_S))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, value: Any) -> Any:
         aw = self.fn(value)
         if not inspect.isawaitable(aw):
-            raise _NotAwaitable(
+            raise NotAwaitableError(
                 f"function {self.label} returned {type(aw).__name__}, not an awaitable "
                 "(an async step needs an async function)"
             )
@@ -269,4 +273,4 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-__all__ = ["AsyncCallProcessor"]
+__all__ = ["MAX_BACKOFF_S", "AsyncCallProcessor", "NotAwaitableError"]

@@ -35,6 +35,7 @@ from operators.columnar import ColumnarBatch
 from operators.expr_arrow import evaluate_arrow, kind, to_array
 from streams.core.errors import ProcessingError, SerializationError
 from streams.core.serde import Serde
+from streams.core.types import RecordType
 from streams.plan import nodes as plan
 from streams.plan.expr import Expr
 
@@ -53,8 +54,14 @@ class ArrowJsonDecoder:
         partition: int,
         key_serde: Serde | None = None,
         step: str = "",
+        *,
+        record: RecordType | None = None,
     ) -> None:
         self.inferred = isinstance(schema, str)
+        #: typed values: absent fields take the class's defaults, required ones must be there,
+        #: and rows leaving Arrow are objects of the class again
+        self.record = record
+        self._defaults, self._required = _typed_rules(record, schema)
         self.schema: pa.Schema | None = None if self.inferred else schema
         self.timestamp, self.topic, self.partition = timestamp, topic, partition
         self.key_serde, self.step = key_serde, step
@@ -103,12 +110,15 @@ class ArrowJsonDecoder:
             self.schema = table.schema
         rb = table.combine_chunks()
         cols = {name: rb.column(i).combine_chunks() for i, name in enumerate(rb.column_names)}
+        if self.record is not None:
+            self._apply_record(cols, offs, where)
         if self.key_serde is None or kbs.count(None) == n:
             keys: list[Any] = [None] * n
         else:
             de = self.key_serde.deserialize
             keys = [None if k is None else de(k) for k in kbs]
         batch = ColumnarBatch(cols, n, keys=keys, ts=tss, headers=hs, offsets=offs)
+        batch.record = self.record
         if self.timestamp is not None:
             try:
                 batch.ts = self._timestamps(batch)
@@ -117,6 +127,23 @@ class ArrowJsonDecoder:
                     f"timestamp extraction failed: {type(e).__name__}: {e}", step=self.step, **where
                 ) from e
         return batch
+
+    def _apply_record(self, cols: dict[str, Any], offs: list[int], where: dict[str, Any]) -> None:
+        for name, default in self._defaults.items():
+            a = cols.get(name)
+            if a is not None and a.null_count:
+                cols[name] = pc.fill_null(a, pa.scalar(default, a.type))
+        for name in self._required:
+            a = cols.get(name)
+            if a is not None and a.null_count:
+                first = pc.index(pc.is_null(a), True).as_py()
+                assert self.record is not None
+                raise SerializationError(
+                    f"could not deserialize the value: {self.record.name} requires field "
+                    f"'{name}' (absent or null)",
+                    offset=offs[first],
+                    **where,
+                )
 
     def conform(self, batch: ColumnarBatch) -> None:
         """Give a batch that arrived as Arrow the schema's fields, in its order and types
@@ -136,6 +163,34 @@ class ArrowJsonDecoder:
         return (
             "(none yet)" if s is None else "{" + ", ".join(f"{f.name}: {f.type}" for f in s) + "}"
         )
+
+
+def _typed_rules(record: RecordType | None, schema: Any) -> tuple[dict[str, Any], list[str]]:
+    """A record class's scalar defaults (to fill absent fields with) and its required fields
+    that may not be null (annotations without ``None``), among ``schema``'s fields."""
+    if record is None or schema is None or isinstance(schema, str):
+        return {}, []
+    names = set(schema.names)
+    defaults = {
+        f: d
+        for f, d in record.defaults.items()
+        if f in names and d is not None and isinstance(d, bool | int | float | str)
+    }
+    required = [
+        f for f in record.required() if f in names and not _nullable(record.annotations.get(f))
+    ]
+    return defaults, required
+
+
+def _nullable(t: Any) -> bool:
+    import types
+    import typing
+
+    if t is None or t is type(None) or t is Any:
+        return True
+    if typing.get_origin(t) in (typing.Union, types.UnionType):
+        return type(None) in typing.get_args(t)
+    return False
 
 
 def arrow_timestamps(timestamp: plan.Fn, batch: ColumnarBatch) -> list[int]:

@@ -36,6 +36,7 @@ from operators.base import Rows, takes_columnar
 from operators.event_time import CarriedMarks
 from operators.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
 from operators.fused import ChainProcessor, missing_fields, report_missing
+from streams.core.types import RecordType, as_mapping, get_field, record_type
 from streams.plan import nodes as plan
 from streams.plan.expr import Expr
 
@@ -62,6 +63,7 @@ class ColumnarBatch:
         "offsets",
         "overlay",
         "pos",
+        "record",
         "rows",
         "scalar",
         "ts",
@@ -90,15 +92,20 @@ class ColumnarBatch:
         #: the watermark before each record, when the records carry theirs (a repartition
         #: topic's Arrow messages, whose records share one offset): operators.event_time
         self.marks: CarriedMarks | None = None
+        #: the record class of the values (a typed source's): rows leaving Arrow are objects
+        #: of it again; None: dicts (a step that makes new values clears it)
+        self.record: RecordType | None = None
 
     @classmethod
     def from_rows(cls, rows: Rows, needed: frozenset[str]) -> ColumnarBatch:
         """Convert the fields ``needed`` of dict values; raises if a field is not plainly
         typed (mixed ints and floats would come back as floats, nested values changed)."""
         values = [r[1] for r in rows]
-        if not all(isinstance(v, dict) for v in values):
-            raise Unsupported("values that are not dicts")  # (their errors are row-wise)
-        cols = {name: plain_array([v.get(name) for v in values], name) for name in sorted(needed)}
+        if not all(t is dict or record_type(t) is not None for t in set(map(type, values))):
+            raise Unsupported("values that are not records")  # (their errors are row-wise)
+        cols = {
+            name: plain_array([get_field(v, name) for v in values], name) for name in sorted(needed)
+        }
         return cls(cols, len(rows), rows=rows)
 
     def ensure(self, needed: frozenset[str]) -> None:
@@ -110,7 +117,7 @@ class ColumnarBatch:
             idx = self.positions()
             src = self.rows if idx is None else [self.rows[i] for i in idx]
             for name in missing:
-                self.cols[name] = plain_array([r[1].get(name) for r in src], name)
+                self.cols[name] = plain_array([get_field(r[1], name) for r in src], name)
 
     def get(self, name: str) -> Any:
         """Column ``name`` at the current positions (None: no such field)."""
@@ -162,6 +169,7 @@ class ColumnarBatch:
         )
         b.cols, b.names = dict(self.cols), list(self.names)
         b.overlay = None if self.overlay is None else list(self.overlay)
+        b.record = self.record
         return b
 
     # -- leaving Arrow ----------------------------------------------------------------------
@@ -218,11 +226,14 @@ class ColumnarBatch:
             names = self.overlay
             cols = zip(*(to_array(self.get(n), self.n).to_pylist() for n in names), strict=True)
             return [
-                (k, {**r[1], **dict(zip(names, xs, strict=True))}, r[2], r[3], r[4])
+                (k, {**as_mapping(r[1]), **dict(zip(names, xs, strict=True))}, r[2], r[3], r[4])
                 for k, r, xs in zip(keys, src, cols, strict=True)
             ]
         keys, ts, hs, offs = self.meta()
-        return list(zip(keys, self.values(), ts, hs, offs, strict=True))
+        values = self.values()
+        if self.record is not None and self.scalar is None:
+            values = self.record.from_dicts(values)
+        return list(zip(keys, values, ts, hs, offs, strict=True))
 
 
 def plain_array(xs: list[Any], name: str) -> Any:
@@ -293,6 +304,7 @@ def _columns_step(columns: Sequence[tuple[str, plan.Fn]], select: bool) -> Step:
     def with_columns(b: ColumnarBatch) -> None:
         _check_dict(b)
         new = {n: evaluate_arrow(e, b, b.n) for n, e in cols}
+        b.record = None  # (new values: dicts)
         if select:
             b.base, b.cols, b.names, b.overlay = {}, new, list(new), None
             return
@@ -318,7 +330,7 @@ def map_values_step(node: plan.MapValues) -> Step:
     def map_values(b: ColumnarBatch) -> None:
         _check_dict(b)
         b.scalar = evaluate_arrow(e, b, b.n)
-        b.base, b.cols, b.names, b.overlay = {}, {}, [], None
+        b.base, b.cols, b.names, b.overlay, b.record = {}, {}, [], None, None
 
     return map_values
 
@@ -502,9 +514,14 @@ class ColumnarChainProcessor:
 
 def run_rows(batch: ColumnarBatch, process: Callable[[Rows], None]) -> None:
     """``process(batch.to_rows())``; records that carry their watermarks go in runs whose
-    marks the rows' lookups by offset find (:meth:`operators.event_time.EventTime.run_rows`)."""
+    marks the rows' lookups by offset find (:meth:`operators.event_time.EventTime.run_rows`),
+    or, to a processor with ``process_marked(rows, marks)``, with one mark per row."""
     if batch.marks is None:
         process(batch.to_rows())
+        return
+    marked = getattr(getattr(process, "__self__", None), "process_marked", None)
+    if marked is not None:  # (takes each row's mark as given: no runs)
+        marked(batch.to_rows(), batch.marks.at(batch.pos).to_pylist())
     else:
         batch.marks.run_rows(batch.to_rows(), batch.pos, process)
 

@@ -34,15 +34,16 @@ from __future__ import annotations
 
 import itertools
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from operators.base import Processor, Rows
 from operators.drops import Drops
 from operators.errors import ErrorPolicy
 from streams.core.errors import ProcessingError
+from streams.core.types import as_mapping
 from streams.plan import nodes as plan
-from streams.plan.expr import CodeGen
+from streams.plan.expr import Access, CodeGen
 
 _ids = itertools.count()
 
@@ -100,7 +101,10 @@ def key_by_lines(node: plan.KeyBy, g: CodeGen) -> Lines:
 
 
 def with_columns_lines(node: plan.WithColumns, g: CodeGen) -> Lines:
-    return [f"v = {{**v, {_dict_literal(node.columns, g)}}}"], False
+    if g.access == "dict":
+        return [f"v = {{**v, {_dict_literal(node.columns, g)}}}"], False
+    m = g.const(as_mapping, "m")  # (a typed record becomes a dict with the new fields)
+    return [f"v = {{**{m}(v), {_dict_literal(node.columns, g)}}}"], False
 
 
 def select_lines(node: plan.Select, g: CodeGen) -> Lines:
@@ -206,7 +210,10 @@ class ChainFn:
     A chain has one exit, or one per predicate when it ends in a ``branch``.
     """
 
-    def __init__(self, nodes: Sequence[plan.Node]) -> None:
+    def __init__(
+        self, nodes: Sequence[plan.Node], access: Mapping[str, Access] | None = None
+    ) -> None:
+        """``access``: per step, how its input values' fields read (dicts when not given)."""
         if not nodes:
             raise ValueError("a chain needs at least one step")
         self.steps = tuple(n.step for n in nodes)
@@ -223,11 +230,13 @@ class ChainFn:
         self._line_steps: list[tuple[int, str]] = []  # (first line number, step)
         for n in body:
             self._line_steps.append((len(lines) + 1, n.step))
+            g.access = access.get(n.step, "dict") if access is not None else "dict"
             code, nests = _node_lines(n, g)
             lines += ["    " * ind + c for c in code]
             ind += nests
         self._line_steps.append((len(lines) + 1, last.step))
         row = "(k, v, t, h, o)"
+        g.access = access.get(last.step, "dict") if access is not None else "dict"
         if isinstance(last, plan.Branch):
             for i, p in enumerate(last.predicates):
                 kw = "if" if i == 0 else "elif"

@@ -42,6 +42,7 @@ from operators.errors import ErrorPolicy
 from operators.event_time import EventTime
 from operators.fk_join import FkResolveProcessor, FkRespondProcessor, FkSubscribeProcessor
 from operators.join import StreamStreamJoinProcessor, TableTableJoinProcessor
+from operators.map_batches import MapBatchesProcessor
 from operators.parquet_sink import ParquetSinkProcessor
 from operators.process import ProcessProcessor
 from operators.sink import SinkProcessor
@@ -231,6 +232,9 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
     plan.Repartition: OperatorSpec("repartition", _sink),
     # stateful steps
     plan.ParquetSink: OperatorSpec("stateful", _parquet),
+    plan.MapBatches: OperatorSpec(
+        "stateful", lambda n, exits, ctx: MapBatchesProcessor(n, exits[0])
+    ),
     plan.Aggregate: OperatorSpec(
         "stateful",
         lambda n, exits, ctx: AggregateProcessor(

@@ -26,6 +26,8 @@ from operators.event_time import EventTime
 from streams.core.errors import ProcessingError, SerializationError, _RecordError
 from streams.core.records import as_raw
 from streams.core.serde import FnSerde, Serde
+from streams.core.typed_serde import record_of
+from streams.core.types import RecordType
 from streams.plan import nodes as plan
 from streams.plan.expr import CodeGen, Expr
 
@@ -94,11 +96,14 @@ class Decoder:
         schema: Any = None,
         arrow: bool = False,
         drops: Drops | None = None,
+        record: RecordType | None = None,
     ) -> None:
         self.step, self.topic, self.partition = step, topic, partition
         #: where ``skip`` counts the records that do not decode (``error_skipped``)
         self.drops = drops if drops is not None else Drops()
         self.children = children if children is not None else []
+        #: the record class of the values (a typed source, typed records repartitioned)
+        self.record = record if record is not None else record_of(value_serde)
         self.on_error = on_error
         self.dead_letter = dead_letter
         self.timestamp = timestamp
@@ -128,8 +133,9 @@ class Decoder:
         if schema is not None and _is_avro(value_serde):
             from operators.arrow_avro import ArrowAvroDecoder
 
+            plain = getattr(value_serde, "dicts", None)  # (a typed Avro serde: its dicts view)
             self._avro = ArrowAvroDecoder(
-                value_serde,  # type: ignore[arg-type]  # (an AvroSerde: _is_avro)
+                plain() if plain is not None else value_serde,  # type: ignore[arg-type]
                 schema,
                 key_serde,
                 topic,
@@ -139,7 +145,9 @@ class Decoder:
         elif schema is not None:
             from operators.arrow_json import ArrowJsonDecoder
 
-            self._arrow = ArrowJsonDecoder(schema, timestamp, topic, partition, key_serde, step)
+            self._arrow = ArrowJsonDecoder(
+                schema, timestamp, topic, partition, key_serde, step, record=self.record
+            )
             self._fn_tuple = self._fn_attr = self._columnar_rows
         #: Arrow IPC values: each message's rows are records (operators.arrow_values)
         self._ipc = None
@@ -216,6 +224,8 @@ class Decoder:
 
         if self._arrow is not None:  # a declared schema selects (and types) the fields
             self._arrow.conform(batch)
+            if batch.record is None:
+                batch.record = self.record
         elif self._avro is not None:
             self._avro.conform(batch)
         self._stamp(batch)
@@ -263,6 +273,8 @@ class Decoder:
                     return None
             for b in batches:
                 self._stamp(b)
+                if self._avro is not None:
+                    b.record = self.record  # (typed Avro: rows leave Arrow as objects)
             return batches
         assert self._arrow is not None
         return [self._arrow.decode(msgs)]  # (its decoder runs the extractor itself)
@@ -348,6 +360,7 @@ class Decoder:
                     ) from e
                 if self.carried is not None:
                     batch.marks = self.carried.carried(offs, lengths, wms)
+                batch.record = self.record
                 push_columnar(self.children, batch)
                 t = max(batch.ts) if track_time and batch.n else None  # type: ignore[arg-type]
             else:

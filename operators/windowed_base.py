@@ -213,9 +213,24 @@ class WindowedAggregateProcessor:
         """Put ``rows`` into the windows: ``(results to emit now, late records)``."""
         raise NotImplementedError
 
+    #: each row's mark, when the batch being run came with them (:meth:`process_marked`)
+    _given: list[int] | None = None
+
+    def process_marked(self, rows: Rows, marks: list[int]) -> None:
+        """``process(rows)``, each row judged against its own mark (records that carried
+        their watermarks through a repartition topic, many per offset)."""
+        self._given = marks
+        try:
+            self.process(rows)
+        finally:
+            self._given = None
+
     def _marks(self, rows: Rows) -> list[int] | None:
         """The watermark before each of ``rows`` (None: the step's own for all of them): a
         record is late against the records before it, not against the batch's start."""
+        given = self._given
+        if given is not None and len(given) == len(rows):
+            return given
         et = self.event_time
         if not et.active:
             return None
@@ -223,6 +238,9 @@ class WindowedAggregateProcessor:
 
     def _marks_array(self, offsets: Any) -> Any:
         """:meth:`_marks` as an Arrow array for whole-batch paths (an int: the same for all)."""
+        given = self._given
+        if given is not None and len(given) == len(offsets):
+            return pa.array(given, pa.int64())
         et = self.event_time
         marks = et.marks_array(offsets, self.watermark) if et.active else None
         return self.watermark if marks is None else marks

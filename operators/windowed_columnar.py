@@ -33,6 +33,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from operators.base import Rows
 from operators.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
+from streams.core.types import get_field, record_type
 from streams.plan import nodes as plan
 from streams.plan.expr import Expr
 from streams.plan.windows import Hopping, Tumbling
@@ -281,9 +282,10 @@ def _ties(
 def _columns(rows: Rows, needed: frozenset[str]) -> dict[str, Any]:
     from operators.columnar import plain_array
 
-    if not all(isinstance(r[1], dict) for r in rows) and needed:
-        raise Unsupported("values that are not dicts")
-    return {n: plain_array([r[1].get(n) for r in rows], n) for n in sorted(needed)}
+    kinds = set(type(r[1]) for r in rows)
+    if needed and not all(t is dict or record_type(t) is not None for t in kinds):
+        raise Unsupported("values that are not records")
+    return {n: plain_array([get_field(r[1], n) for r in rows], n) for n in sorted(needed)}
 
 
 def _values(k: str, e: Expr | None, cols: dict[str, Any], n: int) -> Any:

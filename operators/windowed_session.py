@@ -19,6 +19,11 @@ from streams.plan.windows import Session
 
 _dumps = pickle.dumps
 _loads = pickle.loads
+_MIN, _MAX = -(1 << 62), 1 << 62
+
+
+def _start_end(x: list[Any]) -> tuple[int, int]:
+    return x[0], x[1]
 
 
 class SessionWindowsProcessor(WindowedAggregateProcessor):
@@ -31,10 +36,16 @@ class SessionWindowsProcessor(WindowedAggregateProcessor):
     store_type = SessionStore
 
     def _aggregate(self, rows: Rows) -> tuple[Rows, Rows]:
-        wm, store = self.watermark, self.store
+        """Merge each record into its key's sessions. A batch works on the touched keys'
+        sessions in memory (read from the store once per key, written back once at the end:
+        a batch of records of one session costs one store update, not one per record)."""
+        wm = self.watermark
         gap, grace = self.spec.gap_ms, self.spec.grace_ms
-        enc = KEY.serialize
-        changed: dict[tuple[bytes, int, int], list[Any]] = {}
+        enc, store = KEY.serialize, self.store
+        init, add, merge = self._init, self._add, self._merge
+        #: per key: its sessions [start, end, acc or None (not loaded), raw, dirty]
+        live: dict[bytes, list[list[Any]]] = {}
+        gone: set[tuple[bytes, int, int]] = set()  # sessions of the store merged away
         keys: dict[bytes, Any] = {}
         late: Rows = []
         last_meta: tuple[Any, int] = ((), 0)
@@ -49,30 +60,42 @@ class SessionWindowsProcessor(WindowedAggregateProcessor):
                 wm = marks[i]
             kb = enc(k)
             assert kb is not None
-            keys[kb] = k
-            start, end, acc = t, t, self._add(self._init(), v)
-            merged = []
-            for s, e, raw in list(store.find_sessions(kb, t - gap, t + gap)):
-                if e + gap + grace <= wm:
-                    continue  # closed before this record came (it leaves when the batch ends)
-                merged.append((s, e))
-                other = changed.pop((kb, s, e), None)
-                acc = self._merge(other if other is not None else _loads(raw), acc)
-                start, end = min(start, s), max(end, e)
-            if end + gap + grace <= wm:
+            sessions = live.get(kb)
+            if sessions is None:
+                keys[kb] = k
+                sessions = live[kb] = [
+                    [s, e, None, raw, False] for s, e, raw in store.find_sessions(kb, _MIN, _MAX)
+                ]
+            lo, hi = t - gap, t + gap
+            hit = [x for x in sessions if x[1] >= lo and x[0] <= hi and x[1] + gap + grace > wm]
+            if not hit and t + gap + grace <= wm:
                 late.append(row)
                 continue
-            for s, e in merged:
-                store.remove(kb, s, e)
-            store.put(kb, start, end, _dumps(acc, protocol=5))
-            changed[(kb, start, end)] = acc
+            acc, start, end = add(init(), v), t, t
+            if hit:
+                hit.sort(key=_start_end)
+                for x in hit:
+                    other = x[2] if x[2] is not None else _loads(x[3])
+                    acc = merge(other, acc)
+                    start, end = min(start, x[0]), max(end, x[1])
+                    if x[3] is not None:
+                        gone.add((kb, x[0], x[1]))  # (in the store: removed at the end)
+                ids = {id(x) for x in hit}
+                sessions[:] = [x for x in sessions if id(x) not in ids]
+            sessions.append([start, end, acc, None, True])
             last_meta = (h, o)
         self._null_keys(nulls)
+        for kb, s, e in gone:
+            store.remove(kb, s, e)
         out: Rows = []
-        if self.emit == "update":
-            h, o = last_meta
-            for (kb, s, e), acc in changed.items():
-                out.append((keys[kb], self._result(acc, s, e), e, h, o))
+        update = self.emit == "update"
+        h, o = last_meta
+        for kb, sessions in live.items():
+            for s, e, acc, _, dirty in sessions:
+                if dirty:
+                    store.put(kb, s, e, _dumps(acc, protocol=5))
+                    if update:
+                        out.append((keys[kb], self._result(acc, s, e), e, h, o))
         return out, late
 
     def _close(self, old: int, wm: int) -> Rows:

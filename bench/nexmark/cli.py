@@ -71,9 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--partitions", type=int, default=1)
     q.add_argument(
         "--mode",
-        choices=("row", "columnar"),
-        default="row",
-        help="row: Python dicts; columnar: JSON decoded into Arrow, expression chains on Arrow",
+        choices=("auto", "row", "columnar"),
+        default="auto",
+        help="auto: what a user gets (typed events; expression chains on Arrow); row: every "
+        "step row-wise on the typed objects; columnar: every expression chain on Arrow",
     )
     q.add_argument(
         "--from-arrow",

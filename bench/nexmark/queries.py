@@ -174,13 +174,13 @@ def _q19_top(ctx: st.ProcessorContext) -> None:
     store = ctx.store("q19-top")
     top: list[dict[str, Any]] = store.get(ctx.key) or []
     v = ctx.value
-    price = v["price"]
+    price = v.price
     i = len(top)
     while i and top[i - 1]["price"] < price:
         i -= 1
     if i >= TOP_N:
         return
-    top.insert(i, {f: v[f] for f in BID_FIELDS})
+    top.insert(i, {f: getattr(v, f) for f in BID_FIELDS})
     del top[TOP_N:]
     store.put(ctx.key, top)
     for r in range(i, len(top)):

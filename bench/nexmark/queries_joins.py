@@ -54,7 +54,7 @@ class BidAuctionJoin:
     def __call__(self, ctx: st.ProcessorContext) -> None:
         v, key = ctx.value, ctx.key
         auctions = ctx.store(self.auctions)
-        if v["type"] == "bid":
+        if v.type == "bid":
             state = auctions.get(key)
             if state is None:
                 pending = ctx.store(self.pending)
@@ -89,7 +89,7 @@ def q3() -> st.Topology:
     t, src = source("q3")
     people = (
         of_type(src, "person")
-        .filter(lambda p: p["state"] in STATES, name="q3-local")
+        .filter(lambda p: p.state in STATES, name="q3-local")
         .key_by("id", name="q3-person-key")
         .to_table("q3-people")
     )
@@ -104,7 +104,7 @@ def q3() -> st.Topology:
 
 
 def _q3_row(a: Row, p: Row) -> Row:
-    return {"name": p["name"], "city": p["city"], "state": p["state"], "id": a["id"]}
+    return {"name": p.name, "city": p.city, "state": p.state, "id": a.id}
 
 
 def q4() -> st.Topology:
@@ -129,13 +129,13 @@ def q4() -> st.Topology:
 
 
 def _q4_auction(a: Row) -> list[Any]:
-    return [a["dateTime"], a["expires"], a["category"], None]
+    return [a.dateTime, a.expires, a.category, None]
 
 
 def _q4_pair(ctx: st.ProcessorContext, a: list[Any], b: Row) -> list[Any] | None:
     start, expires, category, best = a
-    price = b["price"]
-    if start <= b["dateTime"] <= expires and (best is None or price > best):
+    price = b.price
+    if start <= b.dateTime <= expires and (best is None or price > best):
         ctx.forward(ctx.key, (category, best, price))
         return [start, expires, category, price]
     return None
@@ -219,12 +219,12 @@ def q9() -> st.Topology:
 
 
 def _q9_auction(a: Row) -> tuple[Row, Row | None]:
-    return ({f: a[f] for f in AUCTION_FIELDS}, None)
+    return ({f: getattr(a, f) for f in AUCTION_FIELDS}, None)
 
 
 def _q9_pair(ctx: st.ProcessorContext, s: tuple[Row, Row | None], b: Row) -> tuple[Row, Row] | None:
     a, best = s
-    t, price = b["dateTime"], b["price"]
+    t, price = b.dateTime, b.price
     if not a["dateTime"] <= t <= a["expires"]:
         return None
     if best is not None and (
@@ -233,11 +233,11 @@ def _q9_pair(ctx: st.ProcessorContext, s: tuple[Row, Row | None], b: Row) -> tup
         return None
     row = {
         **a,
-        "auction": b["auction"],
-        "bidder": b["bidder"],
+        "auction": b.auction,
+        "bidder": b.bidder,
         "price": price,
         "bid_dateTime": t,
-        "bid_extra": b["extra"],
+        "bid_extra": b.extra,
     }
     ctx.forward(ctx.key, row)
     return (a, row)
@@ -254,29 +254,29 @@ def q20() -> st.Topology:
 
 
 def _q20_auction(a: Row) -> Row | bool:
-    return a if a["category"] == CATEGORY else False
+    return a if a.category == CATEGORY else False
 
 
 def _q20_pair(ctx: st.ProcessorContext, a: Row, b: Row) -> None:
     ctx.forward(
         None,
         {
-            "auction": b["auction"],
-            "bidder": b["bidder"],
-            "price": b["price"],
-            "channel": b["channel"],
-            "url": b["url"],
-            "bid_dateTime": b["dateTime"],
-            "bid_extra": b["extra"],
-            "itemName": a["itemName"],
-            "description": a["description"],
-            "initialBid": a["initialBid"],
-            "reserve": a["reserve"],
-            "auction_dateTime": a["dateTime"],
-            "expires": a["expires"],
-            "seller": a["seller"],
-            "category": a["category"],
-            "auction_extra": a["extra"],
+            "auction": b.auction,
+            "bidder": b.bidder,
+            "price": b.price,
+            "channel": b.channel,
+            "url": b.url,
+            "bid_dateTime": b.dateTime,
+            "bid_extra": b.extra,
+            "itemName": a.itemName,
+            "description": a.description,
+            "initialBid": a.initialBid,
+            "reserve": a.reserve,
+            "auction_dateTime": a.dateTime,
+            "expires": a.expires,
+            "seller": a.seller,
+            "category": a.category,
+            "auction_extra": a.extra,
         },
     )
 

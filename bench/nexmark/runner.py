@@ -57,7 +57,7 @@ def run_file(
     input_path: str,
     output_path: str | None,
     partitions: int = 1,
-    mode: str = "row",
+    mode: str = "auto",
     from_arrow: bool = False,
 ) -> dict[str, Any]:
     if query not in QUERIES:
@@ -83,7 +83,7 @@ def run_file(
     try:
         topo = QUERIES[query]()
     finally:
-        MODE["execution"] = "row"
+        MODE["execution"] = "auto"
     bh = None if output_path else _blackhole(topo)
     worker = st.Worker(topo, b, st.Config(state_backend="memory"))
     _warm_up()
@@ -121,10 +121,14 @@ def _run_arrow(query: str, input_path: str, output_path: str | None, mode: str) 
 
     try:
         topo = QUERIES[query]()
-        MODE["execution"] = "columnar"  # the fields the query's source declares, both modes
-        (schema,) = [n.schema for n in QUERIES[query]().nodes if isinstance(n, plan.Source)]
     finally:
-        MODE["execution"] = "row"
+        MODE["execution"] = "auto"
+    # the fields of the query's event type, both modes
+    (schema,) = [
+        n.value_serde.record.arrow_schema()  # type: ignore[union-attr]
+        for n in topo.nodes
+        if isinstance(n, plan.Source)
+    ]
     bh = None if output_path else _blackhole(topo)
     opts = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     # (one chunk: the bounded run's batches are then 10K rows, as the JSON runs' fetches; the
@@ -158,7 +162,7 @@ def main_run(
     input_path: str,
     output_path: str | None,
     partitions: int,
-    mode: str = "row",
+    mode: str = "auto",
     from_arrow: bool = False,
 ) -> int:
     print(json.dumps(run_file(query, input_path, output_path, partitions, mode, from_arrow)))

@@ -78,7 +78,7 @@ def run_kafka(args: argparse.Namespace) -> dict[str, object]:
     wall = marks["t1"] - t0
     return {
         "query": args.query,
-        "mode": "row",
+        "mode": base.MODE["execution"],
         "transport": "kafka",
         "events": args.events,
         "processed": worker.processed,

@@ -22,15 +22,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from operators.columnar import ColumnarChain, chain_is_columnar, projected_reads
+from operators.columnar import ColumnarChain
 from operators.fused import ChainFn
 from operators.registry import SegmentKind, needs_watermark, spec_for
 from state.task_state import StoreDef
+from streams.compiler.arrow_plan import arrow_repartition, joins_run, pruned_schema, runs_columnar
 from streams.core.errors import TopologyError
 from streams.core.policies import ErrorPolicyName, Execution
 from streams.core.serde import BYTES, PICKLE, Serde
+from streams.core.types import RecordType
 from streams.plan import nodes as plan
-from streams.plan.expr import Expr
 from streams.plan.logical import LogicalPlan
 
 
@@ -61,6 +62,8 @@ class Input:
     schema: Any = None
     #: the user source's node (None for a repartition topic)
     source: plan.Source | None = None
+    #: the record class of its values (a typed source, a repartition of typed records)
+    record: RecordType | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class Segment:
     policies: Mapping[str, ErrorPolicyName] = field(default_factory=dict)
     #: the plan's execution mode (how chains and aggregations run their batches)
     execution: Execution = "auto"
+    #: a columnar chain that converts row batches at its entry (not only Arrow ones)
+    convert_rows: bool = False
 
 
 @dataclass(frozen=True)
@@ -288,6 +293,7 @@ def _build_subtopology(
                 and spec_for(p).segment == "chain"
                 and not isinstance(p, plan.Branch)
                 and len(topo.children(p.step)) == 1
+                and joins_run(topo, seg_steps[segment_of[p.step]], n)
             ):
                 seg = segment_of[p.step]
                 seg_steps[seg].append(n)
@@ -316,11 +322,14 @@ def _build_subtopology(
             exits = ((),)  # its readers live in another sub-topology
         else:
             exits = (tuple(segment_of[c] for c in children(last.step)),)
-        chain = ChainFn(steps) if kinds[seg_id] == "chain" else None
-        columnar = None
-        if chain is not None and _runs_columnar(topo, steps, by_step, segments, segment_of):
-            columnar = ColumnarChain(steps)
-        arrow = isinstance(last, plan.Repartition) and _arrow_repartition(
+        chain = None
+        if kinds[seg_id] == "chain":
+            chain = ChainFn(steps, access={n.step: topo.schemas.access_in(n.step) for n in steps})
+        columnar, convert = None, False
+        if chain is not None:
+            on_arrow, convert = runs_columnar(topo, steps, segments, segment_of)
+            columnar = ColumnarChain(steps) if on_arrow else None
+        arrow = isinstance(last, plan.Repartition) and arrow_repartition(
             topo, last, segments.get(segment_of.get(last.parents[0], ""))
         )
         segments[seg_id] = Segment(
@@ -334,6 +343,7 @@ def _build_subtopology(
             tuple(steps),
             {s.step: topo.policy_for(s.step) for s in steps},
             topo.execution,
+            convert,
         )
 
     inputs: dict[str, Input] = {}
@@ -349,8 +359,9 @@ def _build_subtopology(
                 n.timestamp,
                 False,
                 kids,
-                schema=_pruned_schema(n, [segments[k] for k in kids], by_step),
+                schema=pruned_schema(topo, n, [segments[k] for k in kids], by_step),
                 source=n,
+                record=topo.schemas.record_out(n.step),
             )
     # repartition topics read by this sub-topology: parents outside it that are Repartitions
     for n in members:
@@ -367,7 +378,8 @@ def _build_subtopology(
                     None,
                     True,
                     kids,
-                    arrow=_arrow_repartition(topo, rp, None),
+                    arrow=arrow_repartition(topo, rp, None),
+                    record=topo.schemas.record_out(rp.step),
                 )
 
     outputs: list[str] = []
@@ -422,67 +434,6 @@ def _store_def(spec: plan.StoreSpec, changelog: str | None = None) -> StoreDef:
         spec.value_serde,
         logged=spec.source_topic is None,
     )
-
-
-def _runs_columnar(
-    topo: LogicalPlan,
-    steps: list[plan.Node],
-    by_step: Mapping[str, plan.Node],
-    built: Mapping[str, Segment],
-    segment_of: Mapping[str, str],
-) -> bool:
-    """Expression-only chains run on Arrow under ``execution="columnar"``, and under
-    ``"auto"`` when their input arrives columnar (a source with a schema, a columnar chain)."""
-    if topo.execution == "row" or not chain_is_columnar(steps):
-        return False
-    if topo.execution == "columnar":
-        return True
-    for p in steps[0].parents:
-        pn = by_step[p]
-        if isinstance(pn, plan.Source) and pn.schema is not None:
-            return True
-        seg = built.get(segment_of.get(p, ""))
-        if seg is not None and seg.mode == "columnar":
-            return True
-    return False
-
-
-def _pruned_schema(src: plan.Source, kids: list[Segment], by_step: Mapping[str, plan.Node]) -> Any:
-    """A declared schema without the fields no step can see: when every child of the source
-    is a columnar chain that projects (``select``/``map_values``) and the event time is an
-    expression, only the fields they read are decoded (JSON parsing is most of the cost of a
-    stateless query; a field not decoded costs nothing)."""
-    schema = src.schema
-    if schema is None or isinstance(schema, str) or not kids:
-        return schema
-    need: set[str] = set()
-    if src.timestamp is not None:
-        if not isinstance(src.timestamp.obj, Expr):
-            return schema  # fn(value) may read any field
-        need |= src.timestamp.obj.columns()
-    for seg in kids:
-        reads = None
-        if seg.columnar is not None:
-            reads = projected_reads([by_step[s] for s in seg.steps])
-        if reads is None:
-            return schema
-        need |= reads
-    fields = [f for f in schema if f.name in need]
-    if not fields or len(fields) == len(schema):
-        return schema
-    import pyarrow as pa  # type: ignore[import-untyped]
-
-    return pa.schema(fields)
-
-
-def _arrow_repartition(topo: LogicalPlan, rp: plan.Repartition, writer: Segment | None) -> bool:
-    """Whether a repartition topic carries Arrow batches (:mod:`operators.arrow_ipc`): with
-    the internal default serdes (pickle), its writer sends them when a columnar chain feeds
-    it; its readers (``writer`` None) always take them, whatever the execution, so a restart
-    with another ``execution`` still reads what the last run left in the topic."""
-    if rp.key_serde is not None or rp.value_serde is not None:
-        return False
-    return writer is None or (topo.execution != "row" and writer.mode == "columnar")
 
 
 def _input_topics(

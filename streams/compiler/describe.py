@@ -34,20 +34,25 @@ from __future__ import annotations
 
 from operators.registry import describe_mode
 from streams.compiler.compile import PhysicalPlan, Segment, SubTopology
+from streams.core.types import RecordType
 from streams.plan.schema import Fields
 
 
-def _fields(f: Fields) -> str:
+def _fields(f: Fields, rec: RecordType | None = None) -> str:
+    if rec is not None:
+        return f"  values: {rec.name}(" + ", ".join(rec.fields) + ")"
     return "" if f is None else "  fields: " + (", ".join(f) or "none")
 
 
 def _changed_fields(p: PhysicalPlan, seg: Segment) -> str:
-    """The fields after ``seg`` when known and not those it was given."""
+    """The fields (and record class) after ``seg`` when known and not those it was given."""
     lp = p.logical
     first, last = seg.nodes[0], seg.nodes[-1]
-    out = lp.schema_of(last.step)
-    before = lp.schema_of(first.parents[0]) if first.parents else None
-    return "" if out == before else _fields(out)
+    out, rec = lp.schema_of(last.step), lp.schemas.record_out(last.step)
+    parent = first.parents[0] if first.parents else None
+    before = lp.schema_of(parent) if parent else None
+    rec_before = lp.schemas.record_out(parent) if parent else None
+    return "" if (out, rec) == (before, rec_before) else _fields(out, rec)
 
 
 def _seg_line(seg: Segment) -> str:
@@ -86,7 +91,7 @@ def describe_text(p: PhysicalPlan) -> str:
         lines.append(f"  Sub-topology {sub.id}  (source topics: {', '.join(sub.inputs)})")
         seen: set[str] = set()
         for topic, inp in sub.inputs.items():
-            known = "" if inp.internal else _fields(p.logical.schema_of(inp.step))
+            known = "" if inp.internal else _fields(p.logical.schema_of(inp.step), inp.record)
             lines.append(f"    {inp.step}  <- {topic}{known}")
             for child in inp.children:
                 _walk(p, sub, child, 3, seen, lines)

@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import msgspec
 
 from streams.core.errors import SerializationError
+from streams.core.types import enc_hook
 
 
 @runtime_checkable
@@ -102,7 +103,7 @@ STR = FnSerde(str.encode, bytes.decode, "str")
 """UTF-8 strings."""
 INT = FnSerde(_int_encode, _int_decode, "int")
 """64-bit big-endian signed integers (wire-compatible with Kafka's ``LongSerde``)."""
-_JSON_ENC = msgspec.json.Encoder()
+_JSON_ENC = msgspec.json.Encoder(enc_hook=enc_hook)  # (faust.Record, pydantic: their fields)
 _JSON_DEC = msgspec.json.Decoder()
 
 

@@ -31,6 +31,7 @@ from streams.core.errors import TopologyError
 from streams.core.policies import Emit, ErrorPolicyName, check_error_policy
 from streams.core.serde import Serde
 from streams.dsl.async_steps import AsyncSteps
+from streams.dsl.typed import sink_serdes
 from streams.plan import nodes as plan
 from streams.plan.agg import Agg
 from streams.plan.expr import Col, Expr
@@ -134,6 +135,13 @@ class Stream(AsyncSteps):
         return self._then(
             plan.MapValues(step=step, parents=(self._step,), fn=plan.as_fn(step, "function", fn))
         )
+
+    def map_batches(self, fn: Callable[[Any], Any], *, name: str | None = None) -> Stream:
+        """``fn(pyarrow.RecordBatch) -> RecordBatch`` (or Table) of as many rows, in order: a
+        vectorized function over the values of a micro-batch; keys and timestamps are kept."""
+        step = self._name("map-batches", name)
+        f = plan.as_fn(step, "function", fn, 1, allow_expr=False)
+        return self._then(plan.MapBatches(step=step, parents=(self._step,), fn=f))
 
     def flat_map(
         self, fn: Callable[[Any, Any], Iterable[tuple[Any, Any]]], *, name: str | None = None
@@ -484,15 +492,17 @@ class Stream(AsyncSteps):
         self,
         topic: str,
         *,
-        key: Serde | None = None,
-        value: Serde | None = None,
+        key: Serde | type | None = None,
+        value: Serde | type | None = None,
         name: str | None = None,
     ) -> None:
-        """Write every record to ``topic`` (serdes default to the topology's)."""
+        """Write every record to ``topic`` (serdes default to the topology's; a type gives
+        its serde, as on a source: a record class's fields are checked against the stream's)."""
         step = self._name("sink", name)
         if not isinstance(topic, str) or not topic:
             raise TopologyError(f"step '{step}': to() needs a topic name")
         t = self._topology
+        key, value = sink_serdes(t.builder, self._step, step, key, value)
         self._topology.builder.add(
             plan.Sink(
                 step=step,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from streams.core.errors import TopologyError
 from streams.core.policies import ErrorPolicyName, Execution, check_error_policy, check_execution
 from streams.core.serde import JSON, STR, Serde
+from streams.core.typed_serde import serde_for
 from streams.dsl.stream import Stream
 from streams.dsl.table import GlobalTable, Table
 from streams.plan import nodes as plan
@@ -90,8 +91,8 @@ class Topology:
         self,
         topic: str,
         *,
-        key: Serde | None = None,
-        value: Serde | None = None,
+        key: Serde | type | None = None,
+        value: Serde | type | None = None,
         timestamp: Any = None,
         max_out_of_orderness: int | timedelta = 0,
         idle_timeout: int | timedelta | None = None,
@@ -102,8 +103,14 @@ class Topology:
     ) -> Stream:
         """A stream read from ``topic``.
 
-        ``timestamp`` gives each record its event time in epoch milliseconds: ``None`` (the
-        Kafka record's timestamp), a field name, a column expression or ``fn(value)``.
+        ``key``/``value``: a serde, or a type the serde follows from: ``str``, ``int``,
+        ``bytes``, or a record class (``msgspec.Struct``, dataclass, ``faust.Record``, pydantic
+        model) whose values decode straight into it from JSON; expressions (``st.col``) and
+        aggregations read its fields, functions receive its objects, its fields are checked
+        at build time and, when every field has an Arrow type, chains of expressions run on
+        Arrow (``execution="auto"``). ``timestamp`` gives each record its event time in epoch
+        milliseconds: ``None`` (the Kafka record's timestamp), a field name, a column
+        expression or ``fn(value)``.
         ``schema`` (a ``pyarrow.Schema``, or ``"infer"``: from the first batch) declares the
         fields of JSON values: a batch decodes straight into Arrow (records carry every field
         of the schema, null when absent; other fields are dropped) and columnar chains run on it.
@@ -112,6 +119,7 @@ class Topology:
         """
         if not isinstance(topic, str) or not _TOPIC.match(topic):
             raise TopologyError(f"source topic {topic!r} is not a valid Kafka topic name")
+        key, value = _serdes(key, value, f"source '{topic}'")
         for n in self.builder.nodes:
             if isinstance(n, plan.Source) and n.topic == topic:
                 raise TopologyError(
@@ -152,8 +160,8 @@ class Topology:
         self,
         topic: str,
         *,
-        key: Serde | None = None,
-        value: Serde | None = None,
+        key: Serde | type | None = None,
+        value: Serde | type | None = None,
         name: str | None = None,
     ) -> Table:
         """A table read from ``topic`` (compacted: the latest value per key; ``None`` deletes).
@@ -161,6 +169,7 @@ class Topology:
         The topic itself is the store's changelog: restoring reads it, nothing is copied.
         """
         slug = _slug(topic)
+        key, value = _serdes(key, value, f"table '{topic}'")
         src = self.source(topic, key=key, value=value, name=f"source-{slug}")
         step = self.builder.step_name("table", name if name is not None else f"table-{slug}")
         store = plan.StoreSpec(
@@ -177,13 +186,14 @@ class Topology:
         self,
         topic: str,
         *,
-        key: Serde | None = None,
-        value: Serde | None = None,
+        key: Serde | type | None = None,
+        value: Serde | type | None = None,
         name: str | None = None,
     ) -> GlobalTable:
         """A table every worker holds entirely (all partitions of ``topic``)."""
         if not isinstance(topic, str) or not _TOPIC.match(topic):
             raise TopologyError(f"global table topic {topic!r} is not a valid Kafka topic name")
+        key, value = _serdes(key, value, f"global table '{topic}'")
         step = self.builder.step_name(
             "global", name if name is not None else f"global-{_slug(topic)}"
         )
@@ -255,6 +265,13 @@ class Topology:
 
     def __repr__(self) -> str:
         return f"Topology({self.app_id!r}, steps={len(self.builder.nodes)})"
+
+
+def _serdes(key: Any, value: Any, where: str) -> tuple[Serde | None, Serde | None]:
+    """``key=``/``value=`` as serdes (a type gives its serde: :func:`serde_for`)."""
+    k = None if key is None else serde_for(key, where=f"{where}: key")
+    v = None if value is None else serde_for(value, where=f"{where}: value")
+    return k, v
 
 
 def _check_dead_letters(partitions: Any, retention_ms: Any) -> None:

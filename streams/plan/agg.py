@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.core.errors import TopologyError
+from streams.core.types import get_field
 from streams.plan.expr import Col, Expr
 from streams.plan.sync import reject_async
 
@@ -177,9 +178,9 @@ def argmax(what: str | Expr | Callable[[Any], Any], keep: tuple[str, ...] | list
             return acc
         # (the kept row is built only for a new maximum or a tie: most records are neither)
         if acc is None or x > acc[0]:
-            return (x, [{f: v.get(f) for f in fields}])
+            return (x, [{f: get_field(v, f) for f in fields}])
         if x == acc[0]:
-            return (acc[0], [*acc[1], {f: v.get(f) for f in fields}])
+            return (acc[0], [*acc[1], {f: get_field(v, f) for f in fields}])
         return acc
 
     def merge(a: Any, b: Any) -> Any:

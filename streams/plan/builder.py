@@ -152,6 +152,11 @@ class PlanBuilder(PlanGraph):
                     "reads upstream of it, would loop forever"
                 )
 
+    @property
+    def schemas(self) -> Schemas:
+        """The fields and record classes of the steps added so far."""
+        return self._schemas
+
     def check_reads(self, step: str, parent: str, reads: frozenset[str]) -> None:
         """Raise now if step ``step``, to be added below ``parent``, reads a field ``parent``'s
         values lack (before a step that adds others first, e.g. a repartition, changes the

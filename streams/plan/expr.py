@@ -17,7 +17,11 @@ A missing field reads as null, as it does when dicts become an Arrow table.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from keyword import iskeyword
+from typing import TYPE_CHECKING, Any, Literal
+
+#: how generated code reads a field of a value (see :class:`CodeGen`)
+Access = Literal["dict", "attr", "any"]
 
 if TYPE_CHECKING:
     from streams.plan.expr_fns import Case
@@ -26,12 +30,30 @@ _SIMPLE_LITERALS = (int, float, str, bool, type(None))
 
 
 class CodeGen:
-    """Collects the temporaries and constants one generated function needs."""
+    """Collects the temporaries and constants one generated function needs.
 
-    def __init__(self, prefix: str = "") -> None:
+    ``access`` says what the values that field reads see are: ``"dict"`` (``v.get(name)``),
+    ``"attr"`` (typed records: ``v.name``) or ``"any"`` (either, checked per read).
+    """
+
+    def __init__(self, prefix: str = "", access: Access = "any") -> None:
         self.namespace: dict[str, Any] = {}
         self._n = 0
         self._prefix = prefix
+        self.access: Access = access
+
+    def field(self, v: str, name: str) -> str:
+        """Source reading field ``name`` of the value in variable ``v`` (null when absent)."""
+        if self.access == "dict":
+            return f"{v}.get({name!r})"
+        if self.access == "attr":
+            return (
+                f"{v}.{name}"
+                if name.isidentifier() and not iskeyword(name)
+                else (f"getattr({v}, {name!r})")
+            )
+        # (a value that is neither a dict nor a record fails here, as v.get would)
+        return f"({v}.get({name!r}) if {v}.__class__ is dict else getattr({v}, {name!r}))"
 
     def tmp(self) -> str:
         self._n += 1
@@ -55,9 +77,9 @@ class Expr:
         """Python source evaluating this expression for value variable ``v`` and key ``k``."""
         raise NotImplementedError
 
-    def compile(self) -> Callable[[Any], Any]:
-        """A plain function ``value -> result`` (row mode)."""
-        g = CodeGen()
+    def compile(self, access: Access = "any") -> Callable[[Any], Any]:
+        """A plain function ``value -> result`` (row mode), for dict or typed values."""
+        g = CodeGen(access=access)
         src = f"def _expr(v, k=None):\n    return {self.py(g)}\n"
         exec(compile(src, f"<expr {self!r}>", "exec"), g.namespace)
         fn: Callable[[Any], Any] = g.namespace["_expr"]
@@ -203,7 +225,7 @@ class Col(Expr):
         self.name = name
 
     def py(self, g: CodeGen, v: str = "v", k: str = "k") -> str:
-        return f"{v}.get({self.name!r})"
+        return g.field(v, self.name)
 
     def columns(self) -> frozenset[str]:
         return frozenset((self.name,))
@@ -412,4 +434,4 @@ def evaluate(expr: Expr, v: Any, k: Any = None) -> Any:
     return expr.compile()(v, k)  # type: ignore[call-arg]
 
 
-__all__ = ["CodeGen", "Expr", "col", "evaluate", "key", "lit", "value", "when"]
+__all__ = ["Access", "CodeGen", "Expr", "col", "evaluate", "key", "lit", "value", "when"]

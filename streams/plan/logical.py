@@ -36,6 +36,11 @@ class PlanGraph:
     _kids: Mapping[str, Sequence[str]]
     _schemas: Schemas
 
+    @property
+    def schemas(self) -> Schemas:
+        """The fields and record classes of every step's values."""
+        return self._schemas
+
     def schema_of(self, step: str) -> Fields:
         """The fields of the values ``step`` emits, in order (None: not known); see
         :mod:`streams.plan.schema`."""

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 from streams.core.errors import TopologyError
 
 if TYPE_CHECKING:
+    from streams.core.types import RecordType
+    from streams.plan.expr import Access
     from streams.plan.nodes.base import Node
 
 #: the fields of a step's values, in order; None: not known
@@ -73,6 +75,9 @@ def declared_fields(schema: Any, value_serde: Any) -> Fields:
     if schema is not None:
         names = getattr(schema, "names", None)  # (a pyarrow.Schema; "infer": unknown)
         return tuple(names) if names is not None else None
+    rec = getattr(value_serde, "record", None)  # (a typed serde: streams.core.typed_serde)
+    if rec is not None:
+        return tuple(rec.fields)
     avro = sys.modules.get("streams.core.serdes.avro")  # (loaded if any AvroSerde exists)
     if avro is not None and isinstance(value_serde, avro.AvroSerde):
         return _avro_fields(value_serde.reader_schema)
@@ -103,6 +108,8 @@ class Schemas:
     def __init__(self) -> None:
         self._in: dict[str, Fields] = {}
         self._out: dict[str, Fields] = {}
+        self._rec_in: dict[str, RecordType | None] = {}
+        self._rec_out: dict[str, RecordType | None] = {}
 
     def fields_in(self, step: str) -> Fields:
         """The fields of the values ``step`` reads (its first parent's; a source's own)."""
@@ -112,11 +119,29 @@ class Schemas:
         """The fields of the values ``step`` emits."""
         return self._out.get(step)
 
+    def record_in(self, step: str) -> RecordType | None:
+        """The record class of the values ``step`` reads (None: dicts or not known)."""
+        return self._rec_in.get(step)
+
+    def record_out(self, step: str) -> RecordType | None:
+        """The record class of the values ``step`` emits (None: dicts or not known)."""
+        return self._rec_out.get(step)
+
+    def access_in(self, step: str) -> Access:
+        """How generated code reads the fields of ``step``'s input values: as a dict (known
+        fields: dicts), or either a dict or a record's attribute (typed records, which batches
+        that went through Arrow may hand over as dicts; not known)."""
+        if self._rec_in.get(step) is not None:
+            return "any"
+        return "dict" if self._in.get(step) is not None else "any"
+
     def add(self, node: Node) -> None:
         """Record ``node``'s fields; raises if it reads a field its input lacks."""
+        self._rec_in[node.step] = node.input_record(self)
         fields_in = node.input_fields(self)
         check_reads(node.step, node.reads(), fields_in)
         self._in[node.step] = fields_in
+        self._rec_out[node.step] = node.output_record(self)
         self._out[node.step] = node.output_fields(self)
 
     @classmethod

@@ -158,6 +158,7 @@ class Task:
                 schema=inp.schema,  # (narrowed to the fields steps read)
                 arrow=inp.arrow,
                 drops=self.drops,
+                record=inp.record,
             )
             if not inp.internal and topic not in self._source_backed:
                 self.decoders[topic].event_time = self.event_time

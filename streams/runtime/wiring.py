@@ -85,7 +85,7 @@ class Wiring:
                 cp = ChainProcessor(seg.chain, exits, policy=self.policy, drops=self.drops)
                 self.procs[seg.id] = cp
                 if seg.columnar is not None:
-                    always = seg.execution == "columnar"
+                    always = seg.execution == "columnar" or seg.convert_rows
                     self.procs[seg.id] = ColumnarChainProcessor(cp, seg.columnar, always=always)
             else:
                 self.procs[seg.id] = registry.build(seg.nodes[0], exits, self)

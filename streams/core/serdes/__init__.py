@@ -1,5 +1,5 @@
-"""Schema-aware serdes: Confluent-framed Avro with a schema registry, JSON Schema, MessagePack,
-Arrow IPC (a message of many rows).
+"""Schema-aware serdes: Confluent-framed Avro with a schema registry (typed: :func:`avro_of`),
+JSON Schema, MessagePack, Arrow IPC (a message of many rows).
 
 Each is a :class:`streams.core.serde.Serde` (``None`` <-> ``None``; failures raise
 :class:`streams.core.errors.SerializationError`).
@@ -30,6 +30,7 @@ from streams.core.serdes.registry import (
     SchemaRegistry,
     SchemaRegistryClient,
 )
+from streams.core.serdes.typed_avro import TypedAvro, avro_of, avro_schema
 
 __all__ = [
     "ARROW_IPC",
@@ -43,5 +44,8 @@ __all__ = [
     "Schema",
     "SchemaRegistry",
     "SchemaRegistryClient",
+    "TypedAvro",
+    "avro_of",
+    "avro_schema",
     "confluent_header",
 ]

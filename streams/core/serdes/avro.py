@@ -21,13 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from io import BytesIO
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastavro
 import fastavro.validation
 
 from streams.core.errors import SerializationError
 from streams.core.serdes.registry import Schema, SchemaRegistry, parse_schema_text
+
+if TYPE_CHECKING:
+    from streams.core.serdes.typed_avro import TypedAvro
 
 MAGIC_BYTE = 0
 HEADER_SIZE = 5
@@ -93,6 +96,24 @@ class AvroSerde:
         self._header: bytes | None = None
         self._schema_id: int | None = None
         self._writers: dict[int, Any] = {}  # schema id -> parsed writer schema
+
+    @classmethod
+    def for_type(
+        cls,
+        type_: type,
+        registry: SchemaRegistry,
+        subject: str | None = None,
+        *,
+        topic: str | None = None,
+        is_key: bool = False,
+        name: str | None = None,
+    ) -> TypedAvro:
+        """The Avro serde of a record class: its schema derived from the class (a record
+        named ``name``, by default the class's), values decoded into it
+        (:class:`~streams.core.serdes.typed_avro.TypedAvro`)."""
+        from streams.core.serdes.typed_avro import TypedAvro
+
+        return TypedAvro(type_, registry, subject, topic=topic, is_key=is_key, name=name)
 
     @property
     def name(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -24,6 +25,7 @@ from streams.plan.expr import Col, Expr
 from streams.plan.sync import reject_async
 
 if TYPE_CHECKING:
+    from streams.core.types import RecordType
     from streams.plan.schema import Fields, Schemas
 
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -62,6 +64,19 @@ class Fn:
         if isinstance(self.obj, Expr):
             return repr(self.obj)
         return getattr(self.obj, "__qualname__", None) or repr(self.obj)
+
+
+def returned_record(fn: Fn) -> RecordType | None:
+    """The record class a user function is annotated to return (``-> Alert``), or None."""
+    if isinstance(fn.obj, Expr):
+        return None
+    try:
+        hint = typing.get_type_hints(fn.obj).get("return")
+    except Exception:  # (unresolvable annotations, builtins: not known)
+        return None
+    from streams.core.types import record_type
+
+    return record_type(hint)
 
 
 def _accepts(fn: Callable[..., Any], nargs: int) -> bool:
@@ -145,10 +160,26 @@ class Node:
         """The fields of the values it emits (None: unknown, e.g. made by a function)."""
         return self.input_fields(schemas) if self.keeps_values else None
 
+    def input_record(self, schemas: Schemas) -> RecordType | None:
+        """The record class of the values it reads (None: dicts, or not known)."""
+        return schemas.record_out(self.parents[0]) if self.parents else None
+
+    def output_record(self, schemas: Schemas) -> RecordType | None:
+        """The record class of the values it emits (None: dicts, or not known)."""
+        return self.input_record(schemas) if self.keeps_values else None
+
     @property
     def stores(self) -> tuple[StoreSpec, ...]:
         """The state stores this step owns."""
         return ()
 
 
-__all__ = ["STEP_ID", "Fn", "Node", "StoreSpec", "as_fn", "check_step_id"]
+__all__ = [
+    "STEP_ID",
+    "Fn",
+    "Node",
+    "StoreSpec",
+    "as_fn",
+    "check_step_id",
+    "returned_record",
+]

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from streams.core.policies import ErrorPolicyName
 from streams.core.serde import Serde
-from streams.plan.nodes.base import Fn, Node
+from streams.core.typed_serde import record_of
+from streams.plan.nodes.base import Fn, Node, returned_record
 from streams.plan.schema import declared_fields
 
 if TYPE_CHECKING:
+    from streams.core.types import RecordType
     from streams.plan.schema import Fields, Schemas
 
 
@@ -49,6 +51,9 @@ class Source(Node):
             return self.fields
         return declared_fields(self.schema, self.value_serde)
 
+    def input_record(self, schemas: Schemas) -> RecordType | None:
+        return record_of(self.value_serde)
+
     def detail(self) -> str:
         ts = f", timestamp={self.timestamp.label}" if self.timestamp else ""
         if self.max_out_of_orderness_ms:
@@ -73,12 +78,22 @@ class Map(Node):
 
 @dataclass(frozen=True, kw_only=True)
 class MapValues(Node):
+    """``fn(value)``; a function annotated to return a record class (``-> Alert``) gives
+    values of that class, with its fields."""
+
     fn: Fn
     kind: ClassVar[str] = "map_values"
     fusable: ClassVar[bool] = True
 
     def reads(self) -> frozenset[str]:
         return self.fn.columns()
+
+    def output_record(self, schemas: Schemas) -> RecordType | None:
+        return returned_record(self.fn)
+
+    def output_fields(self, schemas: Schemas) -> Fields:
+        rec = returned_record(self.fn)
+        return None if rec is None else rec.fields
 
     def detail(self) -> str:
         return self.fn.label
@@ -145,6 +160,17 @@ class KeyBy(Node):
 
     def detail(self) -> str:
         return self.key.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class MapBatches(Node):
+    """``fn(pyarrow.RecordBatch) -> RecordBatch``: a vectorized function over a batch's values."""
+
+    fn: Fn
+    kind: ClassVar[str] = "map_batches"
+
+    def detail(self) -> str:
+        return self.fn.label
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,9 +249,14 @@ class Merge(Node):
 
     def output_fields(self, schemas: Schemas) -> Fields:
         each = [schemas.fields_out(p) for p in self.parents]
-        if any(f is None for f in each):
+        recs = {id(schemas.record_out(p)) for p in self.parents}
+        if any(f is None for f in each) or len(recs) > 1:  # (unknown, or kinds of values mixed)
             return None
         return tuple(dict.fromkeys(n for f in each for n in f or ()))
+
+    def output_record(self, schemas: Schemas) -> RecordType | None:
+        recs = [schemas.record_out(p) for p in self.parents]
+        return recs[0] if all(r is recs[0] for r in recs) else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,6 +301,9 @@ class LateOutput(Node):
     def output_fields(self, schemas: Schemas) -> Fields:
         return schemas.fields_in(self.parents[0])  # the windowed step's input records
 
+    def output_record(self, schemas: Schemas) -> RecordType | None:
+        return schemas.record_in(self.parents[0])
+
 
 __all__ = [
     "Branch",
@@ -280,6 +314,7 @@ __all__ = [
     "KeyBy",
     "LateOutput",
     "Map",
+    "MapBatches",
     "MapValues",
     "Merge",
     "Peek",

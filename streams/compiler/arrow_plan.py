@@ -1,0 +1,184 @@
+"""Where the plan runs on Arrow: which chains are columnar, what a source decodes into Arrow.
+
+A fusable run splits where its steps change side — expression steps (which have an Arrow form)
+on one side, Python callables on the other — where the expression side can run on Arrow, so
+that a chain with one callable in the middle runs its expression steps on Arrow and only the
+callable row-wise (below, the callable is not annotated: what follows it stays row-wise). A chain runs columnar under ``execution="columnar"``; under ``"auto"`` when its input
+arrives columnar (a source with a declared schema or a typed value whose fields all have an
+Arrow type, a columnar chain before it) or when its input is records of a class whose fields
+all have an Arrow type (the output of a callable annotated ``-> Alert``): then rows are
+converted at the chain's entry.
+
+>>> import msgspec, streams as st
+>>> class Tx(msgspec.Struct):
+...     card: str
+...     amount: int
+>>> t = st.Topology("app")
+>>> s = t.source("tx", value=Tx).filter(st.col("amount") > 5)
+>>> s.map_values(lambda v: v).filter(st.col("amount") > 7).to("out")
+>>> [(g.steps, g.mode) for g in t.compile().subtopologies[0].segments.values()]
+[(('filter-1',), 'columnar'), (('map-values-2', 'filter-3'), 'row'), (('sink-4',), 'row')]
+"""  # noqa: E501
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from operators.columnar import chain_is_columnar, projected_reads
+from streams.core.typed_serde import TypedJson, record_of
+from streams.core.types import RecordType
+from streams.plan import nodes as plan
+from streams.plan.expr import Expr
+from streams.plan.logical import LogicalPlan
+
+if TYPE_CHECKING:
+    from streams.compiler.compile import Segment
+
+Side = Literal["expr", "py", "neutral"]
+
+
+def side(n: plan.Node) -> Side:
+    """Whether a fusable step runs on Arrow (``expr``), only row-wise (``py``) or passes
+    records on as they are (``neutral``: merges, branch and late outputs)."""
+    if isinstance(n, plan.Merge | plan.LateOutput | plan.BranchOutput):
+        return "neutral"
+    return "expr" if chain_is_columnar([n]) else "py"
+
+
+def run_side(steps: Sequence[plan.Node]) -> Side:
+    for n in steps:
+        s = side(n)
+        if s != "neutral":
+            return s
+    return "neutral"
+
+
+def joins_run(topo: LogicalPlan, run: Sequence[plan.Node], n: plan.Node) -> bool:
+    """Whether ``n`` may be fused onto ``run``: always row-wise and on the same side; at a
+    change of side under ``"columnar"``, never; under ``"auto"``, only where the Arrow side
+    could not run on Arrow anyway (its records arrive as rows of unknown shape)."""
+    if topo.execution == "row":
+        return True
+    a, b = run_side(run), side(n)
+    if a == "neutral" or b == "neutral" or a == b:
+        return True
+    if topo.execution == "columnar":
+        return False
+    if a == "expr":  # expressions then a callable: split when the expressions get Arrow
+        return not fed_arrow(topo, run[0])
+    return not _arrowable(topo.schemas.record_in(n.step))  # a callable then expressions
+
+
+def _arrowable(rec: RecordType | None) -> bool:
+    return rec is not None and rec.arrow_schema() is not None
+
+
+def fed_arrow(topo: LogicalPlan, first: plan.Node) -> bool:
+    """Whether the records of a chain starting at ``first`` can arrive on Arrow: from a
+    source that decodes into Arrow, or as records of a class Arrow holds."""
+    for p in first.parents:
+        pn = topo.node(p)
+        if isinstance(pn, plan.Source) and source_schema(topo, pn) is not None:
+            return True
+    return _arrowable(topo.schemas.record_in(first.step))
+
+
+def typed_schema(topo: LogicalPlan, src: plan.Source) -> Any:
+    """The Arrow schema a typed JSON source decodes into, when the plan is not row-wise, every
+    field of its class has an Arrow type and a child of the source runs on Arrow; else None."""
+    rec = record_of(src.value_serde)
+    typed_avro = hasattr(src.value_serde, "dicts")  # (streams.core.serdes.typed_avro)
+    if rec is None or topo.execution == "row":
+        return None
+    if not isinstance(src.value_serde, TypedJson) and not typed_avro:
+        return None
+    if topo.execution == "auto" and not any(
+        side(topo.node(c)) == "expr" for c in topo.children(src.step)
+    ):
+        return None
+    return rec.arrow_schema()
+
+
+def source_schema(topo: LogicalPlan, src: plan.Source) -> Any:
+    """What a source decodes into Arrow with: its declared schema, or its typed one."""
+    return src.schema if src.schema is not None else typed_schema(topo, src)
+
+
+def runs_columnar(
+    topo: LogicalPlan,
+    steps: list[plan.Node],
+    built: Mapping[str, Segment],
+    segment_of: Mapping[str, str],
+) -> tuple[bool, bool]:
+    """(whether a chain runs on Arrow, whether it converts row batches at its entry)."""
+    if topo.execution == "row" or not chain_is_columnar(steps):
+        return False, False
+    if topo.execution == "columnar":
+        return True, True
+    schemas = topo.schemas
+    for p in steps[0].parents:
+        pn = topo.node(p)
+        if isinstance(pn, plan.Source) and source_schema(topo, pn) is not None:
+            return True, False
+        seg = built.get(segment_of.get(p, ""))
+        if seg is not None and seg.mode == "columnar":
+            return True, False
+    rec = schemas.record_in(steps[0].step)
+    if rec is not None and rec.arrow_schema() is not None:
+        return True, True
+    return False, False
+
+
+def pruned_schema(
+    topo: LogicalPlan, src: plan.Source, kids: list[Segment], by_step: Mapping[str, plan.Node]
+) -> Any:
+    """A declared schema without the fields no step can see: when every child of the source
+    is a columnar chain that projects (``select``/``map_values``) and the event time is an
+    expression, only the fields they read are decoded (JSON parsing is most of the cost of a
+    stateless query; a field not decoded costs nothing). A typed source's schema is its
+    class's: its records become objects of that class again when rows are needed."""
+    schema = source_schema(topo, src)
+    if src.schema is None or isinstance(schema, str) or not kids:
+        return schema
+    need: set[str] = set()
+    if src.timestamp is not None:
+        if not isinstance(src.timestamp.obj, Expr):
+            return schema  # fn(value) may read any field
+        need |= src.timestamp.obj.columns()
+    for seg in kids:
+        reads = None
+        if seg.columnar is not None:
+            reads = projected_reads([by_step[s] for s in seg.steps])
+        if reads is None:
+            return schema
+        need |= reads
+    fields = [f for f in schema if f.name in need]
+    if not fields or len(fields) == len(schema):
+        return schema
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    return pa.schema(fields)
+
+
+def arrow_repartition(topo: LogicalPlan, rp: plan.Repartition, writer: Segment | None) -> bool:
+    """Whether a repartition topic carries Arrow batches (:mod:`operators.arrow_ipc`): with
+    the internal default serdes (pickle), its writer sends them when a columnar chain feeds
+    it; its readers (``writer`` None) always take them, whatever the execution, so a restart
+    with another ``execution`` still reads what the last run left in the topic."""
+    if rp.key_serde is not None or rp.value_serde is not None:
+        return False
+    return writer is None or (topo.execution != "row" and writer.mode == "columnar")
+
+
+__all__ = [
+    "arrow_repartition",
+    "fed_arrow",
+    "joins_run",
+    "pruned_schema",
+    "run_side",
+    "runs_columnar",
+    "side",
+    "source_schema",
+    "typed_schema",
+]

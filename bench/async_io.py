@@ -9,7 +9,8 @@ An aiohttp service (in a process of its own, on 127.0.0.1, a random port) answer
 ``--batch``. With N calls always in flight, the ideal is N / latency records/s (100 / 20 ms =
 5,000/s); the result is the records/s from the first batch to the last commit (calls drained)
 and its ratio to that ideal. The service runs apart so that its CPU is not the worker's: what
-is measured is the client side (the step, aiohttp's client, the worker).
+is measured is the client side (the step, aiohttp's client, the worker). A second run replaces
+the HTTP call by ``asyncio.sleep`` (the step's own cost, without aiohttp's).
 """
 
 from __future__ import annotations
@@ -90,23 +91,36 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def bench(
-    records: int, latency_ms: float, concurrency: int, batch: int, ordered: bool
+    records: int,
+    latency_ms: float,
+    concurrency: int,
+    batch: int,
+    ordered: bool,
+    service: str = "http",
 ) -> dict[str, Any]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.async_io", "--serve", "--latency-ms", str(latency_ms)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    """One run; ``service`` "http": the aiohttp service in its own process; "sleep": no I/O,
+    ``asyncio.sleep(latency)`` in the step's function (what the step costs by itself)."""
+    proc = None
+    client: Client | None = None
+    fn: Any
+    if service == "http":
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.async_io", "--serve", "--latency-ms", str(latency_ms)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         port = int(proc.stdout.readline())
-        client = Client(f"http://127.0.0.1:{port}/score", concurrency)
+        fn = client = Client(f"http://127.0.0.1:{port}/score", concurrency)
+    else:
+
+        async def fn(value: Any) -> Any:
+            await asyncio.sleep(latency_ms / 1000)
+            return value
+
+    try:
         t = st.Topology("bench-async-io")
-        (
-            t.source("in")
-            .map_async(client, concurrency=concurrency, ordered=ordered, timeout=10)
-            .to("out")
-        )
+        t.source("in").map_async(fn, concurrency=concurrency, ordered=ordered, timeout=10).to("out")
         b = EmbeddedBroker()
         b.create_topic("in", 1)
         b.create_topic("out", 1)
@@ -115,22 +129,23 @@ async def bench(
             "in", 0, [(None, enc({"id": i, "amount": i % 97}), i, ()) for i in range(records)]
         )
         w = st.Worker(t, b, st.Config(max_poll_records=batch))
-        t0 = time.perf_counter()
+        t0 = time.monotonic()
         c0 = time.process_time()
         await w.run(until_idle=True)
-        end = time.perf_counter()
+        end = time.monotonic()
         cpu = time.process_time() - c0
-        await client.close()
-        service_cpu = _cpu_seconds(proc.pid)
+        if client is not None:
+            await client.close()
+        service_cpu = _cpu_seconds(proc.pid) if proc is not None else 0.0
         out = b.fetch(TopicPartition("out", 0), 0)
         assert len(out) == records, (len(out), records)
         if ordered:
             assert [json.loads(m.value)["id"] for m in out] == list(range(records))
-        start = w.first_batch_at or t0
-        wall = end - start
+        wall = end - (w.first_batch_at or t0)  # (from the first batch: not the worker's start)
         ideal = concurrency / (latency_ms / 1000)
         rate = records / wall
         return {
+            "service": service,
             "records": records,
             "latency_ms": latency_ms,
             "concurrency": concurrency,
@@ -142,11 +157,13 @@ async def bench(
             "ratio": round(rate / ideal, 3),
             "worker_cpu_s": round(cpu, 2),
             "service_cpu_s": round(service_cpu, 2),
+            "load_avg_1m": round(os.getloadavg()[0], 1),
             "peak_rss_mb": round(peak_rss_mb()),
         }
     finally:
-        proc.kill()
-        proc.wait()
+        if proc is not None:
+            proc.kill()
+            proc.wait()
 
 
 def main(argv: list[str]) -> int:
@@ -162,21 +179,26 @@ def main(argv: list[str]) -> int:
     if args.serve:
         serve(args.latency_ms)
         return 0
-    r = asyncio.run(
-        bench(args.records, args.latency_ms, args.concurrency, args.batch, not args.unordered)
-    )
+    args_ = (args.records, args.latency_ms, args.concurrency, args.batch, not args.unordered)
+    r = asyncio.run(bench(*args_, service="http"))
     print(json.dumps(r))
+    alone = asyncio.run(bench(*args_, service="sleep"))
+    print(json.dumps(alone))
     if args.record:
         order = "unordered" if args.unordered else "ordered"
         body = (
-            "| measure | result |\n|---|---:|\n"
-            f"| map_async ({order}) records/s, {r['records']:,} records, service latency "
-            f"{r['latency_ms']:g} ms, concurrency {r['concurrency']}, fetches of {r['batch']} "
-            f"| {r['records_per_s']:,} |\n"
-            f"| ideal (concurrency / latency) | {r['ideal_per_s']:,} |\n"
-            f"| ratio | {r['ratio']} |\n"
-            f"| CPU: worker, service | {r['worker_cpu_s']} s, {r['service_cpu_s']} s "
+            f"map_async ({order}), {r['records']:,} records, service latency "
+            f"{r['latency_ms']:g} ms, concurrency {r['concurrency']}, fetches of {r['batch']}, "
+            "one task, embedded broker; the ideal is concurrency / latency = "
+            f"{r['ideal_per_s']:,} records/s.\n\n"
+            "| function of the step | records/s | ratio to ideal | CPU worker / service |\n"
+            "|---|---:|---:|---:|\n"
+            f"| HTTP POST to an aiohttp service (own process) | {r['records_per_s']:,} | "
+            f"{r['ratio']} | {r['worker_cpu_s']} s / {r['service_cpu_s']} s "
             f"(in {r['seconds']} s) |\n"
+            f"| asyncio.sleep (no I/O: the step alone) | {alone['records_per_s']:,} | "
+            f"{alone['ratio']} | {alone['worker_cpu_s']} s |\n\n"
+            f"Load average (1 min) at the end: {r['load_avg_1m']}, {alone['load_avg_1m']}.\n"
         )
         cmd = f"python -m bench async-io --records {args.records} --latency-ms {args.latency_ms:g}"
         cmd += f" --concurrency {args.concurrency} --batch {args.batch}"

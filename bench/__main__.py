@@ -1,5 +1,6 @@
 """``python -m bench <benchmark> [options]``: micro, state, kafka, nexmark, chaos, revisions,
-connectors."""
+connectors,
+async-io."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import sys
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         print(
-            "usage: python -m bench {micro,state,kafka,nexmark,chaos,revisions,connectors} [--help]"
+            "usage: python -m bench "
+            "{micro,state,kafka,nexmark,chaos,revisions,connectors,async-io} [--help]"
         )
         return 0 if len(sys.argv) >= 2 else 2
     name, rest = sys.argv[1], sys.argv[2:]
@@ -25,6 +27,8 @@ def main() -> int:
         from bench.nexmark.cli import main as run
     elif name == "connectors":
         from bench.connectors import main as run
+    elif name == "async-io":
+        from bench.async_io import main as run
     elif name == "revisions":
         from bench.revisions import main as run
     else:

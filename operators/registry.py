@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol
 from operators import aggregate, fused, windowed
 from operators import columnar as col
 from operators.aggregate import AggregateProcessor
+from operators.async_call import AsyncCallProcessor
 from operators.base import Collector, Processor
 from operators.connectors.api import Guarantee, SinkContext
 from operators.connectors.runtime import SinkProcessor as ConnectorSinkProcessor
@@ -200,6 +201,10 @@ def _global_join(node: plan.StreamGlobalJoin, exits: Any, ctx: BuildContext) -> 
     return LookupJoinProcessor(node, gstore.get, exits[0], ctx.policy(node.step))
 
 
+def _async(node: Any, exits: Any, ctx: BuildContext) -> AsyncCallProcessor:
+    return AsyncCallProcessor(node, exits[0], ctx.policy(node.step))
+
+
 def _chain(
     fused_: Callable[[Any, Any], fused.Lines] | None,
     columnar: Callable[[Any], col.Step] | None = None,
@@ -295,6 +300,10 @@ REGISTRY: Mapping[type[plan.Node], OperatorSpec] = {
         ),
         binary=True,
     ),
+    # async steps: a processor of their own (its calls run on the task's event loop)
+    plan.MapAsync: OperatorSpec("stateful", _async, on_error=True),
+    plan.FilterAsync: OperatorSpec("stateful", _async, on_error=True),
+    plan.FlatMapAsync: OperatorSpec("stateful", _async, on_error=True),
     plan.FkResolve: OperatorSpec(
         "stateful",
         lambda n, exits, ctx: FkResolveProcessor(n, ctx.getter(n.table_step), exits[0]),

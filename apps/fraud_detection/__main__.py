@@ -1,9 +1,10 @@
 """Run the fraud-detection demo: ``python -m apps.fraud_detection [--transactions N]``.
 
-Generates card transactions with injected, labelled fraud, runs the topology on the embedded
-broker (or on Kafka with ``--bootstrap``, with ``--workers N`` worker processes), prints alerts
-as they fire, and ends with a summary: throughput, alerts per rule, and precision / recall
-against the ground truth.
+Generates card transactions with injected, labelled fraud, starts the risk model's HTTP
+service (aiohttp, in this process, on 127.0.0.1 and a free port), runs the topology on the
+embedded broker (or on Kafka with ``--bootstrap``, with ``--workers N`` worker processes),
+prints alerts with the model's risk as they fire, and ends with a summary: throughput, alerts
+per rule, precision / recall against the ground truth, and the model's mean risk per rule.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import os
 import sys
 import tempfile
 import time
@@ -18,7 +20,14 @@ from typing import Any
 
 import streams as st
 from apps.fraud_detection.generator import Dataset, generate
-from apps.fraud_detection.topology import ALERTS, BLOCKLIST, TRANSACTIONS, build_topology
+from apps.fraud_detection.model import ModelClient, ModelService
+from apps.fraud_detection.topology import (
+    ALERTS,
+    BLOCKLIST,
+    MODEL_URL_ENV,
+    TRANSACTIONS,
+    build_topology,
+)
 from apps.workers import parse_run_args, run_workers
 from streams.core.partitioner import partition_for
 from streams.runtime.broker import Broker, TopicPartition, TopicSpec
@@ -82,6 +91,15 @@ def print_summary(
         print(f"{rule:22s} {alerts:7d} {fraud:9d} {p:10.2f} {r:7.2f} {eps:>17s}")
 
 
+def print_risk(alerts: list[dict[str, Any]]) -> None:
+    """The model's mean risk per rule (every alert went through the model service)."""
+    by_rule: dict[str, list[float]] = collections.defaultdict(list)
+    for a in alerts:
+        by_rule[a["rule"]].append(a["risk"])
+    means = ", ".join(f"{r} {sum(v) / len(v):.2f}" for r, v in sorted(by_rule.items()))
+    print(f"\nmodel risk, mean per rule: {means}")
+
+
 def _records(ds: Dataset, partitions: int) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
     enc = st.serde.JSON.serialize
     blocked: dict[int, list[Any]] = collections.defaultdict(list)
@@ -107,7 +125,8 @@ def show_alerts() -> Any:
         shown += 1
         if shown <= SHOW_FIRST:
             print(
-                f"ALERT {alert['rule']:21s} {alert['card_id']} {alert['tx_id']}  {alert['reason']}"
+                f"ALERT {alert['rule']:21s} {alert['card_id']} {alert['tx_id']} "
+                f"risk={alert['risk']:.2f}  {alert['reason']}"
             )
         elif shown == SHOW_FIRST + 1:
             print("... (more alerts: see the summary)")
@@ -138,25 +157,34 @@ async def run(
         await producer.flush()
     await producer.close()
     show = show_alerts()
-    if workers > 1:  # `streams run --workers N` in a consumer group; we tail the alerts
-        assert bootstrap is not None
-        return await run_workers(
-            "apps.fraud_detection.topology:from_env",
-            bootstrap,
-            workers,
-            state_dir or tempfile.mkdtemp(prefix="fraud-detector-"),
-            prefix,
-            tail=(broker, prefix + ALERTS, partitions, show),
+    async with ModelService() as model:
+        print(f"risk model service on {model.url}")
+        if workers > 1:  # `streams run --workers N` in a consumer group; we tail the alerts
+            assert bootstrap is not None
+            os.environ[MODEL_URL_ENV] = model.url  # (the workers call this process's service)
+            return await run_workers(
+                "apps.fraud_detection.topology:from_env",
+                bootstrap,
+                workers,
+                state_dir or tempfile.mkdtemp(prefix="fraud-detector-"),
+                prefix,
+                tail=(broker, prefix + ALERTS, partitions, show),
+            )
+        client = ModelClient(model.url)
+        topo = build_topology(prefix=prefix, model=client)
+        topo.stream("model-risk").peek(show, name="print-alerts")
+        config = st.Config(
+            state_dir=state_dir, state_backend="memory" if state_dir is None else "rocksdb"
         )
-    topo = build_topology(prefix=prefix)
-    topo.stream("all-alerts").peek(show, name="print-alerts")
-    config = st.Config(
-        state_dir=state_dir, state_backend="memory" if state_dir is None else "rocksdb"
-    )
-    worker = st.Worker(topo, broker, config)
-    t0 = time.perf_counter()
-    await worker.run(until_idle=True, end_of_input=True)
-    return time.perf_counter() - t0
+        worker = st.Worker(topo, broker, config)
+        t0 = time.perf_counter()
+        try:
+            await worker.run(until_idle=True, end_of_input=True)
+        finally:
+            await client.close()
+        seconds = time.perf_counter() - t0
+        print(f"(the model scored {model.requests:,} alerts)")
+        return seconds
 
 
 async def read_alerts(broker: Broker, partitions: int, topic: str = ALERTS) -> list[dict[str, Any]]:
@@ -229,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
 
     seconds, alerts, dead = asyncio.run(go())
     print_summary(len(ds.transactions), seconds, score(ds, alerts))
+    print_risk(alerts)
     print(
         f"\n{dead} malformed records went to the dead-letter topic "
         f"'{args.prefix}{DLQ}' ({len(ds.malformed)} were injected)"

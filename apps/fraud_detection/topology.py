@@ -8,7 +8,9 @@
   no airliner reaches means two physical cards.
 * **blocklisted merchant**: a global table of blocked merchants joined on ``merchant_id``.
 
-Every alert is ``{"tx_id", "card_id", "rule", "score", "reason", "ts"}``, keyed by card.
+Every alert is then scored by a risk model behind HTTP (:mod:`apps.fraud_detection.model`),
+through ``map_async``: ``{"tx_id", "card_id", "rule", "score", "reason", "ts", "risk"}``,
+keyed by card.
 
 >>> topo = build_topology()
 >>> sorted(s.spec.name for sub in topo.compile().subtopologies for s in sub.stores)
@@ -25,6 +27,7 @@ import msgspec
 
 import streams as st
 from apps.fraud_detection.generator import decode_transaction, haversine_km
+from apps.fraud_detection.model import ModelClient
 from streams import agg, windows
 
 TRANSACTIONS = "transactions"
@@ -119,9 +122,15 @@ TRANSACTION_SERDE = st.serde.of(msgspec.json.encode, _decode_transaction, name="
 _JSON_DECODE = msgspec.json.Decoder().decode
 
 
-def build_topology(app_id: str = "fraud-detector", prefix: str = "") -> st.Topology:
+MODEL_URL_ENV = "FRAUD_MODEL_URL"  # what --workers passes to its worker processes
+
+
+def build_topology(
+    app_id: str = "fraud-detector", prefix: str = "", model: ModelClient | None = None
+) -> st.Topology:
     """The topology; ``prefix`` goes in front of the application id and every topic name
-    (isolates runs on a shared broker)."""
+    (isolates runs on a shared broker). ``model``: the client of the model service (None: a
+    client that starts a service of its own)."""
     topo = st.Topology(prefix + app_id)
     tx = topo.source(
         prefix + TRANSACTIONS,
@@ -168,16 +177,33 @@ def build_topology(app_id: str = "fraud-detector", prefix: str = "") -> st.Topol
         key="merchant_id",
         name="blocklist-check",
     )
-    velocity.merge(spikes, travel, blocked, name="all-alerts").to(prefix + ALERTS)
+    alerts = velocity.merge(spikes, travel, blocked, name="all-alerts")
+    # the model's risk for each alert: up to 50 calls in flight per task, in order
+    scored = alerts.map_async(
+        model or ModelClient(), concurrency=50, timeout=5.0, retries=2, name="model-risk"
+    )
+    scored.to(prefix + ALERTS)
     return topo
 
 
 def from_env() -> st.Topology:
     """For ``streams run apps.fraud_detection.topology:from_env``: the topic/app-id prefix
-    comes from ``$STREAMS_DEMO_PREFIX`` (what ``--workers`` passes to its worker processes)."""
-    return build_topology(prefix=os.environ.get("STREAMS_DEMO_PREFIX", ""))
+    comes from ``$STREAMS_DEMO_PREFIX`` and the model service from ``$FRAUD_MODEL_URL`` (what
+    ``--workers`` passes to its worker processes)."""
+    return build_topology(
+        prefix=os.environ.get("STREAMS_DEMO_PREFIX", ""),
+        model=ModelClient(os.environ.get(MODEL_URL_ENV) or None),
+    )
 
 
 topology = build_topology()
 
-__all__ = ["ALERTS", "BLOCKLIST", "TRANSACTIONS", "build_topology", "from_env", "topology"]
+__all__ = [
+    "ALERTS",
+    "BLOCKLIST",
+    "MODEL_URL_ENV",
+    "TRANSACTIONS",
+    "build_topology",
+    "from_env",
+    "topology",
+]

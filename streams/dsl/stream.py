@@ -31,6 +31,7 @@ from operators.registry import spec_for
 from streams.core.errors import TopologyError
 from streams.core.policies import Emit, ErrorPolicyName, check_error_policy
 from streams.core.serde import Serde
+from streams.dsl.async_steps import AsyncSteps
 from streams.dsl.typed import sink_serdes
 from streams.plan import nodes as plan
 from streams.plan.agg import Agg
@@ -45,8 +46,9 @@ if TYPE_CHECKING:
 ValueFn = Callable[[Any], Any] | Expr | str
 
 
-class Stream:
-    """An unbounded stream of keyed records inside a :class:`~streams.dsl.topology.Topology`."""
+class Stream(AsyncSteps):
+    """An unbounded stream of keyed records inside a :class:`~streams.dsl.topology.Topology`
+    (its async steps, ``map_async`` and co., are in :mod:`streams.dsl.async_steps`)."""
 
     __slots__ = ("_step", "_topology")
 

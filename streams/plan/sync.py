@@ -19,11 +19,11 @@ from typing import Any
 
 from streams.core.errors import TopologyError
 
-#: what to do instead (the one place to update when an async operator exists)
+#: what to do instead
 ASYNC_HINT = (
     "steps call their functions synchronously, so its coroutine would never run. "
-    "Pass a plain function: call a blocking client from it, or load what it looks up into a "
-    "table and join that table (see docs/concepts/topology.md, 'Functions are synchronous')"
+    "Use map_async / filter_async / flat_map_async, which await it with many calls in flight "
+    "(see docs/how-to/call-a-service.md), or pass a plain function"
 )
 
 

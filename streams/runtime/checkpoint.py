@@ -2,6 +2,8 @@
 
 A commit (:func:`commit`) is, in this order, and the order is what makes it correct:
 
+0. drain: the calls of async steps in flight end and their results are emitted
+   (:meth:`~streams.runtime.task.Task.drain_async`);
 1. prepare: each task flushes its stores' caches and its connector sinks prepare; the dirty
    entries go out as changelog records, with the outputs already produced
    (:meth:`TaskCheckpoint.prepare`);
@@ -225,6 +227,9 @@ async def commit(
 ) -> list[Task] | None:
     """Checkpoint ``tasks`` (see the module docstring); return those that committed, or
     ``None`` if the group refused the offsets (every task abandoned)."""
+    # 0. async steps' calls in flight end and emit: the offsets never pass a record in flight
+    for t in tasks:
+        await t.drain_async()
     # 1. state: dirty entries -> changelog records (produced with the outputs)
     last = not exactly_once
     changelogs = [tp for t in tasks for tp in t.checkpoint.prepare(timestamp_ms, sources_last=last)]

@@ -40,6 +40,7 @@ from streams.runtime.broker import TopicPartition
 from streams.runtime.checkpoint import run_sync
 from streams.runtime.embedded import EmbeddedBroker
 from streams.runtime.global_tables import GlobalStore
+from streams.runtime.loop_thread import LoopThread
 from streams.runtime.restore import EmbeddedChangelog
 from streams.runtime.sources import SourceFeed, connector_topics, feeds_of
 from streams.runtime.task import BrokerCollector, Task, TaskId
@@ -120,6 +121,7 @@ class TopologyTestDriver:
         self._committed_meta: dict[TopicPartition, str] = {}  # event time, as in the worker
         self.tasks: dict[TaskId, Task] = {}
         self.feeds: list[SourceFeed] = []  # the connector sources the tasks read
+        self._loop_thread = LoopThread()  # (async steps' calls: started when one runs)
         self.restored_records = 0
         self._dropped_before: dict[tuple[str, str], int] = {}  # of tasks gone in a crash
         self.global_stores: dict[str, GlobalStore] = {}
@@ -263,6 +265,15 @@ class TopologyTestDriver:
                     self.tasks[TaskId(sub.id, tp.partition)].process(tp, msgs)
                     self._positions[tp] = msgs[-1][4] + 1
                     progressed = True
+            progressed |= self._settle()
+
+    def _settle(self) -> bool:
+        """Run the calls of async steps to their end (on the driver's loop thread), so each
+        pipe sees every result; whether there were any."""
+        busy = [t for t in self.tasks.values() if t.async_busy]
+        for task in busy:
+            self._loop_thread.run(task.drain_async())
+        return bool(busy)
 
     def poll_sources(self, *, batch_size: int = 1_000) -> int:
         """Read the connector sources (``topo.source_from``) until none has a batch now, and
@@ -411,6 +422,7 @@ class TopologyTestDriver:
             feed.close()
         self.feeds.clear()
         self.tasks.clear()
+        self._loop_thread.close()
 
     def __enter__(self) -> TopologyTestDriver:
         return self

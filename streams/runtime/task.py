@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from operators.async_call import AsyncCallProcessor
 from operators.base import Collector, TimedProcessor, WallClockProcessor
 from operators.connectors.api import Guarantee
 from operators.drops import Drops
@@ -122,6 +123,10 @@ class Task:
         self.error_policies = wiring.error_policies
         self.sinks = wiring.sinks  # connector sinks: two-phase commit with the task
         self.timed = list(reversed(wiring.timed))  # topological order: upstream windows close first
+        #: async steps (their calls outlive a batch: see drain_async), upstream ones first
+        self.async_steps = [
+            p for p in reversed(wiring.procs.values()) if isinstance(p, AsyncCallProcessor)
+        ]
         sources = {}
         for topic, inp in sub.inputs.items():
             if inp.source is not None:
@@ -346,8 +351,11 @@ class Task:
             return
         now = self.clock()
         wm = self.watermarks.current(now)
-        if self.hold_watermark and self.watermarks.floor != END_OF_TIME:
-            wm = self.watermark  # (batch semantics: held until the end of input)
+        # (records in flight in an async step have not reached the steps after it: the
+        # watermark, here and downstream, waits for them)
+        held = self.async_busy
+        if held or (self.hold_watermark and self.watermarks.floor != END_OF_TIME):
+            wm = self.watermark  # (and batch semantics hold it until the end of input)
         if wm > self.watermark:
             self.watermark = wm
             for p in self.timed:
@@ -362,14 +370,40 @@ class Task:
         # An idle task's watermark moves with the wall clock, so it would announce at every
         # poll; at most once per IDLE_ANNOUNCE_MS instead. Otherwise its control records are
         # new input downstream forever, and a bounded run never sees its input end.
-        if announce != self._announced and (
-            not by_wall_clock or now - self._announced_at >= IDLE_ANNOUNCE_MS
+        if (
+            not held
+            and announce != self._announced
+            and (not by_wall_clock or now - self._announced_at >= IDLE_ANNOUNCE_MS)
         ):
             self._announced = announce
             self._announced_at = now
             for p in self.timed:
                 if isinstance(p, SinkProcessor):
                     p.on_watermark(announce)
+
+    @property
+    def async_busy(self) -> bool:
+        """Whether an async step has records in flight (their results not emitted yet)."""
+        return any(p.busy for p in self.async_steps)
+
+    async def pump_async(self) -> None:
+        """After a batch (the worker): start the async steps' calls; return once every row is
+        started, so a step at its ``concurrency`` holds the next batch back."""
+        for p in self.async_steps:
+            await p.pump()
+
+    async def drain_async(self) -> None:
+        """Before a commit: run the async steps' calls to their end and emit the results, so
+        the offsets committed cover no record still in flight; then let the watermark move.
+        Returns at once, without suspending, when nothing is in flight (the test driver)."""
+        if not self.async_busy:
+            for p in self.async_steps:
+                await p.drain()  # (a failure of a step that has gone idle)
+            return
+        while self.async_busy:
+            for p in self.async_steps:  # (upstream first: a result may feed a later one)
+                await p.drain()
+            self.punctuate()  # (windows it closes may feed an async step again)
 
     def _reject_to(self, topic: str) -> Callable[[Any, ProcessingError], None]:
         """Dead-letter rows a user function failed on to ``topic`` (see
@@ -394,6 +428,8 @@ class Task:
         """Close stores; uncommitted state changes are dropped (the changelog has the rest)."""
         for sink in self.sinks:
             sink.close()
+        for p in self.async_steps:
+            p.cancel()  # (their input is not committed: it runs again)
         if self.stores is not None:
             self.stores.close()
 

@@ -342,6 +342,8 @@ class Worker:
                     slot.sources.run(tp, msgs)
                 else:
                     slot.task.process(tp, msgs)
+                if slot.task.async_steps:  # their calls outlive the batch (backpressure here)
+                    await slot.task.pump_async()
                 producer = slot.producer or self._producer
                 if producer is not None:  # backpressure: a slow broker slows this task down
                     await producer.wait_for_room()
@@ -367,6 +369,10 @@ class Worker:
         t0 = time.perf_counter()
         ready = [s for s in self.slots.values() if s.ready.is_set()]
         await asyncio.gather(*(s.queue.join() for s in ready))
+        for e in await self._drain_async(ready):
+            if e is not None:  # (an async step's call failed under the 'fail' policy)
+                self._failure = self._failure or e
+                self._stop.set()
         if self._failure is not None:
             return  # never commit past a failed batch
         io = WorkerCommitIO(self, ready)
@@ -386,6 +392,11 @@ class Worker:
         if time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + self.config.repartition_purge_interval_ms / 1000
             await self._purge_repartition_topics(committed)
+
+    async def _drain_async(self, slots: list[_TaskSlot]) -> list[BaseException | None]:
+        """Async steps' calls in flight end (and emit) before their offsets are committed."""
+        out = await asyncio.gather(*(s.task.drain_async() for s in slots), return_exceptions=True)
+        return [e if isinstance(e, BaseException) else None for e in out]
 
     async def _purge_repartition_topics(self, slots: list[_TaskSlot]) -> None:
         """Delete what this worker's tasks committed past on repartition topics: each

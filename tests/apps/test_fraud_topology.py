@@ -9,6 +9,7 @@ import pytest
 import streams as st
 from apps.fraud_detection.__main__ import score
 from apps.fraud_detection.generator import generate
+from apps.fraud_detection.model import PRIOR, risk
 from apps.fraud_detection.topology import ALERTS, BLOCKLIST, TRANSACTIONS, build_topology
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,6 +42,20 @@ def test_statistical_rules_are_useful(scored):
     assert p >= 0.75 and r >= 0.75
 
 
+def test_every_alert_is_scored_by_the_model_service():
+    # (through map_async: the client starts its own aiohttp service on the driver's loop)
+    ds = generate(3_000, seed=5)
+    with st.TopologyTestDriver(build_topology()) as d:
+        for m in sorted(ds.blocklist):
+            d.pipe(BLOCKLIST, {"blocked": True}, key=m)
+        d.pipe_many(TRANSACTIONS, [(tx["card_id"], tx, tx["ts"]) for tx in ds.transactions])
+        d.end_of_input()
+        alerts = d.read_values(ALERTS)
+    assert alerts
+    for a in alerts:
+        assert a["risk"] == risk({k: v for k, v in a.items() if k != "risk"}) >= PRIOR[a["rule"]]
+
+
 def test_the_demo_runs_end_to_end():
     r = subprocess.run(
         [sys.executable, "-m", "apps.fraud_detection", "--transactions", "3000"],
@@ -53,6 +68,7 @@ def test_the_demo_runs_end_to_end():
     assert r.returncode == 0, r.stderr
     assert "transactions/s" in r.stdout and "blocklisted_merchant" in r.stdout
     assert "3 malformed records went to the dead-letter topic" in r.stdout  # 0.1% of 3,000
+    assert "risk model service on http://127.0.0.1:" in r.stdout and " risk=" in r.stdout
 
 
 @pytest.mark.kafka

@@ -391,7 +391,7 @@ def test_the_async_error_names_the_step_and_what_to_do():
         t.source("in").map_values(_coro, name="score")
     msg = str(e.value)
     assert msg.startswith("step 'score': function _coro is an async function; ")
-    assert "docs/concepts/topology.md" in msg
+    assert "map_async" in msg and "docs/how-to/call-a-service.md" in msg  # where it goes
     with pytest.raises(st.TopologyError, match="predicate partial\\(_AsyncCall object\\)"):
         t.source("in2").filter(functools.partial(_AsyncCall()))
 

@@ -4,7 +4,8 @@ Nodes hold no I/O and no runtime state; a node names its parents by step id. Use
 are wrapped in :class:`Fn` (a callable or a column expression), validated when the node is
 built so a mistake is reported at the line that made it. By family: :mod:`.base` (the node
 and its functions), :mod:`.stream` (sources, stateless steps, sinks), :mod:`.stateful`,
-:mod:`.connectors` (user connectors).
+:mod:`.connectors` (user connectors),
+:mod:`.async_call` (steps that await a coroutine per record).
 
 >>> from streams.plan.expr import col
 >>> f = as_fn("big", "predicate", col("amount") > 5)
@@ -12,6 +13,7 @@ and its functions), :mod:`.stream` (sources, stateless steps, sinks), :mod:`.sta
 "(col('amount') > 5)"
 """
 
+from streams.plan.nodes.async_call import FilterAsync, FlatMapAsync, MapAsync, as_async_fn
 from streams.plan.nodes.base import STEP_ID, Fn, Node, StoreSpec, as_fn, check_step_id
 from streams.plan.nodes.connectors import SinkConnector, SourceConnector
 from streams.plan.nodes.stateful import (
@@ -56,16 +58,19 @@ __all__ = [
     "Branch",
     "BranchOutput",
     "Filter",
+    "FilterAsync",
     "FkResolve",
     "FkRespond",
     "FkSubscribe",
     "FlatMap",
+    "FlatMapAsync",
     "FlatMapValues",
     "Fn",
     "GlobalTableSource",
     "KeyBy",
     "LateOutput",
     "Map",
+    "MapAsync",
     "MapBatches",
     "MapValues",
     "Merge",
@@ -88,6 +93,7 @@ __all__ = [
     "ToTable",
     "WindowedAggregate",
     "WithColumns",
+    "as_async_fn",
     "as_fn",
     "check_step_id",
 ]

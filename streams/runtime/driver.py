@@ -257,6 +257,12 @@ class TopologyTestDriver:
                     self._positions[tp] = msgs[-1][4] + 1
                     progressed = True
 
+    @property
+    def positions(self) -> dict[TopicPartition, int]:
+        """The offset processing reached per input partition (sources and repartition
+        topics): everything below it is processed, committed or not."""
+        return dict(self._positions)
+
     def _load_globals(self) -> None:
         for g in self.global_stores.values():
             topic = g.node.topic

@@ -29,6 +29,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 
 from state.task_state import TaskStores
 from streams.compiler.compile import Compilable, PhysicalPlan
@@ -58,6 +59,7 @@ from streams.runtime.metrics import (
 )
 from streams.runtime.queries import Queries, StoreQuery
 from streams.runtime.restore import ConsumerChangelog, tail_standbys
+from streams.runtime.retention import release_read
 from streams.runtime.task import Task, TaskId
 from streams.runtime.topics import partition_counts
 from streams.runtime.worker_commit import WorkerCommitIO
@@ -136,6 +138,13 @@ class Worker:
         #: time until the end of input, so nothing is late
         self.hold_watermark = False
         self._rejoining = False  # a failed commit asked the group for a new assignment
+        #: a run that owns its embedded broker (the CLI's file runs, benchmarks): after each
+        #: commit, the broker drops what nobody will read again (see
+        #: :func:`~streams.runtime.retention.release_read`), so
+        #: memory follows the state and not the input's size
+        self.release_committed = False
+        self._commit_asked = False
+        self.committed = asyncio.Event()  # set after every commit (a feed waits on it)
         self.queries = Queries(self)
         self.http: HttpServer | None = None
         self.endpoint: str | None = None  # the HTTP address other workers forward queries to
@@ -370,9 +379,16 @@ class Worker:
             if s.meter is not None:
                 s.meter.sync()  # outputs of idle punctuations and window closes too
         self.metrics.observe_commit(time.perf_counter() - t0)
+        if self.release_committed and isinstance(self.broker, EmbeddedBroker):
+            release_read(self.broker, self.plan, [s.task for s in committed])
+        self.committed.set()
         if time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + self.config.repartition_purge_interval_ms / 1000
             await self._purge_repartition_topics(committed)
+
+    def request_commit(self) -> None:
+        """Commit at the next turn of the run loop (a feed whose buffer is full asks)."""
+        self._commit_asked = True
 
     async def _purge_repartition_topics(self, slots: list[_TaskSlot]) -> None:
         """Delete what this worker's tasks committed past on repartition topics: each
@@ -428,12 +444,15 @@ class Worker:
         until_idle: bool = False,
         handle_signals: bool = False,
         end_of_input: bool = False,
+        feed: Callable[[Worker], Awaitable[None]] | None = None,
     ) -> None:
         """Run until :meth:`stop` (or SIGINT/SIGTERM with ``handle_signals``).
 
         ``until_idle`` stops once every assigned partition is consumed and processed: a bounded
         run over what the topics hold now (tests, benchmarks, backfills). With ``end_of_input``
         it then advances event time to the end, so every window closes and is emitted.
+        ``feed(worker)``, started once the worker has subscribed, writes input while the
+        worker runs (``streams run --input``); until it returns, the input is not over.
         """
         loop = asyncio.get_running_loop()
         old_gc = gc.get_threshold()
@@ -442,10 +461,13 @@ class Worker:
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stop)
+        feeding: asyncio.Task[None] | None = None
         try:
             await self.start()
             assert self._consumer is not None
             self._watchdog = asyncio.create_task(watchdog(self), name="liveness")
+            if feed is not None:
+                feeding = asyncio.create_task(_awaited(feed(self)), name="feed")
             interval = self.config.effective_commit_interval_ms / 1000
             next_commit = time.monotonic() + interval
             while not self._stop.is_set():
@@ -467,10 +489,16 @@ class Worker:
                 for slot in self.slots.values():  # idle timeouts move watermarks on
                     if slot.ready.is_set() and slot.queue.empty():
                         slot.task.punctuate()
-                if time.monotonic() >= next_commit or self._stores_full():
+                if feeding is not None and feeding.done():
+                    if (err := feeding.exception()) is not None:
+                        self._failure = err
+                        break
+                    feeding = None
+                if time.monotonic() >= next_commit or self._stores_full() or self._commit_asked:
+                    self._commit_asked = False
                     await self.commit()
                     next_commit = time.monotonic() + interval
-                if until_idle and not batches:
+                if until_idle and not batches and feeding is None:
                     await self.commit()
                     restoring = any(not s.ready.is_set() for s in self.slots.values())
                     if (
@@ -487,6 +515,10 @@ class Worker:
                         log.info("input consumed (processed %d records): stopping", self.processed)
                         break
         finally:
+            if feeding is not None:
+                feeding.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await feeding
             await self.close()
             gc.set_threshold(*old_gc)
             if handle_signals:
@@ -544,6 +576,10 @@ class Worker:
         if self.http is not None:
             await self.http.close()
             self.http = None
+
+
+async def _awaited(work: Awaitable[None]) -> None:
+    await work
 
 
 __all__ = ["ProducerCollector", "Worker"]

@@ -1,4 +1,5 @@
-"""``python -m bench <benchmark> [options]``: micro, state, kafka, nexmark, chaos, revisions."""
+"""``python -m bench <benchmark> [options]``: micro, state, kafka, nexmark, chaos, revisions,
+scale."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
-        print("usage: python -m bench {micro,state,kafka,nexmark,chaos,revisions} [--help]")
+        print("usage: python -m bench {micro,state,kafka,nexmark,chaos,revisions,scale} [--help]")
         return 0 if len(sys.argv) >= 2 else 2
     name, rest = sys.argv[1], sys.argv[2:]
     if name == "micro":
@@ -22,6 +23,8 @@ def main() -> int:
         from bench.nexmark.cli import main as run
     elif name == "revisions":
         from bench.revisions import main as run
+    elif name == "scale":
+        from bench.scale import main as run
     else:
         print(f"unknown benchmark {name!r}", file=sys.stderr)
         return 2

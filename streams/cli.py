@@ -115,7 +115,7 @@ class _FileInput:
                     continue
                 key, value, ts = rec
                 kb, vb = kser(key), vser(value)
-                p = 0 if kb is None else partition_for(kb, n_parts)
+                p = 0 if kb is None or n_parts == 1 else partition_for(kb, n_parts)
                 parts.setdefault(p, []).append((kb, vb, ts, ()))
             yield parts, len(batch), float(self._jsonl.bytes_read)
 
@@ -289,6 +289,7 @@ def _run_in(args: argparse.Namespace, state_dir: str | None) -> int:
         default_partitions=args.partitions,
         state_dir=state_dir,
         http_address=args.http,
+        **_config_settings(args.config),
     )
     broker: Broker
     status = sys.stderr.isatty() and not args.no_status
@@ -331,6 +332,32 @@ def _run_in(args: argparse.Namespace, state_dir: str | None) -> int:
     if dropped := worker.metrics.dropped_total():
         print(f"dropped {dropped} records (streams_records_dropped_total)", file=sys.stderr)
     return 0
+
+
+def _config_settings(specs: Sequence[str]) -> dict[str, Any]:
+    """``--config NAME=VALUE`` settings: an int where the field takes one, ``none`` for None.
+
+    >>> _config_settings(["rocksdb_block_cache_bytes=1048576", "commit_interval_ms=none"])
+    {'rocksdb_block_cache_bytes': 1048576, 'commit_interval_ms': None}
+    """
+    from dataclasses import fields
+
+    known = {f.name: f for f in fields(Config)}
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        if not sep or name not in known:
+            raise StreamsError(
+                f"--config takes NAME=VALUE with NAME a Config field ({', '.join(known)}), "
+                f"got {spec!r}"
+            )
+        value: Any = text
+        if text.lower() == "none":
+            value = None
+        elif text.lstrip("-").isdigit():
+            value = int(text)  # (Config checks the type of every field)
+        out[name] = value
+    return out
 
 
 _SEMANTICS = {
@@ -400,6 +427,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         metavar="TOPIC",
         help="embedded: print a sink or dead-letter topic's records as they are written",
+    )
+    r.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a worker Config field (docs: configuration), e.g. "
+        "rocksdb_block_cache_bytes=268435456; repeatable",
     )
     r.add_argument(
         "--progress",

@@ -24,6 +24,7 @@ from operators.drops import Drops
 from operators.event_time import EventTime
 from operators.sink import SinkProcessor
 from operators.source import Decoder
+from state.rocks import RocksDBMemory
 from state.task_state import TaskStores
 from streams.compiler.compile import PhysicalPlan, SubTopology
 from streams.core.errors import ProcessingError
@@ -80,6 +81,7 @@ class Task:
         global_stores: Mapping[str, Any] | None = None,
         cache_max_entries: int = 10_000,
         hold_watermark: bool = False,
+        rocksdb: RocksDBMemory | None = None,
     ) -> None:
         self.id = TaskId(sub.id, partition)
         self.sub = sub
@@ -93,6 +95,7 @@ class Task:
                 backend=state_backend,
                 state_dir=state_dir,
                 cache_max_entries=cache_max_entries,
+                rocksdb=rocksdb,
             )
         self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
         #: records this task's steps dropped, by (step, reason)

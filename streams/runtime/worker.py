@@ -31,6 +31,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 
+from state.rocks import RocksDBMemory
 from state.task_state import TaskStores
 from streams.compiler.compile import Compilable, PhysicalPlan
 from streams.core.errors import BrokerError
@@ -121,6 +122,10 @@ class Worker:
         self.standby_records = 0
         self.first_batch_at: float | None = None  # monotonic time of the first processed batch
         self.standbys: dict[TaskId, TaskStores] = {}
+        #: the memory bounds every RocksDB store of this worker shares (see Config)
+        self.rocksdb = RocksDBMemory(
+            self.config.rocksdb_block_cache_bytes, self.config.rocksdb_write_buffer_bytes
+        )
         self.global_stores: dict[str, GlobalStore] = {}
         self._global_runner: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -236,6 +241,7 @@ class Worker:
                     global_stores=self.global_stores,
                     cache_max_entries=self.config.state_cache_max_entries,
                     hold_watermark=self.hold_watermark,
+                    rocksdb=self.rocksdb,
                 )
                 slot = self.slots[tid] = _TaskSlot(task, self.config.task_queue_batches)
                 slot.producer = producer
@@ -299,7 +305,11 @@ class Worker:
             sub = self.plan.subtopologies[tid.subtopology]
             defs = [s.definition for s in sub.stores]
             self.standbys[tid] = TaskStores(
-                defs, tid.partition, backend="rocksdb", state_dir=self.state_dir
+                defs,
+                tid.partition,
+                backend="rocksdb",
+                state_dir=self.state_dir,
+                rocksdb=self.rocksdb,
             )
         if self.standbys:
             self._standby_runner = asyncio.create_task(self._tail_standbys(), name="standbys")

@@ -294,6 +294,7 @@ def _run_in(args: argparse.Namespace, state_dir: str | None) -> int:
     broker: Broker
     status = sys.stderr.isatty() and not args.no_status
     feed = extra = None
+    progress: list[Progress] = []
     if args.bootstrap:
         from streams.runtime.kafka import KafkaBroker
 
@@ -328,6 +329,8 @@ def _run_in(args: argparse.Namespace, state_dir: str | None) -> int:
     asyncio.run(
         _run_worker(worker, until_idle, status=status, end_of_input=bounded, feed=feed, extra=extra)
     )
+    for p in progress:
+        print(f"read {p.records} records from {p.what}", file=sys.stderr)
     print(f"processed {worker.processed} records", file=sys.stderr)
     if dropped := worker.metrics.dropped_total():
         print(f"dropped {dropped} records (streams_records_dropped_total)", file=sys.stderr)

@@ -1,6 +1,5 @@
 """``python -m bench <benchmark> [options]``: micro, state, kafka, nexmark, chaos, revisions,
-connectors,
-async-io."""
+connectors, async-io, scale."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         print(
             "usage: python -m bench "
-            "{micro,state,kafka,nexmark,chaos,revisions,connectors,async-io} [--help]"
+            "{micro,state,kafka,nexmark,chaos,revisions,connectors,async-io,scale} [--help]"
         )
         return 0 if len(sys.argv) >= 2 else 2
     name, rest = sys.argv[1], sys.argv[2:]
@@ -31,6 +30,8 @@ def main() -> int:
         from bench.async_io import main as run
     elif name == "revisions":
         from bench.revisions import main as run
+    elif name == "scale":
+        from bench.scale import main as run
     else:
         print(f"unknown benchmark {name!r}", file=sys.stderr)
         return 2

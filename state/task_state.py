@@ -35,7 +35,7 @@ import msgspec
 from state.backend import Backend, MemoryBackend, Op
 from state.cache import CachedStore, ChangelogRecord
 from state.kv import KeyValueStore
-from state.rocks import RocksDBBackend
+from state.rocks import RocksDBBackend, RocksDBMemory
 from state.session import SessionStore
 from state.window import WindowStore
 from state.window_objects import ObjectWindows
@@ -150,8 +150,8 @@ _STORE_TYPES: dict[str, type[CachedStore]] = {
 
 
 class TaskStores:
-    """All stores of one task partition. ``backend`` is ``"rocksdb"`` (needs ``state_dir``)
-    or ``"memory"``."""
+    """All stores of one task partition. ``backend`` is ``"rocksdb"`` (needs ``state_dir``;
+    ``rocksdb``: the memory bounds its databases share with other tasks') or ``"memory"``."""
 
     def __init__(
         self,
@@ -161,6 +161,7 @@ class TaskStores:
         backend: StateBackend = "memory",
         state_dir: str | None = None,
         cache_max_entries: int = 10_000,
+        rocksdb: RocksDBMemory | None = None,
     ) -> None:
         if backend == "rocksdb" and state_dir is None:
             raise StateError("the rocksdb state backend needs a state_dir")
@@ -172,6 +173,7 @@ class TaskStores:
         self._views: dict[str, ObjectKV] = {}
         self._windows: dict[str, ObjectWindows] = {}
         self.cache_max_entries = cache_max_entries
+        self.rocksdb = rocksdb  # (the memory bounds shared with the worker's other stores)
         self.restored_records = 0
         self._pending: dict[str, list[Op]] = {}
         self._fresh: set[str] = set()
@@ -193,7 +195,7 @@ class TaskStores:
         if not os.path.isdir(path):
             self._fresh.add(d.name)
         try:
-            return RocksDBBackend(path)
+            return RocksDBBackend(path, memory=self.rocksdb)
         except StateError as e:
             # a corrupt local copy is only a cache of the changelog: drop it and rebuild
             log.warning(
@@ -204,7 +206,7 @@ class TaskStores:
             )
             shutil.rmtree(path, ignore_errors=True)
             self._fresh.add(d.name)
-            return RocksDBBackend(path)
+            return RocksDBBackend(path, memory=self.rocksdb)
 
     # -- typed access ---------------------------------------------------------------------------
     def kv(self, name: str) -> ObjectKV:

@@ -83,6 +83,23 @@ class Config:
             "the store or its changelog, so a larger cache writes less."
         ),
     )
+    rocksdb_block_cache_bytes: int = field(
+        default=64 << 20,
+        metadata=_doc(
+            "Bytes of the LRU block cache all RocksDB stores of a worker share: data blocks "
+            "and, counted in it, index and bloom filter blocks (which otherwise grow with the "
+            "data). With rocksdb_write_buffer_bytes, what RocksDB holds in memory, whatever "
+            "the number of keys."
+        ),
+    )
+    rocksdb_write_buffer_bytes: int = field(
+        default=32 << 20,
+        metadata=_doc(
+            "Bytes of memtables all RocksDB stores of a worker hold together before RocksDB "
+            "flushes them to disk (a write buffer manager; RocksDB's default is 2 x 64 MiB "
+            "per store and partition)."
+        ),
+    )
     restore_batch_records: int = field(
         default=50_000, metadata=_doc("Changelog records fetched per restore batch.")
     )
@@ -226,6 +243,8 @@ _RULES: dict[str, Rule] = {
     "state_backend": _one_of(STATE_BACKENDS),
     "num_standby_replicas": _int(0),
     "state_cache_max_entries": _int(1),
+    "rocksdb_block_cache_bytes": _int(1),
+    "rocksdb_write_buffer_bytes": _int(1),
     "restore_batch_records": _int(1),
     "gc_threshold": _gc_threshold,
     "default_partitions": _int(1),

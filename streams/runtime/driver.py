@@ -293,6 +293,12 @@ class TopologyTestDriver:
                     progressed = True
         return n
 
+    @property
+    def positions(self) -> dict[TopicPartition, int]:
+        """The offset processing reached per input partition (sources and repartition
+        topics): everything below it is processed, committed or not."""
+        return dict(self._positions)
+
     def _load_globals(self) -> None:
         for g in self.global_stores.values():
             topic = g.node.topic

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from streams.core.errors import BrokerError
@@ -33,18 +33,20 @@ from streams.runtime.broker import (
     TopicSpec,
 )
 
+#: what a tap receives: the partition and the records appended to it, in offset order
+Tap = Callable[[int, Sequence[RawMessage]], None]
+
 
 @dataclass
 class _Topic:
     name: str
+    # the records still held per partition: record ``o`` is at index ``o - start[p]``;
+    # deleting records drops them from the list's front, so their memory is freed
     logs: list[list[RawMessage]]
     config: dict[str, str] = field(default_factory=dict)
-    # log start offsets: records below them were deleted (their slots hold _DELETED, so
-    # offsets stay list indices and the records' memory is freed)
+    # log start offsets: records below them were deleted
     start: list[int] = field(default_factory=list)
-
-
-_DELETED: RawMessage = (None, None, 0, (), -1)
+    taps: list[Tap] = field(default_factory=list)
 
 
 class EmbeddedBroker:
@@ -117,26 +119,44 @@ class EmbeddedBroker:
         timestamp: int | None = None,
         headers: Sequence[tuple[str, bytes]] = (),
     ) -> int:
-        logs = self._topic(topic).logs
-        if not 0 <= partition < len(logs):
+        t = self._topic(topic)
+        if not 0 <= partition < len(t.logs):
             raise BrokerError(f"topic '{topic}' has no partition {partition}")
-        log = logs[partition]
-        off = len(log)
+        log = t.logs[partition]
+        off = t.start[partition] + len(log)
         ts = int(time.time() * 1000) if timestamp is None else timestamp
-        log.append((key, value, ts, tuple(headers) if headers else (), off))
+        rec: RawMessage = (key, value, ts, tuple(headers) if headers else (), off)
+        log.append(rec)
+        for tap in t.taps:
+            tap(partition, (rec,))
         self._data.set()
         return off
 
     def append_batch(self, topic: str, partition: int, records: list[OutRecord]) -> None:
         """Append ``(key, value, timestamp, headers)`` records to one partition."""
-        logs = self._topic(topic).logs
-        if not 0 <= partition < len(logs):
+        t = self._topic(topic)
+        if not 0 <= partition < len(t.logs):
             raise BrokerError(f"topic '{topic}' has no partition {partition}")
-        log = logs[partition]
-        base = len(log)
+        log = t.logs[partition]
+        base = t.start[partition] + len(log)
         # plain tuples in Message's field order: a NamedTuple costs ~5x more to build
-        log.extend([(k, v, t, h or (), i) for i, (k, v, t, h) in enumerate(records, base)])
+        recs = [(k, v, ts, h or (), i) for i, (k, v, ts, h) in enumerate(records, base)]
+        log.extend(recs)
+        for tap in t.taps:
+            tap(partition, recs)
         self._data.set()
+
+    def tap(self, topic: str, fn: Tap) -> None:
+        """Call ``fn(partition, records)`` with every record appended to ``topic`` from now
+        on, as it is appended (a transaction's records when it commits): how a run writes an
+        output topic out as it comes, with no reader polling it.
+
+        >>> b = EmbeddedBroker(); seen = []
+        >>> b.tap("out", lambda p, recs: seen.extend(r[1] for r in recs))
+        >>> _ = b.append("out", 0, None, b"v", 0); seen
+        [b'v']
+        """
+        self._topic(topic).taps.append(fn)
 
     def fetch(self, tp: TopicPartition, offset: int, max_records: int = 1 << 62) -> list[Message]:
         """Records from ``offset`` on, as :class:`Message` (for tests and tools)."""
@@ -149,12 +169,18 @@ class EmbeddedBroker:
         t = self.topics.get(tp.topic)
         if t is None:
             return []
-        offset = max(offset, t.start[tp.partition])  # as auto.offset.reset=earliest
-        return t.logs[tp.partition][offset : offset + max_records]
+        start = t.start[tp.partition]
+        i = max(offset - start, 0)  # below the log start: as auto.offset.reset=earliest
+        return t.logs[tp.partition][i : i + max_records]
 
     def end_offset(self, tp: TopicPartition) -> int:
         t = self.topics.get(tp.topic)
-        return 0 if t is None else len(t.logs[tp.partition])
+        return 0 if t is None else t.start[tp.partition] + len(t.logs[tp.partition])
+
+    def held(self, topic: str) -> int:
+        """Records ``topic`` holds now (over its partitions): written and not deleted."""
+        t = self.topics.get(topic)
+        return 0 if t is None else sum(len(log) for log in t.logs)
 
     def start_offset(self, tp: TopicPartition) -> int:
         """The partition's log start offset (0 until records were deleted)."""
@@ -166,11 +192,11 @@ class EmbeddedBroker:
         if t is None:
             raise BrokerError(f"unknown topic '{tp.topic}'")
         log, start = t.logs[tp.partition], t.start[tp.partition]
-        if not start <= offset <= len(log):
+        if not start <= offset <= start + len(log):
             if offset < start:
                 return  # already deleted
             raise BrokerError(f"{tp.topic}[{tp.partition}]: offset {offset} is past the end")
-        log[start:offset] = [_DELETED] * (offset - start)
+        del log[: offset - start]  # (a move of the pointers left: cheap next to the records)
         t.start[tp.partition] = offset
 
     def commit_offsets(
@@ -372,6 +398,8 @@ class EmbeddedConsumer:
                 out[tp] = msgs  # type: ignore[assignment]  # RawMessage has Message's layout
                 self._positions[tp] = msgs[-1][4] + 1
                 budget -= len(msgs)
+            elif self._positions[tp] < (start := self._broker.start_offset(tp)):
+                self._positions[tp] = start  # deleted: as Kafka's auto.offset.reset=earliest
         return out
 
     def seek(self, tp: TopicPartition, offset: int) -> None:

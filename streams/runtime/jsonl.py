@@ -24,6 +24,7 @@ dead-letter as it is.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,30 +44,70 @@ class BadLine:
     line: int
 
 
-def read_jsonl(
-    path: str, *, on_error: str = "fail", what: str = "input"
-) -> Iterator[tuple[Any, Any, int] | BadLine]:
+Record = tuple[Any, Any, int] | BadLine
+
+
+def read_jsonl(path: str, *, on_error: str = "fail", what: str = "input") -> Iterator[Record]:
     """``(key, value, timestamp)`` per line of ``path``, or a :class:`BadLine` (see above);
     ``what`` names the file's role in an error (``"--input"``)."""
-    dec = msgspec.json.Decoder()
-    with open(path, "rb") as f:
-        for i, line in enumerate(f):
-            if not line.strip():
-                continue
-            try:
-                rec = dec.decode(line)
-            except msgspec.DecodeError as e:
-                if on_error == "fail":
-                    raise StreamsError(
-                        f"{what} {path}, line {i + 1}: not JSON ({e}); the source fails on bad "
-                        "records (on_error='skip' or 'dead_letter' goes on)"
-                    ) from None
-                yield BadLine(line.rstrip(b"\r\n"), i)
-                continue
-            if isinstance(rec, dict) and "value" in rec and rec.keys() <= _ENVELOPE:
-                yield rec.get("key"), rec["value"], rec.get("timestamp", i)
-            else:
-                yield None, rec, i
+    for batch in JsonlReader(path, on_error=on_error, what=what).batches(10_000):
+        yield from batch
 
 
-__all__ = ["BadLine", "read_jsonl"]
+class JsonlReader:
+    """:func:`read_jsonl` in batches, knowing how far into the file they are (progress): the
+    file is read as the batches are asked for, so memory holds one batch, not the file.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "in.jsonl")
+    >>> _ = open(path, "w").write('{"n": 1}\\n{"n": 2}\\n{"n": 3}\\n')
+    >>> r = JsonlReader(path)
+    >>> [(len(b), r.bytes_read) for b in r.batches(2)], r.size
+    ([(2, 18), (1, 27)], 27)
+    """
+
+    def __init__(self, path: str, *, on_error: str = "fail", what: str = "input") -> None:
+        self.path = path
+        self.on_error = on_error
+        self.what = what
+        self.size = os.path.getsize(path)  # (the total of a progress report)
+        self.bytes_read = 0
+
+    def batches(self, size: int) -> Iterator[list[Record]]:
+        """Lists of up to ``size`` records, in file order."""
+        batch: list[Record] = []
+        for rec in self._records():
+            batch.append(rec)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _records(self) -> Iterator[Record]:
+        path, what, on_error = self.path, self.what, self.on_error
+        dec = msgspec.json.Decoder()
+        read = self.bytes_read
+        with open(path, "rb") as f:
+            for i, line in enumerate(f):
+                read += len(line)
+                self.bytes_read = read
+                if not line.strip():
+                    continue
+                try:
+                    rec = dec.decode(line)
+                except msgspec.DecodeError as e:
+                    if on_error == "fail":
+                        raise StreamsError(
+                            f"{what} {path}, line {i + 1}: not JSON ({e}); the source fails on bad "
+                            "records (on_error='skip' or 'dead_letter' goes on)"
+                        ) from None
+                    yield BadLine(line.rstrip(b"\r\n"), i)
+                    continue
+                if isinstance(rec, dict) and "value" in rec and rec.keys() <= _ENVELOPE:
+                    yield rec.get("key"), rec["value"], rec.get("timestamp", i)
+                else:
+                    yield None, rec, i
+
+
+__all__ = ["BadLine", "JsonlReader", "Record", "read_jsonl"]

@@ -18,6 +18,9 @@ Metrics (``task`` is ``{subtopology}_{partition}``):
 * ``streams_commit_seconds``: one commit (drain, flush/transaction, offsets, stores);
 * ``streams_rebalances_total``: assignments received;
 * ``streams_restored_records_total{store}``, ``streams_restore_remaining_records{store,partition}``;
+* ``streams_input_records_total{topic}``, ``streams_input_progress_ratio{topic}``,
+  ``streams_input_eta_seconds{topic}``: how far a bounded input (``streams run --input``) is
+  read;
 * ``streams_consumer_lag{topic,partition}``: end offset minus position (refreshed on scrape);
 * ``streams_store_entries{store,partition}``: approximate entries (committed) per store;
 * ``streams_tasks{state}``: tasks running, restoring and kept as standbys;
@@ -176,6 +179,24 @@ class WorkerMetrics:
             ["store", "partition"],
             registry=r,
         )
+        self.input_records = Gauge(
+            "streams_input_records_total",
+            "Records read from a bounded input (streams run --input) so far",
+            ["topic"],
+            registry=r,
+        )
+        self.input_ratio = Gauge(
+            "streams_input_progress_ratio",
+            "The part of a bounded input read (0..1; by bytes or rows), when its size is known",
+            ["topic"],
+            registry=r,
+        )
+        self.input_eta = Gauge(
+            "streams_input_eta_seconds",
+            "Seconds left reading a bounded input at the pace so far, when its size is known",
+            ["topic"],
+            registry=r,
+        )
         self.stalled = Gauge(
             "streams_stalled_partitions",
             "Partitions with lag whose task made no progress for stall_timeout_ms",
@@ -200,6 +221,16 @@ class WorkerMetrics:
         if records:
             self.restored.labels(store).inc(records)
         self.restore_remaining.labels(store, str(partition)).set(remaining)
+
+    def input_progress(
+        self, topic: str, records: int, ratio: float | None, eta_s: float | None
+    ) -> None:
+        """How far a bounded input is read (:class:`~streams.runtime.progress.Progress`)."""
+        self.input_records.labels(topic).set(records)
+        if ratio is not None:
+            self.input_ratio.labels(topic).set(ratio)
+        if eta_s is not None:
+            self.input_eta.labels(topic).set(eta_s)
 
     def forget_restore(self, store: str, partition: int) -> None:
         """A restore was cancelled (the task moved away): drop its progress series."""

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
@@ -71,8 +72,14 @@ async def snapshot(worker: Worker) -> Snapshot:
     )
 
 
-async def status_line(worker: Worker, out: TextIO = sys.stderr, every_s: float = 1.0) -> None:
-    """Rewrite one status line on ``out`` every ``every_s`` until cancelled."""
+async def status_line(
+    worker: Worker,
+    out: TextIO = sys.stderr,
+    every_s: float = 1.0,
+    extra: Callable[[], str] | None = None,
+) -> None:
+    """Rewrite one status line on ``out`` every ``every_s`` until cancelled; ``extra()`` is
+    appended to it (the input's progress in a file run)."""
     before, t_before = Snapshot(), time.monotonic()
     width = 0
     try:
@@ -80,6 +87,8 @@ async def status_line(worker: Worker, out: TextIO = sys.stderr, every_s: float =
             await asyncio.sleep(every_s)
             now, t_now = await snapshot(worker), time.monotonic()
             line = format_status(now, before, t_now - t_before)
+            if extra is not None:
+                line = f"{line} | {extra()}"
             out.write("\r" + line.ljust(width))
             out.flush()
             width = max(width, len(line))

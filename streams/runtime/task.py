@@ -26,6 +26,7 @@ from operators.drops import Drops
 from operators.event_time import EventTime
 from operators.sink import SinkProcessor
 from operators.source import Decoder
+from state.rocks import RocksDBMemory
 from state.task_state import TaskStores
 from streams.compiler.compile import PhysicalPlan, SubTopology
 from streams.core.errors import ProcessingError
@@ -84,6 +85,7 @@ class Task:
         cache_max_entries: int = 10_000,
         hold_watermark: bool = False,
         guarantee: Guarantee = "at_least_once",
+        rocksdb: RocksDBMemory | None = None,
     ) -> None:
         self.id = TaskId(sub.id, partition)
         self.app_id = physical.app_id
@@ -98,6 +100,7 @@ class Task:
                 backend=state_backend,
                 state_dir=state_dir,
                 cache_max_entries=cache_max_entries,
+                rocksdb=rocksdb,
             )
         self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
         #: records this task's steps dropped, by (step, reason)

@@ -29,9 +29,11 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from operators.connectors.api import SourceBatch
+from state.rocks import RocksDBMemory
 from state.task_state import TaskStores
 from streams.compiler.compile import Compilable, PhysicalPlan
 from streams.core.errors import BrokerError
@@ -58,11 +60,13 @@ from streams.runtime.metrics import (
     task_states,
 )
 from streams.runtime.queries import Queries, StoreQuery
-from streams.runtime.restore import ConsumerChangelog, tail_standbys
+from streams.runtime.restore import ConsumerChangelog
+from streams.runtime.retention import release_read
 from streams.runtime.sources import SourcePump, feeds_of
 from streams.runtime.task import Task, TaskId
 from streams.runtime.topics import partition_counts
 from streams.runtime.worker_commit import WorkerCommitIO
+from streams.runtime.worker_standby import stop_standbys, sync_standbys
 
 log = logging.getLogger("streams.worker")
 
@@ -123,6 +127,10 @@ class Worker:
         self.standby_records = 0
         self.first_batch_at: float | None = None  # monotonic time of the first processed batch
         self.standbys: dict[TaskId, TaskStores] = {}
+        #: the memory bounds every RocksDB store of this worker shares (see Config)
+        self.rocksdb = RocksDBMemory(
+            self.config.rocksdb_block_cache_bytes, self.config.rocksdb_write_buffer_bytes
+        )
         self.global_stores: dict[str, GlobalStore] = {}
         self._global_runner: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -140,6 +148,13 @@ class Worker:
         #: time until the end of input, so nothing is late
         self.hold_watermark = False
         self._rejoining = False  # a failed commit asked the group for a new assignment
+        #: a run that owns its embedded broker (the CLI's file runs, benchmarks): after each
+        #: commit, the broker drops what nobody will read again (see
+        #: :func:`~streams.runtime.retention.release_read`), so
+        #: memory follows the state and not the input's size
+        self.release_committed = False
+        self._commit_asked = False
+        self.committed = asyncio.Event()  # set after every commit (a feed waits on it)
         self.queries = Queries(self)
         self.http: HttpServer | None = None
         self.endpoint: str | None = None  # the HTTP address other workers forward queries to
@@ -234,6 +249,7 @@ class Worker:
                     cache_max_entries=self.config.state_cache_max_entries,
                     hold_watermark=self.hold_watermark,
                     guarantee=self.config.processing_guarantee,
+                    rocksdb=self.rocksdb,
                 )
                 slot = self.slots[tid] = _TaskSlot(task, self.config.task_queue_batches)
                 if feeds := feeds_of(task):
@@ -266,51 +282,12 @@ class Worker:
             ",".join(sorted(str(t) for t in self.slots)),
         )
 
-    # -- standby replicas -----------------------------------------------------------------------
+    # -- standby replicas (streams.runtime.worker_standby) ---------------------------------------
     async def _stop_standbys(self, ids: set[TaskId]) -> None:
-        if self._standby_runner is not None:
-            self._standby_runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._standby_runner
-            self._standby_runner = None
-        for tid in ids:
-            stores = self.standbys.pop(tid, None)
-            if stores is not None:
-                stores.close()
+        await stop_standbys(self, ids)
 
     async def _sync_standbys(self) -> None:
-        """Keep warm copies of the stateful tasks the group leader assigned us as standbys."""
-        if self.config.num_standby_replicas < 1 or self._consumer is None:
-            return
-        if self.config.state_backend != "rocksdb":
-            log.warning("standby replicas need the rocksdb state backend; none kept")
-            return
-        numbers = self._consumer.standby_partitions()
-        want: set[TaskId] = set()
-        for sub in self.plan.subtopologies:
-            if sub.stores:
-                n = max(self._counts.get(t, 0) for t in sub.inputs)
-                want |= {TaskId(sub.id, p) for p in numbers if p < n}
-        want -= set(self.slots)
-        if want == set(self.standbys) and self._standby_runner is not None:
-            return
-        await self._stop_standbys(set(self.standbys) - want)
-        for tid in want - set(self.standbys):
-            sub = self.plan.subtopologies[tid.subtopology]
-            defs = [s.definition for s in sub.stores]
-            self.standbys[tid] = TaskStores(
-                defs, tid.partition, backend="rocksdb", state_dir=self.state_dir
-            )
-        if self.standbys:
-            self._standby_runner = asyncio.create_task(self._tail_standbys(), name="standbys")
-        log.info("standby tasks: %s", ",".join(sorted(str(t) for t in self.standbys)) or "none")
-
-    async def _tail_standbys(self) -> None:
-        def count(n: int) -> None:
-            self.standby_records += n
-
-        batch = self.config.restore_batch_records
-        await tail_standbys(self.broker, list(self.standbys.values()), batch, count)
+        await sync_standbys(self)
 
     async def _restore(self, slot: _TaskSlot) -> None:
         """Replay each store's changelog delta, then let the task's input flow."""
@@ -389,6 +366,9 @@ class Worker:
             if s.meter is not None:
                 s.meter.sync()  # outputs of idle punctuations and window closes too
         self.metrics.observe_commit(time.perf_counter() - t0)
+        if self.release_committed and isinstance(self.broker, EmbeddedBroker):
+            release_read(self.broker, self.plan, [s.task for s in committed])
+        self.committed.set()
         if time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + self.config.repartition_purge_interval_ms / 1000
             await self._purge_repartition_topics(committed)
@@ -397,6 +377,10 @@ class Worker:
         """Async steps' calls in flight end (and emit) before their offsets are committed."""
         out = await asyncio.gather(*(s.task.drain_async() for s in slots), return_exceptions=True)
         return [e if isinstance(e, BaseException) else None for e in out]
+
+    def request_commit(self) -> None:
+        """Commit at the next turn of the run loop (a feed whose buffer is full asks)."""
+        self._commit_asked = True
 
     async def _purge_repartition_topics(self, slots: list[_TaskSlot]) -> None:
         """Delete what this worker's tasks committed past on repartition topics: each
@@ -452,12 +436,15 @@ class Worker:
         until_idle: bool = False,
         handle_signals: bool = False,
         end_of_input: bool = False,
+        feed: Callable[[Worker], Awaitable[None]] | None = None,
     ) -> None:
         """Run until :meth:`stop` (or SIGINT/SIGTERM with ``handle_signals``).
 
         ``until_idle`` stops once every assigned partition is consumed and processed: a bounded
         run over what the topics hold now (tests, benchmarks, backfills). With ``end_of_input``
         it then advances event time to the end, so every window closes and is emitted.
+        ``feed(worker)``, started once the worker has subscribed, writes input while the
+        worker runs (``streams run --input``); until it returns, the input is not over.
         """
         loop = asyncio.get_running_loop()
         old_gc = gc.get_threshold()
@@ -466,10 +453,13 @@ class Worker:
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stop)
+        feeding: asyncio.Task[None] | None = None
         try:
             await self.start()
             assert self._consumer is not None
             self._watchdog = asyncio.create_task(watchdog(self), name="liveness")
+            if feed is not None:
+                feeding = asyncio.create_task(_awaited(feed(self)), name="feed")
             interval = self.config.effective_commit_interval_ms / 1000
             next_commit = time.monotonic() + interval
             busy = False  # connector sources have batches ready: do not wait in the fetch
@@ -496,10 +486,16 @@ class Worker:
                 for slot in self.slots.values():  # idle timeouts move watermarks on
                     if slot.ready.is_set() and slot.queue.empty():
                         slot.task.punctuate()
-                if time.monotonic() >= next_commit or self._stores_full():
+                if feeding is not None and feeding.done():
+                    if (err := feeding.exception()) is not None:
+                        self._failure = err
+                        break
+                    feeding = None
+                if time.monotonic() >= next_commit or self._stores_full() or self._commit_asked:
+                    self._commit_asked = False
                     await self.commit()
                     next_commit = time.monotonic() + interval
-                if until_idle and not batches and not busy:
+                if until_idle and not batches and not busy and feeding is None:
                     await self.commit()
                     restoring = any(not s.ready.is_set() for s in self.slots.values())
                     if (
@@ -517,6 +513,10 @@ class Worker:
                         log.info("input consumed (processed %d records): stopping", self.processed)
                         break
         finally:
+            if feeding is not None:
+                feeding.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await feeding
             await self.close()
             gc.set_threshold(*old_gc)
             if handle_signals:
@@ -574,6 +574,10 @@ class Worker:
         if self.http is not None:
             await self.http.close()
             self.http = None
+
+
+async def _awaited(work: Awaitable[None]) -> None:
+    await work
 
 
 __all__ = ["ProducerCollector", "Worker"]

@@ -121,3 +121,47 @@ def test_a_smaller_cache_commits_more_often_with_the_same_result(commits):
     (big, want), (small, got) = results[BOUNDED_CACHE_ENTRIES], results[20]
     assert got == want and len(want["totals"]) == 200 * 50
     assert big <= 2 and small > 50  # (the default: only the end-of-input commit)
+
+
+@pytest.fixture
+def peak_held(monkeypatch):
+    """The most records any topic of a bounded run's broker held at once, by topic."""
+    from streams.runtime import driver as driver_module
+
+    peak: dict[str, int] = {}
+
+    class PeakBroker(driver_module.EmbeddedBroker):
+        def append(self, topic, *a, **kw):
+            off = super().append(topic, *a, **kw)
+            peak[topic] = max(peak.get(topic, 0), self.held(topic))
+            return off
+
+        def append_batch(self, topic, partition, records):
+            super().append_batch(topic, partition, records)
+            peak[topic] = max(peak.get(topic, 0), self.held(topic))
+
+    monkeypatch.setattr(driver_module, "EmbeddedBroker", PeakBroker)
+    return peak
+
+
+@pytest.mark.parametrize("form", ["values", "jsonl"])
+def test_a_bounded_run_holds_a_batch_of_input_not_the_input(peak_held, tmp_path, form):
+    """10 batches through a repartition and a window: no topic of the run's broker ever holds
+    more than a batch's records (and the windows' changelog), and the result is whole."""
+    recs = [{"user": f"u{i % 50}", "amount": 20, "ts": i * 10} for i in range(5_000)]
+    src: object = recs
+    if form == "jsonl":
+        src = tmp_path / "in.jsonl"
+        src.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    out = st.run_bounded(_topology(), {"events": src}, batch_size=500, cache_max_entries=20)
+    assert len(out["big"]) == 5_000 and sum(r.value["n"] for r in out["totals"]) == 5_000
+    assert peak_held["events"] <= 500 and peak_held["big"] <= 500
+    assert peak_held["backfill-per-10s-repartition"] <= 500 + 10  # (+ watermark records)
+    assert 0 < peak_held["backfill-per-10s-changelog"] <= 500
+
+
+def test_progress_of_a_bounded_run(capsys):
+    recs = [{"user": "a", "amount": 20, "ts": i} for i in range(3_000)]
+    st.run_bounded(_topology(), {"events": recs}, batch_size=1_000, progress=True)
+    err = capsys.readouterr().err
+    assert err.startswith("events: ") and "events: 3,000 records in " in err

@@ -25,6 +25,8 @@ from streams.runtime.config import _RULES, Config
         ("stall_timeout_ms", -5, "an int >= 1"),
         ("repartition_purge_interval_ms", 1.5, "an int >= 1"),
         ("startup_timeout_ms", False, "an int >= 1, got False (bool)"),
+        ("rocksdb_block_cache_bytes", 0, "an int >= 1, got 0 (int)"),
+        ("rocksdb_write_buffer_bytes", "32MB", "an int >= 1, got '32MB' (str)"),
         ("processing_guarantee", "twice", "'at_least_once' or 'exactly_once', got 'twice'"),
         ("state_backend", "rocks", "'rocksdb' or 'memory', got 'rocks' (str)"),
         ("state_dir", 5, "a path (str) or None, got 5 (int)"),

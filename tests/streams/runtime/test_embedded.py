@@ -175,3 +175,50 @@ async def test_delete_records_moves_the_log_start():
     assert b.append("t", 0, None, b"5", 5) == 5
     with pytest.raises(BrokerError, match="past the end"):
         await b.delete_records({tp: 7})
+
+
+def test_deleted_records_leave_the_log():
+    """Deleting records drops them from memory (the log holds only what is left), and
+    offsets, fetches and appends keep their numbers."""
+    b = EmbeddedBroker()
+    b.create_topic("t", 1)
+    tp = TopicPartition("t", 0)
+    b.append_batch("t", 0, [(None, b"%d" % i, i, ()) for i in range(1000)])
+    b.delete_records_before(tp, 990)
+    assert b.held("t") == 10 and len(b.topics["t"].logs[0]) == 10
+    assert b.end_offset(tp) == 1000 and b.start_offset(tp) == 990
+    assert [m.offset for m in b.fetch(tp, 995)] == [995, 996, 997, 998, 999]
+    assert [m.offset for m in b.fetch(tp, 0, 2)] == [990, 991]
+    assert b.append("t", 0, None, b"x", 0) == 1000
+    b.delete_records_before(tp, 1001)
+    assert b.held("t") == 0 and b.fetch(tp, 0) == [] and b.end_offset(tp) == 1001
+
+
+async def test_a_consumer_below_the_log_start_moves_to_it():
+    """As Kafka's auto.offset.reset=earliest: a position in deleted records moves to the log
+    start, so lag ends at 0 instead of waiting for records that are gone."""
+    b = EmbeddedBroker()
+    b.create_topic("t", 1)
+    tp = TopicPartition("t", 0)
+    b.append_batch("t", 0, [(None, b"v", i, ()) for i in range(5)])
+    b.delete_records_before(tp, 5)
+    c = b.consumer(None)
+    c.assign([tp])
+    assert await c.getmany(timeout_ms=0) == {}
+    assert c.position(tp) == 5
+
+
+async def test_taps_see_records_as_they_are_written():
+    b = EmbeddedBroker()
+    seen: list[tuple[int, int, bytes]] = []
+    b.create_topic("out", 2)
+    b.tap("out", lambda p, recs: seen.extend((p, r[4], r[1]) for r in recs))
+    b.append("out", 1, None, b"a", 0)
+    b.append_batch("out", 0, [(None, b"b", 0, ()), (None, b"c", 0, ())])
+    assert seen == [(1, 0, b"a"), (0, 0, b"b"), (0, 1, b"c")]
+    p = b.producer(transactional_id="tx")
+    await p.begin()
+    p.send_batch("out", 0, [(None, b"d", 0, ())])
+    assert len(seen) == 3  # (not before the transaction commits)
+    await p.commit_transaction({}, "g")
+    assert seen[-1] == (0, 2, b"d")

@@ -285,7 +285,10 @@ def _columns(rows: Rows, needed: frozenset[str]) -> dict[str, Any]:
     kinds = set(type(r[1]) for r in rows)
     if needed and not all(t is dict or record_type(t) is not None for t in kinds):
         raise Unsupported("values that are not records")
-    return {n: plain_array([get_field(r[1], n) for r in rows], n) for n in sorted(needed)}
+    vals = [r[1] for r in rows]
+    if kinds == {dict}:  # (the common case: no per-value dispatch)
+        return {n: plain_array([v.get(n) for v in vals], n) for n in sorted(needed)}
+    return {n: plain_array([get_field(v, n) for v in vals], n) for n in sorted(needed)}
 
 
 def _values(k: str, e: Expr | None, cols: dict[str, Any], n: int) -> Any:

@@ -124,10 +124,21 @@ def runs_columnar(
         seg = built.get(segment_of.get(p, ""))
         if seg is not None and seg.mode == "columnar":
             return True, False
+        if isinstance(pn, plan.WindowedAggregate) and closes_to_arrow(pn, topo.execution):
+            return True, False
     rec = schemas.record_in(steps[0].step)
     if rec is not None and rec.arrow_schema() is not None:
         return True, True
     return False, False
+
+
+def closes_to_arrow(node: plan.WindowedAggregate, execution: str) -> bool:
+    """Whether a windowed aggregation hands its closed windows on as Arrow batches (final
+    results of a whole-batch Arrow form; :meth:`WindowedAggregateProcessor._columnar_out`), so
+    that an expression chain after it runs on Arrow under ``"auto"``."""
+    from operators.windowed_base import columnar_plan
+
+    return node.emit == "final" and columnar_plan(node, execution)[0] is not None
 
 
 def pruned_schema(
@@ -174,6 +185,7 @@ def arrow_repartition(topo: LogicalPlan, rp: plan.Repartition, writer: Segment |
 
 __all__ = [
     "arrow_repartition",
+    "closes_to_arrow",
     "fed_arrow",
     "joins_run",
     "pruned_schema",

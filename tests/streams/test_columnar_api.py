@@ -126,3 +126,34 @@ def test_a_field_that_is_not_decoded_is_not_checked_and_results_match_row_mode()
         d.pipe_many("in", [{"a": 1, "s": "x", "t": 5, "u": 7}, {"a": 0, "t": 6, "u": [1]}])
         outs.append(d.read_values("out"))
     assert outs[0] == outs[1] == [{"s": "x", "b": 2}]  # (u is no string: never decoded)
+
+
+def _after_window(execution, emit="final"):
+    from streams import agg, windows
+
+    t = st.Topology("after", execution=execution)
+    s = t.source("in", schema=SCHEMA, timestamp="a").key_by("s")
+    w = s.window("w", windows.hopping(ms=100, advance=50), emit=emit).aggregate(n=agg.count())
+    w.with_columns(k=st.key(), m=st.col("n") * 10, name="shape").key_by(
+        st.col("window_start"), name="by-start"
+    ).to("out", key=st.serde.JSON)
+    return t
+
+
+def test_a_chain_after_windows_closed_on_arrow_runs_on_arrow_with_row_results():
+    def chain_mode(t):
+        (line,) = [x for x in t.describe().splitlines() if "chain" in x and "shape" in x]
+        return line.strip().split(" ")[1]
+
+    assert chain_mode(_after_window("auto")) == "[columnar]"
+    assert chain_mode(_after_window("auto", emit="update")) == "[row]"  # (updates: rows)
+    assert chain_mode(_after_window("row")) == "[row]"
+    events = [{"a": i // 10, "s": f"u{i % 700}"} for i in range(3_000)]
+    outs = []
+    for execution in ("row", "auto"):
+        d = st.TopologyTestDriver(_after_window(execution))
+        d.pipe_many("in", events)  # (one batch: 700+ windows close at once, on Arrow)
+        d.end_of_input()
+        outs.append(sorted(d.read_key_values("out"), key=lambda kv: (kv[0], kv[1]["k"])))
+    assert len(outs[0]) > 1_000
+    assert outs[0] == outs[1]

@@ -108,8 +108,7 @@ class ArrowJsonDecoder:
             ) from e
         if self.schema is None:
             self.schema = table.schema
-        rb = table.combine_chunks()
-        cols = {name: rb.column(i).combine_chunks() for i, name in enumerate(rb.column_names)}
+        cols = {n: _one_array(c) for n, c in zip(table.column_names, table.columns, strict=True)}
         if self.record is not None:
             self._apply_record(cols, offs, where)
         if self.key_serde is None or kbs.count(None) == n:
@@ -163,6 +162,11 @@ class ArrowJsonDecoder:
         return (
             "(none yet)" if s is None else "{" + ", ".join(f"{f.name}: {f.type}" for f in s) + "}"
         )
+
+
+def _one_array(c: pa.ChunkedArray) -> pa.Array:
+    """A column as one array (the reader's one block: its chunk, without a copy)."""
+    return c.chunk(0) if c.num_chunks == 1 else c.combine_chunks()
 
 
 def _typed_rules(record: RecordType | None, schema: Any) -> tuple[dict[str, Any], list[str]]:

@@ -43,8 +43,14 @@ class ColumnarProcessor(Processor, Protocol):
 
 
 def takes_columnar(p: object) -> TypeGuard[ColumnarProcessor]:
-    """Whether ``p`` takes columnar batches now (a :class:`ColumnarProcessor` that accepts)."""
-    return isinstance(p, ColumnarProcessor) and p.accepts_columnar
+    """Whether ``p`` takes columnar batches now (a :class:`ColumnarProcessor` that accepts).
+    (The protocol's members looked up directly: ``isinstance`` of a runtime protocol costs
+    ~10 us, and this runs per child per batch.)"""
+    return (
+        bool(getattr(p, "accepts_columnar", False))
+        and hasattr(p, "process_columnar")
+        and hasattr(p, "process")
+    )
 
 
 @runtime_checkable

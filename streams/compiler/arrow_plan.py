@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from operators.columnar import chain_is_columnar, projected_reads
+from operators.columnar import chain_is_columnar
 from streams.core.typed_serde import TypedJson, record_of
 from streams.core.types import RecordType
 from streams.plan import nodes as plan
@@ -158,19 +158,93 @@ def pruned_schema(
         if not isinstance(src.timestamp.obj, Expr):
             return schema  # fn(value) may read any field
         need |= src.timestamp.obj.columns()
-    for seg in kids:
-        reads = None
-        if seg.columnar is not None:
-            reads = projected_reads([by_step[s] for s in seg.steps])
-        if reads is None:
-            return schema
-        need |= reads
+    if any(seg.columnar is None for seg in kids):
+        return schema
+    reads = value_reads(topo, src.step)
+    if reads is None:
+        return schema
+    need |= reads
     fields = [f for f in schema if f.name in need]
     if not fields or len(fields) == len(schema):
         return schema
     import pyarrow as pa  # type: ignore[import-untyped]
 
     return pa.schema(fields)
+
+
+_AGG_KINDS = ("count", "sum", "min", "max", "mean", "argmax")
+
+
+def _agg_reads(node: plan.Aggregate | plan.WindowedAggregate) -> frozenset[str] | None:
+    """The fields an aggregation's records are read for (None: a callable may read any)."""
+    out: frozenset[str] = frozenset()
+    for _, a in node.aggs:
+        if a.kind not in _AGG_KINDS or (a.kind == "argmax" and not a.keep):
+            return None
+        if a.of is not None:
+            if not isinstance(a.of, Expr):
+                return None
+            out |= a.of.columns()
+        elif a.kind != "count":
+            return None
+        out |= frozenset(a.keep or ()) | a.reads
+    return out
+
+
+def value_reads(topo: LogicalPlan, step: str) -> frozenset[str] | None:
+    """The fields of the values leaving ``step`` that any step downstream can see (None: any,
+    as where a callable or a topic gets whole values). It follows expression steps, merges and
+    side outputs, and internal repartition topics (whose values only their readers see) into
+    the aggregations that make new values of a few fields.
+
+    >>> import streams as st
+    >>> from streams import agg, windows
+    >>> t = st.Topology("r")
+    >>> s = t.source("in").filter(st.col("type") == "bid").key_by("auction")
+    >>> _ = s.window("w", windows.tumbling(ms=10)).aggregate(top=agg.max("price")).to("out")
+    >>> sorted(value_reads(t.logical_plan(), "source-in"))
+    ['auction', 'price', 'type']
+    """
+    out: frozenset[str] = frozenset()
+    for c in topo.children(step):
+        n = topo.node(c)
+        if isinstance(n, plan.Aggregate | plan.WindowedAggregate):
+            reads = _agg_reads(n)
+        elif isinstance(n, plan.Repartition):
+            free = n.key_serde is None and n.value_serde is None
+            reads = value_reads(topo, c) if free else None
+        elif isinstance(n, plan.Merge | plan.LateOutput | plan.BranchOutput):
+            reads = value_reads(topo, c)
+        elif isinstance(n, plan.Filter | plan.KeyBy | plan.Branch | plan.Select | plan.MapValues):
+            reads = _expr_reads(n)
+            if reads is not None and not isinstance(n, plan.Select | plan.MapValues):
+                below = value_reads(topo, c)  # (select, map_values: new values)
+                reads = None if below is None else reads | below
+        elif isinstance(n, plan.WithColumns):
+            reads, below = _expr_reads(n), value_reads(topo, c)
+            if reads is not None and below is not None:
+                reads |= below - {name for name, _ in n.columns}
+            else:
+                reads = None
+        else:
+            reads = None
+        if reads is None:
+            return None
+        out |= reads
+    return out
+
+
+def _expr_reads(n: plan.Node) -> frozenset[str] | None:
+    """The fields a step's expressions read (None: a step with a callable)."""
+    fns = [fn for f in ("predicate", "fn", "key") if isinstance(fn := getattr(n, f, None), plan.Fn)]
+    fns += [fn for _, fn in getattr(n, "columns", ())]
+    fns += list(getattr(n, "predicates", ()))
+    out: frozenset[str] = frozenset()
+    for fn in fns:
+        if not isinstance(fn.obj, Expr):
+            return None
+        out |= fn.obj.columns()
+    return out
 
 
 def arrow_repartition(topo: LogicalPlan, rp: plan.Repartition, writer: Segment | None) -> bool:
@@ -194,4 +268,5 @@ __all__ = [
     "side",
     "source_schema",
     "typed_schema",
+    "value_reads",
 ]

@@ -157,3 +157,44 @@ def test_a_chain_after_windows_closed_on_arrow_runs_on_arrow_with_row_results():
         outs.append(sorted(d.read_key_values("out"), key=lambda kv: (kv[0], kv[1]["k"])))
     assert len(outs[0]) > 1_000
     assert outs[0] == outs[1]
+
+
+def test_fields_only_a_repartitioned_aggregation_reads_are_decoded():
+    from streams import agg, windows
+
+    def win(s):
+        return s.window("w", windows.tumbling(ms=10))
+
+    # through the repartition topic into aggregations of a few fields: only those
+    assert _decoded(lambda s: win(s.key_by("u")).count().to("o")) == ["t", "u"]
+    assert _decoded(lambda s: win(s.key_by("u")).aggregate(m=agg.max("a")).to("o")) == [
+        "a",
+        "t",
+        "u",
+    ]
+    assert _decoded(
+        lambda s: win(s.with_columns(b=st.col("a") + 1).key_by("b")).count().to("o")
+    ) == ["a", "t"]  # (b is computed: not read from the input)
+    # an aggregation of a callable, a Python step after the repartition: every field
+    assert _decoded(lambda s: s.key_by("u").aggregate("r", agg.reduce(lambda a, b: a)).to("o")) == (
+        WIDE.names
+    )
+    assert _decoded(lambda s: s.key_by("u").map_values(lambda v: v).to("o")) == WIDE.names
+
+
+def test_a_repartitioned_count_of_pruned_fields_matches_row_mode():
+    from streams import agg, windows
+
+    outs = []
+    for execution in ("row", "auto"):
+        t = st.Topology("p", execution=execution)
+        schema = WIDE if execution == "auto" else None
+        s = t.source("in", schema=schema, timestamp="t").filter(st.col("a") > 0).key_by("s")
+        w = s.window("w", windows.tumbling(ms=10)).aggregate(n=agg.count(), top=agg.max("a"))
+        w.to("out", key=st.serde.JSON)
+        d = st.TopologyTestDriver(t)
+        d.pipe_many("in", [{"a": i % 5, "s": f"k{i % 3}", "t": i, "u": [i]} for i in range(40)])
+        d.end_of_input()
+        outs.append(sorted(d.read_key_values("out"), key=repr))
+    assert len(outs[0]) == 12
+    assert outs[0] == outs[1]  # (u is no string: never decoded under auto)

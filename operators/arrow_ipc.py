@@ -127,7 +127,30 @@ def decode_run(
 ) -> tuple[ColumnarBatch, list[Any], list[int]]:
     """:func:`decode`, with each message's carried watermarks (an int64 array; None: the
     message has none) and its number of records."""
-    batches = [pa.ipc.open_stream(v).read_all() for v in values]
+    return _decode_tables([pa.ipc.open_stream(v).read_all() for v in values], offsets)
+
+
+def decode_runs(
+    values: Sequence[bytes], offsets: Sequence[int]
+) -> list[tuple[ColumnarBatch, list[Any], list[int], int]]:
+    """:func:`decode_run` of each stretch of messages with one schema, in order (writers of
+    different fields share a topic, as the sides of a merge): ``(batch, carried watermarks,
+    lengths, number of messages)``."""
+    tables = [pa.ipc.open_stream(v).read_all() for v in values]
+    out = []
+    i = 0
+    while i < len(tables):
+        j = i + 1
+        while j < len(tables) and tables[j].schema.equals(tables[i].schema):
+            j += 1
+        out.append((*_decode_tables(tables[i:j], offsets[i:j]), j - i))
+        i = j
+    return out
+
+
+def _decode_tables(
+    batches: list[Any], offsets: Sequence[int]
+) -> tuple[ColumnarBatch, list[Any], list[int]]:
     table = pa.concat_tables(batches) if len(batches) > 1 else batches[0]
     n = table.num_rows
     lengths = [t.num_rows for t in batches]
@@ -147,6 +170,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "decode",
     "decode_run",
+    "decode_runs",
     "encode",
     "encode_marked",
     "is_arrow",

@@ -383,8 +383,8 @@ def chain_is_columnar(nodes: Sequence[plan.Node]) -> bool:
             fns = _fns(n)
         if not all(isinstance(f.obj, Expr) and columnar_ok(f.obj) for f in fns):
             return False
-    # (a branch output alone passes a branch's columnar batch on as it is)
-    return any(not isinstance(n, plan.Merge | plan.LateOutput) for n in nodes)
+    # (a branch output or a merge alone passes its parents' columnar batches on as they are)
+    return any(not isinstance(n, plan.LateOutput) for n in nodes)
 
 
 def _reads(node: plan.Node) -> frozenset[str]:
@@ -398,20 +398,6 @@ def _reads(node: plan.Node) -> frozenset[str]:
     for _, fn in getattr(node, "columns", ()):
         out |= _expr(fn).columns()
     return out
-
-
-def projected_reads(nodes: Sequence[plan.Node]) -> frozenset[str] | None:
-    """The input fields a columnar chain can read before it replaces the value (the first
-    ``select`` or ``map_values``), or None when it passes whole values on (then any field
-    may be seen downstream)."""
-    out: frozenset[str] = frozenset()
-    for n in nodes:
-        out |= _reads(n)
-        if isinstance(n, plan.Select | plan.MapValues):
-            return out
-        if isinstance(n, plan.Branch):
-            return None
-    return None
 
 
 class ColumnarChain:
@@ -551,7 +537,6 @@ __all__ = [
     "map_values_step",
     "no_step",
     "plain_array",
-    "projected_reads",
     "push_columnar",
     "run_rows",
     "select_step",

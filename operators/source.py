@@ -348,9 +348,9 @@ class Decoder:
                 j += 1
             run = raw[i:j]
             if arrow:
+                offs = [m[4] for m in run]
                 try:
-                    offs = [m[4] for m in run]
-                    batch, wms, lengths = arrow_ipc.decode_run([m[1] or b"" for m in run], offs)
+                    parts = arrow_ipc.decode_runs([m[1] or b"" for m in run], offs)
                 except Exception as e:
                     raise SerializationError(
                         f"could not deserialize an Arrow batch: {type(e).__name__}: {e}",
@@ -358,11 +358,17 @@ class Decoder:
                         partition=self.partition,
                         offset=run[0][4],
                     ) from e
-                if self.carried is not None:
-                    batch.marks = self.carried.carried(offs, lengths, wms)
-                batch.record = self.record
-                push_columnar(self.children, batch)
-                t = max(batch.ts) if track_time and batch.n else None  # type: ignore[arg-type]
+                t = None
+                at = 0
+                for batch, wms, lengths, k in parts:  # (one batch per schema in a row)
+                    if self.carried is not None:
+                        batch.marks = self.carried.carried(offs[at : at + k], lengths, wms)
+                    at += k
+                    batch.record = self.record
+                    push_columnar(self.children, batch)
+                    if track_time and batch.n:
+                        top_b = max(batch.ts)  # type: ignore[arg-type]
+                        t = top_b if t is None else max(t, top_b)
             else:
                 rows = self.decode(msgs[i:j])
                 for c in self.children:

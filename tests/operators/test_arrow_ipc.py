@@ -112,3 +112,50 @@ def test_a_row_mode_reader_reads_the_arrow_batches_a_columnar_run_left():
     d.end_of_input()
     out = [(r.key, r.value, r.timestamp, r.partition) for r in d.read("out")]
     assert repr((out, [])) == want
+
+
+def test_messages_of_different_fields_decode_as_one_batch_each_in_order():
+    import pyarrow as pa
+
+    from operators.columnar import ColumnarBatch
+
+    def msg(cols, key, t):
+        b = ColumnarBatch(cols, 1, keys=[None], ts=[t], headers=[()], offsets=[0])
+        b.key = pa.array([key])
+        (m,) = arrow_ipc.encode(*arrow_ipc.parts(b), None)
+        return m
+
+    a1, a2 = msg({"x": pa.array([1])}, "a", 5), msg({"x": pa.array([2])}, "b", 6)
+    y = msg({"x": pa.array([3]), "y": pa.array(["s"])}, "c", 7)
+    runs = arrow_ipc.decode_runs([a1, a2, y, a1], [0, 1, 2, 3])
+    assert [(b.to_rows(), k) for b, _, _, k in runs] == [
+        ([("a", {"x": 1}, 5, (), 0), ("b", {"x": 2}, 6, (), 1)], 2),
+        ([("c", {"x": 3, "y": "s"}, 7, (), 2)], 1),
+        ([("a", {"x": 1}, 5, (), 3)], 1),
+    ]
+
+
+def test_a_merge_of_columnar_chains_of_different_fields_repartitions_as_arrow():
+    import pyarrow as pa
+
+    schema = pa.schema([("kind", pa.string()), ("id", pa.int64()), ("name", pa.string())])
+    outs = []
+    for execution in ("row", "auto"):
+        t = st.Topology("merge", execution=execution)
+        src = t.source("in", schema=schema if execution == "auto" else None)
+        people = src.filter(st.col("kind") == "p").key_by("id").select("kind", "name")
+        others = src.filter(st.col("kind") == "o").key_by("id").select("kind")
+        both = people.merge(others, name="both")
+        both.window("w", windows.tumbling(ms=100)).aggregate(all=agg.collect()).to(
+            "out", key=st.serde.JSON
+        )
+        if execution == "auto":
+            (line,) = [x for x in t.describe().splitlines() if "(merge)" in x]
+            assert "[columnar]" in line
+        d = TopologyTestDriver(t)
+        recs = [{"kind": "po"[i % 2], "id": i % 7, "name": f"n{i}"} for i in range(1_200)]
+        d.pipe_many("in", [(None, r, i) for i, r in enumerate(recs)])
+        d.end_of_input()
+        outs.append(sorted(d.read_key_values("out"), key=repr))
+    assert len(outs[0]) > 50
+    assert outs[0] == outs[1]

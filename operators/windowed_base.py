@@ -95,7 +95,8 @@ def columnar_plan(node: plan.WindowedAggregate, execution: str) -> tuple[WindowB
 def execution_label(node: plan.WindowedAggregate, execution: str) -> str:
     """How a windowed aggregation runs its batches under ``execution`` (a topology's
     ``"auto"``, ``"row"`` or ``"columnar"``): ``"row"`` (record by record),
-    ``"columnar"`` (whole batches on Arrow; under ``"auto"`` batches of 512+ records) or
+    ``"columnar"`` (whole batches on Arrow; under ``"auto"`` batches of 512+ records;
+    sessions: :mod:`operators.windowed_session_arrow`) or
     ``"columnar + windows on Arrow"`` (its open windows are an Arrow table, too).
 
     >>> from streams import agg, windows
@@ -106,6 +107,10 @@ def execution_label(node: plan.WindowedAggregate, execution: str) -> str:
     ('columnar + windows on Arrow', 'row')
     """
     batch, on_arrow = columnar_plan(node, execution)
+    if isinstance(node.window, Session) and execution != "row":
+        from operators.windowed_session_arrow import session_specs
+
+        return "row" if session_specs(node) is None else "columnar"  # (sessions of a batch)
     if batch is None:
         return "row"
     return "columnar + windows on Arrow" if on_arrow else "columnar"
@@ -181,6 +186,7 @@ class WindowedAggregateProcessor:
         # records ("auto"), any ("columnar"), never ("row")
         self._batch, self._windows_on_arrow = columnar_plan(node, execution)
         self._batch_min = 1 if execution == "columnar" else AUTO_BATCH_MIN
+        self._execution = execution
         self._node_aggs = node.aggs
         self._names = [n for n, _ in node.aggs]
         self._results = [a.result for _, a in node.aggs]

@@ -11,9 +11,15 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+
 from operators.base import Rows
+from operators.columnar import run_rows
+from operators.expr_arrow import to_array
 from operators.windowed_base import WindowedAggregateProcessor
 from state.session import SessionStore
+from streams.core.errors import ProcessingError
 from streams.core.serde import KEY
 from streams.plan.windows import Session
 
@@ -34,6 +40,101 @@ class SessionWindowsProcessor(WindowedAggregateProcessor):
 
     window_types = (Session,)
     store_type = SessionStore
+
+    # -- whole Arrow batches (operators.windowed_session_arrow) -------------------------------
+    def _init_kind(self, node: Any, objects: Any) -> None:
+        from operators.windowed_session_arrow import session_specs
+
+        self._specs = session_specs(node) if self._execution != "row" else None
+
+    @property
+    def accepts_columnar(self) -> bool:
+        return self._specs is not None
+
+    def process_columnar(self, batch: Any) -> None:
+        if batch.n < self._batch_min or not self._micro_batch(batch):
+            run_rows(batch, self.process)
+
+    def _micro_batch(self, batch: Any) -> bool:
+        """The batch through :func:`micro_sessions`; False (nothing done) where it can't go:
+        a record not after its watermark (less the grace), whose result can depend on the
+        order (a session it reaches may have closed), or what Arrow could answer differently.
+
+        (A record after its watermark less the grace is not late, and no session within the
+        gap of it has closed: each session it reaches ends at or after ``t - gap``, so closes
+        at ``t + grace`` or later. Then sessions are the batch's and the store's records
+        connected by gaps of at most ``gap``, in any order.)"""
+        from operators.windowed_session_arrow import micro_sessions
+
+        assert self._specs is not None
+        needed = frozenset().union(*(e.columns() for _, e in self._specs if e is not None))
+        if batch.scalar is not None and needed:
+            return False
+        n, grace = batch.n, self.spec.grace_ms
+        wm = self._batch_marks(batch)
+        b = batch.copy()
+        b.ensure(needed)
+        keys, ts_list, _, _ = b.meta()
+        ts = pa.array(ts_list, pa.int64())
+        if isinstance(wm, int):
+            if min(ts_list) + grace <= wm:
+                return False
+        elif not pc.all(pc.greater(pc.add(ts, grace), wm)).as_py():
+            return False
+        cols = {}
+        for name in needed:
+            c = b.get(name)
+            cols[name] = pa.nulls(n) if c is None else to_array(c, n)
+        karr = to_array(b.key if b.key is not None else pa.array(keys), n)
+        try:
+            micros, nulls = micro_sessions(self._specs, karr, ts, cols, n, self.spec.gap_ms)
+        except Exception:  # Arrow could differ here: the row path decides (and reports)
+            return False
+        self._null_keys(nulls)
+        try:
+            self._merge_sessions(micros)
+        except Exception as e:
+            raise ProcessingError(f"{type(e).__name__}: {e}", step=self.step) from e
+        return True
+
+    def _merge_sessions(self, micros: list[Any]) -> None:
+        """Merge a batch's own sessions into the store's, as its records would (see
+        :meth:`_micro_batch`: none late, none reaching a closed session)."""
+        gap = self.spec.gap_ms
+        enc, store = KEY.serialize, self.store
+        init, merge = self._init, self._merge
+        live: dict[bytes, list[list[Any]]] = {}
+        gone: set[tuple[bytes, int, int]] = set()
+        for m in micros:
+            kb = enc(m.key)
+            assert kb is not None
+            sessions = live.get(kb)
+            if sessions is None:
+                sessions = live[kb] = [
+                    [s, e, None, raw, False] for s, e, raw in store.find_sessions(kb, _MIN, _MAX)
+                ]
+            lo, hi = m.start - gap, m.end + gap
+            hit = [x for x in sessions if x[1] >= lo and x[0] <= hi]
+            acc, start, end = merge(init(), m.partial), m.start, m.end
+            if hit:
+                hit.sort(key=_start_end)
+                for x in hit:
+                    other = x[2] if x[2] is not None else _loads(x[3])
+                    acc = merge(other, acc)
+                    start, end = min(start, x[0]), max(end, x[1])
+                    if x[3] is not None:
+                        gone.add((kb, x[0], x[1]))
+                ids = {id(x) for x in hit}
+                sessions[:] = [x for x in sessions if id(x) not in ids]
+            sessions.append([start, end, acc, None, True])
+        for kb, s, e in gone:
+            store.remove(kb, s, e)
+        for kb, sessions in live.items():
+            for s, e, acc, _, dirty in sessions:
+                if dirty:
+                    store.put(kb, s, e, _dumps(acc, protocol=5))
+
+    # -- records ----------------------------------------------------------------------------
 
     def _aggregate(self, rows: Rows) -> tuple[Rows, Rows]:
         """Merge each record into its key's sessions. A batch works on the touched keys'

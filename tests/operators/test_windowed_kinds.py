@@ -104,7 +104,7 @@ def test_labels_of_the_shapes():
         "upd": "columnar",
         "tops": "columnar",
         "lasts": "row",
-        "sess": "row",
+        "sess": "columnar",  # (a batch's own sessions on Arrow, then the store's)
         "slide": "row",
     }
     assert aggregate.execution_label(t.node("total"), "columnar") == "columnar"  # type: ignore[arg-type]

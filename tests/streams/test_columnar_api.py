@@ -56,7 +56,7 @@ def test_describe_shows_how_each_aggregation_runs():
         "hop": "columnar + windows on Arrow",  # final count/max: open windows as a table
         "upd": "columnar",  # (updates are emitted per batch: the objects)
         "tops": "columnar",  # argmax keeps records: the objects
-        "sess": "row",  # sessions run record by record
+        "sess": "columnar",  # a batch's own sessions on Arrow, then merged record-like
         "total": "columnar",
         "last": "row",  # (not an Arrow aggregation)
     }

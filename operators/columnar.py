@@ -34,7 +34,14 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from operators.base import Rows, takes_columnar
 from operators.event_time import CarriedMarks
-from operators.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
+from operators.expr_arrow import (
+    Unsupported,
+    columnar_ok,
+    evaluate_arrow,
+    int64_array,
+    kind,
+    to_array,
+)
 from operators.fused import ChainProcessor, missing_fields, report_missing
 from streams.core.types import RecordType, as_mapping, get_field, record_type
 from streams.plan import nodes as plan
@@ -211,7 +218,10 @@ class ColumnarBatch:
             src = self.rows if idx is None else [self.rows[i] for i in idx]
             return pa.array([r[4] for r in src], pa.int64())
         assert self.offsets is not None
-        offs = pa.array(self.offsets, pa.int64())
+        if self.pos is not None and len(self.pos) * 8 < len(self.offsets):  # (a few left)
+            offsets = self.offsets
+            return pa.array([offsets[i] for i in self.pos.to_pylist()], pa.int64())
+        offs = int64_array(self.offsets)
         return offs if self.pos is None else offs.take(self.pos)
 
     def to_rows(self) -> Rows:

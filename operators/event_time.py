@@ -40,6 +40,8 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+from operators.expr_arrow import int64_array
+
 _MIN = -(1 << 63)
 
 
@@ -245,7 +247,7 @@ def _int64s(chunks: list[Any]) -> Any:
     for c in chunks:
         if isinstance(c, pa.ChunkedArray):
             c = c.combine_chunks()
-        arrs.append(c.cast(pa.int64()) if isinstance(c, pa.Array) else pa.array(c, pa.int64()))
+        arrs.append(c.cast(pa.int64()) if isinstance(c, pa.Array) else int64_array(c))
     if not arrs:
         return pa.array([], pa.int64())
     return arrs[0] if len(arrs) == 1 else pa.concat_arrays(arrs)

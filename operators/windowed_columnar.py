@@ -32,7 +32,14 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from operators.base import Rows
-from operators.expr_arrow import Unsupported, columnar_ok, evaluate_arrow, kind, to_array
+from operators.expr_arrow import (
+    Unsupported,
+    columnar_ok,
+    evaluate_arrow,
+    kind,
+    positions,
+    to_array,
+)
 from streams.core.types import get_field, record_type
 from streams.plan import nodes as plan
 from streams.plan.expr import Expr
@@ -265,17 +272,6 @@ class KeyedBatch:
 
 #: how partial aggregates of one (key, window) combine (by the first aggregation's suffix)
 _MERGE = {"min": "min", "max": "max", "all": "sum", "sum": "sum", "count": "sum"}
-
-_POSITIONS: list[Any] = [pa.array([], pa.int64())]
-
-
-def positions(n: int) -> Any:
-    """``0 .. n-1`` as an int64 array: a slice of one kept array (building it from a Python
-    range costs ~0.2 us a record, per batch)."""
-    have = _POSITIONS[0]
-    if len(have) < n:
-        have = _POSITIONS[0] = pa.array(range(max(n, 2 * len(have))), pa.int64())
-    return have.slice(0, n)
 
 
 def _columnar_aggs(aggs: tuple[tuple[str, Any], ...]) -> bool:

@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from operators.expr_arrow import Unsupported, kind
-from operators.windowed_columnar import _aggregations, _partial, _values, positions
+from operators.expr_arrow import Unsupported, kind, positions
+from operators.windowed_columnar import _aggregations, _partial, _values
 from streams.plan.expr import Expr
 
 KINDS = ("count", "sum", "min", "max", "mean")

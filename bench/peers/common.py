@@ -9,12 +9,13 @@ Peers on Kafka have no end-of-input watermark, so the harness appends ``SENTINEL
 the data for windowed queries, each a minute of event time after the previous one: like the
 "watermark to infinity" at the end of a Nexmark run they close every real window (one sentinel
 per chained windowed step, plus one); rows they produce themselves carry ``auction ==
-SENTINEL_AUCTION`` and the harness drops them. q8 reads no bids, so its peers let the sentinel
-bids (only those) through to the window step, under the key ``SENTINEL_AUCTION``: their windows
-hold no person and give no row. Without the bids a q8 window step sees a stream time that is the
-max over people and auctions only, which is at most the true one: its windows close later, never
-earlier, and since the generator's events are at most 3 s late (< the 4 s delay) no record is
-late under either, so the rows are the same.
+SENTINEL_AUCTION`` (q11: ``bidder ==``) and the harness drops them. A sentinel a minute after the
+last bid closes q11's sessions too (they close once time passes the last bid + gap + 4 s).
+q8 reads no bids, so its peers let the sentinel bids (only those) through to the window step, under
+the key ``SENTINEL_AUCTION``: their windows hold no person and give no row. Without the bids a q8
+window step sees a stream time that is the max over people and auctions only, which is at most the
+true one: its windows close later, never earlier, and since the generator's events are at most 3 s
+late (< the 4 s delay) no record is late under either, so the rows are the same.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ OUT_OF_ORDERNESS_MS = 4_000
 TUMBLE_MS = 10_000
 HOP_SIZE_MS = 10_000
 HOP_SLIDE_MS = 2_000
+SESSION_GAP_MS = 10_000
 SENTINEL_AUCTION = -1
 SENTINELS = 3
-WINDOWED = ("q5", "q7", "q8")
+WINDOWED = ("q5", "q7", "q8", "q11")
 
 Q7_FIELDS = ("auction", "bidder", "price", "dateTime", "extra")
 
@@ -159,6 +161,16 @@ def q8_rows(start: int, acc: list[Any] | None) -> list[Row]:
 # ---------------------------------------------------------------- stats
 
 
+def q11_row(bidder: int, acc: list[int]) -> Row:
+    """q11's row from a session's ``[count, first bid time, last bid time]``."""
+    return {
+        "bidder": bidder,
+        "bid_count": acc[0],
+        "starttime": acc[1],
+        "endtime": acc[2] + SESSION_GAP_MS,
+    }
+
+
 def peak_rss_mb() -> int:
     """Peak RSS of this process image: ``VmHWM``. (``ru_maxrss`` would not do: Linux carries
     it over ``execve`` from the parent's memory when the child is spawned with ``vfork``, as
@@ -252,6 +264,7 @@ __all__ = [
     "OUT_OF_ORDERNESS_MS",
     "SENTINELS",
     "SENTINEL_AUCTION",
+    "SESSION_GAP_MS",
     "TUMBLE_MS",
     "WINDOWED",
     "Progress",
@@ -266,6 +279,7 @@ __all__ = [
     "q8_relevant",
     "q8_rows",
     "q8_slim",
+    "q11_row",
     "sentinel_events",
     "stats_line",
 ]

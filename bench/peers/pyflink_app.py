@@ -1,4 +1,4 @@
-"""Nexmark q0 q1 q2 q5 q7 q8 on PyFlink (Table API SQL, local mode), run inside the pyflink venv.
+"""Nexmark q0 q1 q2 q5 q7 q8 q11 on PyFlink (Table API SQL, local mode), in the pyflink venv.
 
     python -m bench.peers.pyflink_app --query q5 --input events.jsonl --output rows.jsonl \
         --events N
@@ -9,8 +9,12 @@ event-time attribute and ``WATERMARK FOR ts AS ts - INTERVAL '4' SECOND``; at th
 bounded input Flink's final watermark closes every window (no sentinels needed). Queries are the
 Nexmark SQL (github.com/nexmark/nexmark, nexmark-flink queries), adapted only where the
 reference (bench/nexmark/reference.py) fixes a convention: q1 casts the DECIMAL product to
-DOUBLE, q5, q7 and q8 return window times as epoch ms, q7 uses the half-open window instead of
-``BETWEEN``. q8 (a window join of the two window aggregates) declares the person and auction
+DOUBLE, q5, q7, q8 and q11 return window times as epoch ms, q7 uses the half-open window
+instead of ``BETWEEN``. q11 uses the session window TVF (``SESSION(TABLE bid PARTITION BY
+bidder, ...)``) in place of the deprecated ``GROUP BY SESSION(...)``: same sessions (Flink
+merges windows ``[t, t + gap)`` that touch, so bids exactly 10 s apart share one: the
+reference's ``merge_touching=True``), ``window_end`` = last bid + gap = ``SESSION_END``.
+q8 (a window join of the two window aggregates) declares the person and auction
 columns it reads instead of the bid columns. Rows go to a ``filesystem`` sink (``json``), whose
 part files are concatenated into ``--output`` afterwards (not timed).
 
@@ -41,7 +45,7 @@ from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from bench.peers.common import OUT_OF_ORDERNESS_MS, stats_line
 
-QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8")
+QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q11")
 FIXED_RUNS = 3
 
 SOURCE = """
@@ -68,6 +72,11 @@ VIEWS: dict[str, list[str]] = {
 
 # epoch ms of a window bound (TIMESTAMP(3) in the UTC session zone; bounds are whole seconds)
 _MS = "CAST(TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', {}) AS BIGINT) * 1000"
+# the same to the millisecond (session bounds are bid times)
+_MS3 = (
+    "(CAST(TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', {0}) AS BIGINT) * 1000"
+    " + MOD(EXTRACT(MILLISECOND FROM {0}), 1000))"
+)
 
 SINK_COLUMNS = {
     "q0": "auction BIGINT, bidder BIGINT, price BIGINT, `dateTime` BIGINT, extra STRING",
@@ -76,6 +85,7 @@ SINK_COLUMNS = {
     "q5": "auction BIGINT, num BIGINT, starttime BIGINT, endtime BIGINT",
     "q7": "auction BIGINT, bidder BIGINT, price BIGINT, `dateTime` BIGINT, extra STRING",
     "q8": "id BIGINT, name STRING, starttime BIGINT",
+    "q11": "bidder BIGINT, bid_count BIGINT, starttime BIGINT, endtime BIGINT",
 }
 
 SELECT = {
@@ -129,6 +139,12 @@ JOIN (
   GROUP BY seller, window_start, window_end
 ) A
 ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime
+""",
+    "q11": f"""
+SELECT bidder, count(*) AS bid_count, {_MS3.format("window_start")} AS starttime,
+       {_MS3.format("window_end")} AS endtime
+FROM TABLE(SESSION(TABLE bid PARTITION BY bidder, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+GROUP BY bidder, window_start, window_end
 """,
 }
 

@@ -1,4 +1,4 @@
-"""Nexmark q0 q1 q2 q5 q7 q8 on Quix Streams (through Kafka), run inside the quixstreams venv.
+"""Nexmark q0 q1 q2 q5 q7 q8 q11 on Quix Streams (through Kafka), run inside the quixstreams venv.
 
     python -m bench.peers.quix_app --query q7 --bootstrap HOST:PORT --input-topic T \
         --output-topic O --group G --expected N --events E [--state-dir D]
@@ -23,6 +23,11 @@ q8 regroups people by ``id`` and auctions by ``seller`` (one ``group_by``) and r
 into one tumbling-window accumulator per person (:func:`bench.peers.common.q8_add`), emitting a
 row for each closed window holding both; the sentinel bids go along (key ``-1``) to move the
 partition's time on.
+q11 regroups bids by bidder into ``session_window(10 s, grace_ms=4000)`` windows closed by the
+partition's time: Quix Streams joins a bid to a session when it is no more than the gap from it
+(bids exactly 10 s apart share one, as in Flink: the reference's ``merge_touching=True``); the
+session's ``end`` is its last bid + 1 ms, so ``endtime`` = ``end - 1 + gap``. The sentinel
+bids form sessions of their own (bidder ``SENTINEL_AUCTION``), which the harness drops.
 End of input: the harness's sentinel bids (see :mod:`bench.peers.common`).
 """
 
@@ -37,11 +42,13 @@ from typing import Any
 
 from quixstreams import Application
 from quixstreams.dataframe import StreamingDataFrame
+from quixstreams.dataframe.windows import Count, Max
 
 from bench.peers.common import (
     HOP_SIZE_MS,
     HOP_SLIDE_MS,
     OUT_OF_ORDERNESS_MS,
+    SESSION_GAP_MS,
     TUMBLE_MS,
     Progress,
     argmax_add,
@@ -55,9 +62,10 @@ from bench.peers.common import (
     q8_relevant,
     q8_rows,
     q8_slim,
+    q11_row,
 )
 
-QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8")
+QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q11")
 
 
 def _q5(bids: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
@@ -100,6 +108,17 @@ def _q8(events: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
     return seen.apply(lambda r: q8_rows(r["start"], r["value"]), expand=True)
 
 
+def _q11(bids: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
+    sessions = (
+        bids.group_by(lambda v: str(v["bidder"]), name="q11-by-bidder")
+        .update(progress.touch)
+        .session_window(SESSION_GAP_MS, grace_ms=OUT_OF_ORDERNESS_MS, name="q11-sessions")
+        .agg(n=Count(), bidder=Max("bidder"))
+        .final(closing_strategy="partition")
+    )
+    return sessions.apply(lambda r: q11_row(r["bidder"], [r["n"], r["start"], r["end"] - 1]))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="quix_app")
     for a in ("--query", "--bootstrap", "--input-topic", "--output-topic", "--group"):
@@ -137,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = bids.filter(q2_keep).apply(q2_row)
     elif args.query == "q8":
         rows = _q8(sdf, progress)
+    elif args.query == "q11":
+        rows = _q11(bids, progress)
     elif args.query == "q5":
         rows = _q5(bids, progress)
     else:

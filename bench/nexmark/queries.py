@@ -12,7 +12,7 @@ result is the *final value per key* (:func:`final_rows`), which is what the Nexm
 result table holds at the end of the input. The others are append-only.
 
 >>> sorted(QUERIES, key=lambda q: int(q[1:]))
-['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q9', 'q11', 'q18', 'q19', 'q20']
+['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q6', 'q7', 'q8', 'q9', 'q11', 'q13', 'q18', 'q19', 'q20']
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 import streams as st
 from bench.nexmark import queries_joins as joins
+from bench.nexmark import queries_misc as misc
 from bench.nexmark.base import INPUT, OUT_OF_ORDERNESS_MS, OUTPUT, of_type, source
 from streams import agg, windows
 from streams.core.serde import JSON
@@ -194,16 +195,18 @@ QUERIES: dict[str, Callable[[], st.Topology]] = {
     "q3": joins.q3,
     "q4": joins.q4,
     "q5": q5,
+    "q6": misc.q6,
     "q7": q7,
     "q8": joins.q8,
     "q9": joins.q9,
     "q11": q11,
+    "q13": misc.q13,
     "q18": q18,
     "q19": q19,
     "q20": joins.q20,
 }
 
-UPDATING = frozenset({"q3", "q4", "q9", "q18", "q19"})
+UPDATING = frozenset({"q3", "q4", "q6", "q9", "q18", "q19"})
 """Queries whose output is an upsert stream by key; their result is :func:`final_rows`."""
 
 
@@ -223,7 +226,10 @@ def run_driver(
 
     Returns the output rows, or for an :data:`UPDATING` query the final value per key.
     """
-    d = st.TopologyTestDriver(QUERIES[query](), partitions=partitions)
+    topo = QUERIES[query]()
+    d = st.TopologyTestDriver(topo, partitions=partitions)
+    for node, records in misc.side_inputs(topo):
+        d.pipe_many(node.topic, [(k, v, 0) for k, v in records])
     for i in range(0, len(events), batch):
         d.pipe_many(INPUT, [(None, e, e["dateTime"]) for e in events[i : i + batch]])
     d.end_of_input()

@@ -50,6 +50,8 @@ from typing import Any
 
 import duckdb
 
+from bench.nexmark import reference_misc as misc
+
 __all__ = [
     "QUERIES",
     "NexmarkReference",
@@ -114,7 +116,7 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class NexmarkReference:
+class NexmarkReference(misc.MiscQueries):
     """One DuckDB connection holding the ``person``, ``auction`` and ``bid`` tables of a file.
 
     Each table has the entity's fields plus ``seq``, the event's line number in the file.
@@ -517,10 +519,12 @@ QUERIES: dict[str, Callable[[Source], list[Row]]] = {
     "q3": q3,
     "q4": q4,
     "q5": q5,
+    "q6": misc.q6,
     "q7": q7,
     "q8": q8,
     "q9": q9,
     "q11": q11,
+    "q13": misc.q13,
     "q18": q18,
     "q19": q19,
     "q20": q20,

@@ -29,15 +29,16 @@ class MiscQueries:
         B.dateTime FROM auction AS A, bid AS B WHERE A.id = B.auction and B.dateTime between
         A.dateTime and A.expires) WHERE rownum <= 1) AS Q;``
 
-        The OVER window gives a row per winning bid; updating per seller (each new or changed
-        winner revises it; Flink itself cannot run this SQL, its OVER window does not take the
-        ranking's retractions), the final value per seller is the average at the seller's
-        latest winner: over its latest **11** auctions (10 preceding + the current row, as the
-        SQL says, where the description says 10). Keys: ``seller``, ``avg_price`` (the sink's
-        name). Ties: an auction's winner is its highest bid, then the earliest, then the
-        earliest arrival (as q9); auctions are ordered by the winner's ``dateTime``, then the
-        auction id. Auctions without a bid in ``[dateTime, expires]`` (inclusive) do not count.
-        The average is a DOUBLE (Flink's AVG over BIGINT truncates).
+        As printed, the SQL filters ``rownum`` in the SELECT that defines it; read here as the
+        evident intent (the filter outside). The OVER window gives a row per winning bid; updating
+        per seller (each new or changed winner revises it; Flink itself cannot run this SQL, its
+        OVER window does not take the ranking's retractions), the final value per seller is the
+        average at the seller's latest winner: over its latest **11** auctions (10 preceding + the
+        current row, as the SQL says, where the description says 10). Keys: ``seller``,
+        ``avg_price`` (the sink's name). Ties: an auction's winner is its highest bid, then the
+        earliest, then the earliest arrival (as q9); auctions are ordered by the winner's
+        ``dateTime``, then the auction id. Auctions without a bid in ``[dateTime, expires]``
+        (inclusive) do not count. The average is a DOUBLE (Flink's AVG over BIGINT truncates).
         """
         return self.sql(
             f"""WITH Q AS (

@@ -25,7 +25,7 @@ q11 keys bids by bidder into ``SessionWindower(gap=10 s)`` windows: a per-key cl
 here, since a session only ever depends on its own bidder's bids. Bytewax merges sessions whose
 gap is ``<= gap`` (bids exactly 10 s apart share one, as in Flink: the reference's
 ``merge_touching=True``); the fold keeps ``[count, first, last]`` and ``endtime`` is the last
-bid + the gap (Flink's ``SESSION_END``).
+bid + the gap (Flink's ``SESSION_END``). q6 and q13: :mod:`bench.peers.bytewax_misc`.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from bytewax.operators.windowing import (
 )
 from bytewax.testing import run_main
 
+from bench.peers import bytewax_misc
 from bench.peers.common import (
     HOP_SIZE_MS,
     HOP_SLIDE_MS,
@@ -72,7 +73,7 @@ from bench.peers.common import (
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q11")
+QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q11", *bytewax_misc.QUERIES)
 
 
 def _ts(e: Row) -> datetime:
@@ -172,6 +173,8 @@ def build(query: str, input_path: str, output_path: str) -> Dataflow:
     flow = Dataflow(f"nexmark-{query}")
     lines = op.input("in", flow, FileSource(input_path, batch_size=1000))
     events = op.map("decode", lines, json.loads)
+    if query in bytewax_misc.QUERIES:  # q6, q13
+        return _finish(flow, bytewax_misc.build(query, events), output_path)
     if query == "q8":  # people and auctions, no bids
         return _finish(flow, _q8(events), output_path)
     bids = op.filter("bids", events, lambda e: e["type"] == "bid")

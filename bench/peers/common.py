@@ -171,6 +171,17 @@ def q11_row(bidder: int, acc: list[int]) -> Row:
     }
 
 
+def q13_row(b: Row, value: str) -> Row:
+    """q13's row: the bid and its side input ``value``."""
+    return {
+        "auction": b["auction"],
+        "bidder": b["bidder"],
+        "price": b["price"],
+        "dateTime": b["dateTime"],
+        "value": value,
+    }
+
+
 def peak_rss_mb() -> int:
     """Peak RSS of this process image: ``VmHWM``. (``ru_maxrss`` would not do: Linux carries
     it over ``execve`` from the parent's memory when the child is spawned with ``vfork``, as
@@ -280,6 +291,7 @@ __all__ = [
     "q8_rows",
     "q8_slim",
     "q11_row",
+    "q13_row",
     "sentinel_events",
     "stats_line",
 ]

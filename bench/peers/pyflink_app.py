@@ -14,9 +14,9 @@ instead of ``BETWEEN``. q11 uses the session window TVF (``SESSION(TABLE bid PAR
 bidder, ...)``) in place of the deprecated ``GROUP BY SESSION(...)``: same sessions (Flink
 merges windows ``[t, t + gap)`` that touch, so bids exactly 10 s apart share one: the
 reference's ``merge_touching=True``), ``window_end`` = last bid + gap = ``SESSION_END``.
-q8 (a window join of the two window aggregates) declares the person and auction
-columns it reads instead of the bid columns. Rows go to a ``filesystem`` sink (``json``), whose
-part files are concatenated into ``--output`` afterwards (not timed).
+q8 (a window join of the two window aggregates) declares the person and auction columns it reads
+instead of the bid columns. q6 and q13: :mod:`bench.peers.pyflink_misc`. Rows go to a ``filesystem``
+sink (``json``), whose part files are concatenated into ``--output`` afterwards (not timed).
 
 Cost: the JVM is the py4j gateway the Python driver starts. Each job runs on a fresh local
 MiniCluster, so a job's CPU includes starting it, planning, code generation and deployment. To
@@ -43,9 +43,10 @@ import time
 from pyflink.java_gateway import get_gateway
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
+from bench.peers import pyflink_misc
 from bench.peers.common import OUT_OF_ORDERNESS_MS, stats_line
 
-QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q11")
+QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q11", *pyflink_misc.QUERIES)
 FIXED_RUNS = 3
 
 SOURCE = """
@@ -165,6 +166,8 @@ def _peak_rss_mb(pid: int) -> int:
 
 def run_job(query: str, path: str, out_dir: str, pid: int) -> tuple[float, float]:
     """Run ``query`` over ``path`` into ``out_dir``; (wall s, CPU s of java + driver)."""
+    if query in pyflink_misc.QUERIES:  # q6, q13
+        return pyflink_misc.run_job(query, path, out_dir, pid)
     settings = EnvironmentSettings.in_streaming_mode()
     t_env = TableEnvironment.create(settings)
     conf = t_env.get_config()

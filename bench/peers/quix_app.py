@@ -28,6 +28,9 @@ partition's time: Quix Streams joins a bid to a session when it is no more than 
 (bids exactly 10 s apart share one, as in Flink: the reference's ``merge_touching=True``); the
 session's ``end`` is its last bid + 1 ms, so ``endtime`` = ``end - 1 + gap``. The sentinel
 bids form sessions of their own (bidder ``SENTINEL_AUCTION``), which the harness drops.
+q13 reads the side input (:mod:`bench.nexmark.side_input`) into a dict when it starts and
+looks up each bid's ``auction % 10000`` (an ``apply``). The sentinel bids (auction -1) give
+rows the harness drops.
 End of input: the harness's sentinel bids (see :mod:`bench.peers.common`).
 """
 
@@ -44,6 +47,7 @@ from quixstreams import Application
 from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.dataframe.windows import Count, Max
 
+from bench.nexmark import side_input
 from bench.peers.common import (
     HOP_SIZE_MS,
     HOP_SLIDE_MS,
@@ -63,9 +67,10 @@ from bench.peers.common import (
     q8_rows,
     q8_slim,
     q11_row,
+    q13_row,
 )
 
-QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q11")
+QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q11", "q13")
 
 
 def _q5(bids: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
@@ -156,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = bids.filter(q2_keep).apply(q2_row)
     elif args.query == "q8":
         rows = _q8(sdf, progress)
+    elif args.query == "q13":  # the side input, read when the app starts
+        side = side_input.load(side_input.path())
+        rows = bids.apply(lambda b: q13_row(b, side[b["auction"] % side_input.ROWS]))
     elif args.query == "q11":
         rows = _q11(bids, progress)
     elif args.query == "q5":

@@ -1,10 +1,13 @@
 """Nexmark q6 and q13 (bench/nexmark/queries_misc.py) against the DuckDB reference, on the
-embedded runtime in each execution mode; tests/bench/test_nexmark_queries.py also runs them
-with the test driver (1 and 3 partitions)."""
+embedded runtime in each execution mode (tests/bench/test_nexmark_queries.py also runs them
+with the test driver, 1 and 3 partitions), and the in-process peers' q6, q11 and q13 (skipped
+when a peer's venv is not installed, as in tests/bench/test_nexmark_peers.py)."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import pytest
 
@@ -13,7 +16,9 @@ from bench.nexmark.generator import write_jsonl
 from bench.nexmark.queries import UPDATING
 from bench.nexmark.reference import NexmarkReference
 from bench.nexmark.runner import run_file
+from bench.peers import harness
 from bench.peers.harness import norm
+from tests.bench.test_nexmark_peers import _need
 
 EVENTS = 20_000
 
@@ -80,3 +85,29 @@ def test_side_input_is_the_nexmark_generators(tmp_path):
     p = side_input.write(tmp_path / "side.csv", rows=3)
     assert p.read_text() == "0,0\n1,1\n2,2\n"
     assert side_input.load(p) == {0: "0", 1: "1", 2: "2"}
+
+
+# ---------------------------------------------------------------- the peers (bench/peers/)
+
+
+def test_harness_keeps_the_last_row_per_seller_of_q6():
+    rows = [{"seller": 1, "avg_price": 1.0}, {"seller": 2, "avg_price": 5.0}]
+    rows.append({"seller": 1, "avg_price": 3.0})
+    assert harness.final("q6", rows) == [{"seller": 1, "avg_price": 3.0}, rows[1]]
+    assert harness.final("q13", rows) == rows
+
+
+@pytest.mark.parametrize(
+    ("peer", "query"),
+    [("bytewax", "q6"), ("bytewax", "q11"), ("bytewax", "q13"), ("pyflink", "q6")],
+)
+def test_in_process_peer_equals_the_reference(data, tmp_path, peer, query):
+    _need(peer)
+    if peer == "pyflink" and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("pyflink needs Java")
+    path, ref = data
+    want = harness.norm(getattr(ref, query)(**harness.REFERENCE_ARGS.get((peer, query), {})))
+    run = harness.run_bytewax if peer == "bytewax" else harness.run_pyflink
+    o = run(query, path, EVENTS, tmp_path, 300.0)
+    harness.check(o, want)
+    assert o.check == "ok", o.check

@@ -16,6 +16,7 @@ group / application id ``--group`` (its internal topics are named after it, so t
 cleanup deletes them), writes rows to ``--output-topic`` and stops once every partition it reads
 (its repartition topics included) is consumed and processed (``until_idle``), then closes the
 remaining windows (``end_of_input``, as the embedded run; the sentinels have closed them already).
+q13's side table goes to the run's own topic ``{group}-side``, filled before the worker starts.
 Wall and CPU time run from the first processed batch to the end (the group join and topic
 creation before it are excluded, as for the Kafka peers); CPU is this process's.
 """
@@ -36,6 +37,8 @@ def run_kafka(args: argparse.Namespace) -> dict[str, object]:
     import streams as st
     from bench.nexmark import base
     from bench.nexmark.queries import INPUT, OUTPUT, QUERIES
+    from bench.nexmark.queries_misc import side_inputs
+    from bench.peers import kafka_io
     from streams.plan import nodes as plan
     from streams.runtime.kafka import KafkaBroker
 
@@ -51,6 +54,13 @@ def run_kafka(args: argparse.Namespace) -> dict[str, object]:
             topo.builder.replace(dataclasses.replace(node, topic=args.input_topic))
         elif isinstance(node, plan.Sink) and node.topic == OUTPUT:
             topo.builder.replace(dataclasses.replace(node, topic=args.output_topic))
+    for node, records in side_inputs(topo):  # q13's side table: the run's own topic, filled first
+        side = f"{args.group}-side"
+        topo.builder.replace(dataclasses.replace(node, topic=side))
+        kafka_io.run(kafka_io.create_topics(args.bootstrap, [side]))
+        keys = [node.key_serde.serialize(k) for k, _ in records]
+        values = [node.value_serde.serialize(v) for _, v in records]
+        kafka_io.run(kafka_io.produce(args.bootstrap, side, values, keys))  # type: ignore[arg-type]
     broker = KafkaBroker(args.bootstrap, replication_factor=1)
     worker = st.Worker(topo, broker, st.Config(state_backend="memory"))  # type: ignore[arg-type]
     marks: dict[str, float] = {}

@@ -13,7 +13,7 @@ import pytest
 
 from bench.nexmark import side_input
 from bench.nexmark.generator import write_jsonl
-from bench.nexmark.queries import UPDATING
+from bench.nexmark.queries import UPDATING, run_driver
 from bench.nexmark.reference import NexmarkReference
 from bench.nexmark.runner import run_file
 from bench.peers import harness
@@ -79,6 +79,21 @@ def test_q13_joins_every_bid_with_its_side_row(data):
     rows = ref.q13()
     assert len(rows) == ref.counts()["bid"]
     assert all(r["value"] == str(r["auction"] % side_input.ROWS) for r in rows)
+
+
+def test_q13_looks_up_the_auction_modulo_10000(tmp_path):
+    """(The generated data has auction ids below 10,000 up to ~450K events.)"""
+    bids = [
+        {"type": "bid", "auction": a, "bidder": 1, "price": 2, "channel": "c", "url": "u",
+         "dateTime": 1_000 + i, "extra": ""}
+        for i, a in enumerate([12_345, 20_000, 7])
+    ]  # fmt: skip
+    path = tmp_path / "bids.jsonl"
+    path.write_text("".join(json.dumps(b) + "\n" for b in bids))
+    with NexmarkReference(str(path)) as ref:
+        want = ref.q13()
+    assert [r["value"] for r in want] == ["2345", "0", "7"]
+    assert norm(run_driver("q13", bids)) == norm(want)
 
 
 def test_side_input_is_the_nexmark_generators(tmp_path):

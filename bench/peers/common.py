@@ -20,6 +20,7 @@ late (< the 4 s delay) no record is late under either, so the rows are the same.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import resource
@@ -171,6 +172,46 @@ def q11_row(bidder: int, acc: list[int]) -> Row:
     }
 
 
+Q6_LAST = 11  # q6: the SQL's ROWS BETWEEN 10 PRECEDING AND CURRENT ROW
+
+
+def q6_join(state: dict[str, Any] | None, e: Row) -> tuple[dict[str, Any], list[Row]]:
+    """q6's join of an auction (by id) with its bids: the state holds the ``auction`` (``[start,
+    expires, seller, best price, best time]``) and the bids ``pending`` before it; returns the
+    new state and the winners this event makes (``seller, auction, price, dateTime``): the
+    highest bid within ``[start, expires]``, on equal prices the earlier, then the first."""
+    s = state or {"auction": None, "pending": []}
+    if e["type"] == "auction":
+        s["auction"] = [e["dateTime"], e["expires"], e["seller"], None, None]
+        bids, s["pending"] = s["pending"], []
+    elif s["auction"] is None:
+        s["pending"].append(e)
+        return s, []
+    else:
+        bids = [e]
+    out = []
+    a = s["auction"]
+    for b in bids:
+        t, price = b["dateTime"], b["price"]
+        if not a[0] <= t <= a[1]:
+            continue
+        if a[3] is not None and (price < a[3] or (price == a[3] and t >= a[4])):
+            continue
+        a[3], a[4] = price, t
+        out.append({"seller": a[2], "auction": b["auction"], "price": price, "dateTime": t})
+    return s, out
+
+
+def q6_latest_mean(won: dict[str, list[int]] | None, w: Row) -> tuple[dict[str, list[int]], Row]:
+    """q6's per-seller step: ``won`` holds every auction's current winner (``{str(auction):
+    [dateTime, price]}``, JSON-safe); returns it and the average price of the latest
+    :data:`Q6_LAST` auctions by ``(dateTime, auction)``."""
+    won = won or {}
+    won[str(w["auction"])] = [w["dateTime"], w["price"]]
+    latest = heapq.nlargest(Q6_LAST, won.items(), key=lambda kv: (kv[1][0], int(kv[0])))
+    return won, {"seller": w["seller"], "avg_price": sum(v[1] for _, v in latest) / len(latest)}
+
+
 def q13_row(b: Row, value: str) -> Row:
     """q13's row: the bid and its side input ``value``."""
     return {
@@ -273,6 +314,7 @@ __all__ = [
     "HOP_SIZE_MS",
     "HOP_SLIDE_MS",
     "OUT_OF_ORDERNESS_MS",
+    "Q6_LAST",
     "SENTINELS",
     "SENTINEL_AUCTION",
     "SESSION_GAP_MS",
@@ -285,6 +327,8 @@ __all__ = [
     "q2_keep",
     "q2_row",
     "q5_rows",
+    "q6_join",
+    "q6_latest_mean",
     "q8_add",
     "q8_key",
     "q8_relevant",

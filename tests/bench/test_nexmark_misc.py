@@ -16,7 +16,7 @@ from bench.nexmark.generator import write_jsonl
 from bench.nexmark.queries import UPDATING, run_driver
 from bench.nexmark.reference import NexmarkReference
 from bench.nexmark.runner import run_file
-from bench.peers import harness
+from bench.peers import common, harness
 from bench.peers.harness import norm
 from tests.bench.test_nexmark_peers import _need
 
@@ -110,6 +110,31 @@ def test_harness_keeps_the_last_row_per_seller_of_q6():
     rows.append({"seller": 1, "avg_price": 3.0})
     assert harness.final("q6", rows) == [{"seller": 1, "avg_price": 3.0}, rows[1]]
     assert harness.final("q13", rows) == rows
+
+
+def test_peer_q6_helpers_join_wait_and_average_the_latest_11():
+    """bench.peers.common's q6 steps (bytewax, quixstreams): a bid before its auction waits, a
+    bid outside the auction's lifetime does not count, an equal price does not replace the
+    winner; the state survives a JSON round trip (Quix keeps it as JSON)."""
+
+    def bid(price, t):
+        return {"type": "bid", "auction": 7, "price": price, "dateTime": t}
+
+    s, out = common.q6_join(None, bid(5, 10))
+    assert out == []
+    auction = {"type": "auction", "id": 7, "seller": 3, "dateTime": 0, "expires": 100}
+    s, out = common.q6_join(json.loads(json.dumps(s)), auction)
+    assert out == [{"seller": 3, "auction": 7, "price": 5, "dateTime": 10}]
+    for b in (bid(5, 20), bid(9, 101), bid(4, 30)):
+        s, out = common.q6_join(s, b)
+        assert out == []
+    won = None
+    for a in range(13):  # auction a won at price a, time 100 - a: the latest are the cheapest
+        won, row = common.q6_latest_mean(
+            won, {"seller": 3, "auction": a, "price": a, "dateTime": 100 - a}
+        )
+        won = json.loads(json.dumps(won))
+    assert row == {"seller": 3, "avg_price": sum(range(11)) / 11}
 
 
 @pytest.mark.parametrize(

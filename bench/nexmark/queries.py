@@ -11,8 +11,9 @@ stream keyed by the result's primary key (JSON keys; a ``None`` value deletes th
 result is the *final value per key* (:func:`final_rows`), which is what the Nexmark SQL's
 result table holds at the end of the input. The others are append-only.
 
->>> sorted(QUERIES, key=lambda q: int(q[1:]))
-['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q9', 'q11', 'q18', 'q19', 'q20']
+>>> sorted(QUERIES, key=lambda q: int(q[1:]))  # doctest: +NORMALIZE_WHITESPACE
+['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q9', 'q11', 'q14', 'q15', 'q16', 'q17',
+ 'q18', 'q19', 'q20', 'q21', 'q22']
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import streams as st
 from bench.nexmark import queries_joins as joins
+from bench.nexmark import queries_stats as stats
 from bench.nexmark.base import INPUT, OUT_OF_ORDERNESS_MS, OUTPUT, of_type, source
 from streams import agg, windows
 from streams.core.serde import JSON
@@ -198,9 +200,15 @@ QUERIES: dict[str, Callable[[], st.Topology]] = {
     "q8": joins.q8,
     "q9": joins.q9,
     "q11": q11,
+    "q14": stats.q14,
+    "q15": stats.q15,
+    "q16": stats.q16,
+    "q17": stats.q17,
     "q18": q18,
     "q19": q19,
     "q20": joins.q20,
+    "q21": stats.q21,
+    "q22": stats.q22,
 }
 
 UPDATING = frozenset({"q3", "q4", "q9", "q18", "q19"})

@@ -50,6 +50,8 @@ from typing import Any
 
 import duckdb
 
+from bench.nexmark.reference_stats import StatsQueries
+
 __all__ = [
     "QUERIES",
     "NexmarkReference",
@@ -114,7 +116,7 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class NexmarkReference:
+class NexmarkReference(StatsQueries):
     """One DuckDB connection holding the ``person``, ``auction`` and ``bid`` tables of a file.
 
     Each table has the entity's fields plus ``seq``, the event's line number in the file.
@@ -521,9 +523,15 @@ QUERIES: dict[str, Callable[[Source], list[Row]]] = {
     "q8": q8,
     "q9": q9,
     "q11": q11,
+    "q14": lambda source: _with_ref(source, NexmarkReference.q14),
+    "q15": lambda source: _with_ref(source, NexmarkReference.q15),
+    "q16": lambda source: _with_ref(source, NexmarkReference.q16),
+    "q17": lambda source: _with_ref(source, NexmarkReference.q17),
     "q18": q18,
     "q19": q19,
     "q20": q20,
+    "q21": lambda source: _with_ref(source, NexmarkReference.q21),
+    "q22": lambda source: _with_ref(source, NexmarkReference.q22),
 }
 
 

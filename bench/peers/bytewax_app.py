@@ -152,6 +152,10 @@ def build(query: str, input_path: str, output_path: str) -> Dataflow:
         rows = _q5(bids)
     elif query == "q7":
         rows = _q7(bids)
+    elif query in ("q14", "q15", "q16", "q17", "q21", "q22"):
+        from bench.peers import bytewax_stats
+
+        rows = bytewax_stats.rows(query, bids)
     else:
         raise SystemExit(f"bytewax: query {query!r} not implemented; have {', '.join(QUERIES)}")
     return _finish(flow, rows, output_path)

@@ -39,6 +39,7 @@ import time
 from pyflink.java_gateway import get_gateway
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
+from bench.peers import pyflink_stats
 from bench.peers.common import OUT_OF_ORDERNESS_MS, stats_line
 
 QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8")
@@ -131,6 +132,11 @@ JOIN (
 ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime
 """,
 }
+
+
+QUERIES += pyflink_stats.QUERIES
+SINK_COLUMNS |= pyflink_stats.SINK_COLUMNS
+SELECT |= pyflink_stats.SELECT
 
 
 def _java_cpu_ticks(pid: int) -> int:

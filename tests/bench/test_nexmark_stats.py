@@ -12,6 +12,8 @@ from bench.nexmark.base import MODE
 from bench.nexmark.generator import write_jsonl
 from bench.nexmark.queries import run_driver
 from bench.nexmark.reference import NexmarkReference
+from bench.peers import harness
+from tests.bench.test_nexmark_peers import _need
 from tests.bench.test_nexmark_queries import norm
 
 QUERIES = ("q14", "q15", "q16", "q17", "q21", "q22")
@@ -106,3 +108,26 @@ def test_reference_q14_q21_q22_equal_python(data):
         h = dt.datetime.fromtimestamp(r["dateTime"] / 1000, dt.UTC).hour
         want = "dayTime" if 8 <= h <= 18 else "nightTime" if h <= 6 or h >= 20 else "otherTime"
         assert r["bidTimeType"] == want
+
+
+# ---------------------------------------------------------------- peers
+
+
+def test_the_harness_runs_them_and_gives_a_reason_where_it_does_not():
+    for q in QUERIES:
+        assert q in harness.ALL_QUERIES
+        for system, have in harness.EXPRESSES.items():
+            assert (q in have) == (system in ("ours", "bytewax", "pyflink"))
+            assert q in have or harness.NOT_EXPRESSIBLE[(system, q)]
+    assert "watermark" in harness.NOT_EXPRESSIBLE[("faust", "q15")]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_bytewax_equals_the_reference(data, query, tmp_path):
+    """On the three-day data (``compare --check`` has one day). PyFlink is left to
+    ``compare --check`` here: its five jobs per query take ~45 s of wall time."""
+    _need("bytewax")
+    events, ref = data
+    o = harness.run_bytewax(query, ref.path, len(events), tmp_path, 300.0)
+    harness.check(o, harness.norm(getattr(ref, query)()))
+    assert o.check == "ok", o.check

@@ -8,6 +8,13 @@ filesystem sink ``PARTITIONED BY (dt, hm)`` does (Flink's ``DATE_FORMAT`` of a
 the official query's ``sink.rolling-policy.rollover-interval``, and at the end of the input.
 The directory is :func:`output_dir`'s, else a fresh temporary one; :func:`read_files` reads
 the rows back, partition columns included.
+
+**q12** counts bids per bidder in tumbling 10 s windows of *processing time* (Flink's
+``TUMBLE`` over ``PROCTIME()``): ``windows.tumbling(..., time="processing")``, windows of the
+wall clock of the task counting the bid, closed as the wall clock passes their end (and all
+of them at the end of a bounded input). Which window a bid lands in depends on when it runs;
+what does not is :func:`per_bidder`, the counts summed per bidder over all windows, which
+equals the number of bids per bidder.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import streams as st
-from bench.nexmark.base import of_type, source
+from bench.nexmark.base import OUTPUT, of_type, source
+from streams import windows
 
 PARTITIONS = ("dt", "hm")
 ROLLOVER_S = 60
+PROCTIME_WINDOW_MS = 10_000
 _DIR: dict[str, str | None] = {"path": None}
 
 
@@ -65,6 +74,37 @@ def q10() -> st.Topology:
     return t
 
 
+def q12() -> st.Topology:
+    """Bids per bidder per tumbling 10 s window of processing time."""
+    t, src = source("q12", kinds=("bid",))
+    (
+        of_type(src, "bid")
+        .key_by("bidder", name="q12-by-bidder")
+        .window("q12-counts", windows.tumbling(ms=PROCTIME_WINDOW_MS, time="processing"))
+        .count()
+        .map(_q12_row, name="q12-row")
+        .to(OUTPUT)
+    )
+    return t
+
+
+def _q12_row(bidder: Any, v: dict[str, Any]) -> tuple[None, dict[str, Any]]:
+    return None, {
+        "bidder": bidder,
+        "bid_count": v["n"],
+        "starttime": v["window_start"],
+        "endtime": v["window_end"],
+    }
+
+
+def per_bidder(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """q12's rows summed over the windows: ``bidder``, ``bid_count`` (what the reference has)."""
+    total: dict[Any, int] = {}
+    for r in rows:
+        total[r["bidder"]] = total.get(r["bidder"], 0) + r["bid_count"]
+    return [{"bidder": b, "bid_count": n} for b, n in sorted(total.items())]
+
+
 def read_files(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every row of a file-output query's directory, the ``dt``/``hm`` directory values as
     string columns (files being written, ``.``/``_`` names, are not read)."""
@@ -81,4 +121,12 @@ def read_files(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["PARTITIONS", "output_dir", "q10", "read_files"]
+__all__ = [
+    "PARTITIONS",
+    "PROCTIME_WINDOW_MS",
+    "output_dir",
+    "per_bidder",
+    "q10",
+    "q12",
+    "read_files",
+]

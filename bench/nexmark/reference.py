@@ -527,6 +527,7 @@ QUERIES: dict[str, Callable[[Source], list[Row]]] = {
     "q19": q19,
     "q20": q20,
     "q10": time_ref.q10,
+    "q12": time_ref.q12,
 }
 
 

@@ -25,7 +25,9 @@ ratios to it (transport for transport).
 Every process reports its own CPU time (peers: excluding the harness's produce step and their
 startup / group join), events per CPU-second and peak RSS. Every system's rows are compared
 with the DuckDB reference (:mod:`bench.nexmark.reference`) as tests/bench/test_nexmark_queries.py
-does; a query a peer cannot express faithfully is reported as such (``n/e``), with the reason.
+does (q10's rows: read back from each system's partitioned files, ``dt``/``hm`` from the
+directory names; q12's, on processing time: summed per bidder, :data:`PER_BIDDER`); a query a
+peer cannot express faithfully is reported as such (``n/e``), with the reason.
 Unless ``--no-record``, the table is appended with machine, date, versions and the command to
 ``--results`` (default bench/RESULTS.md); ``--check`` never records.
 """
@@ -62,11 +64,11 @@ MODULES = {
 }
 EXPRESSES: dict[str, tuple[str, ...]] = {
     "ours": ("q0", "q1", "q2", "q5", "q7", "q8", "q10", "q12"),
-    "bytewax": ("q0", "q1", "q2", "q5", "q7", "q8"),
+    "bytewax": ("q0", "q1", "q2", "q5", "q7", "q8", "q10", "q12"),
     "quixstreams": ("q0", "q1", "q2", "q5", "q7", "q8"),
     "faust": ("q0", "q1", "q2"),
     "kafka-streams": ("q0", "q1", "q2", "q5", "q7", "q8"),
-    "pyflink": ("q0", "q1", "q2", "q5", "q7", "q8"),
+    "pyflink": ("q0", "q1", "q2", "q5", "q7", "q8", "q10"),
     "ours-kafka": ("q0", "q1", "q2", "q5", "q7", "q8"),
 }
 _FAUST_NE = (
@@ -76,14 +78,19 @@ _FAUST_NE = (
 )
 _FILES_NI = "q10 writes partitioned files: not implemented in this harness yet"
 _PROCTIME_NI = "q12 (processing-time windows): not implemented in this harness yet"
+_PYFLINK_Q12 = (
+    "pyflink: a bounded job in streaming mode ends without firing pending processing-time "
+    "timers (FLINK-14231 quiesces them at end of input), so the windows open at the end never "
+    "emit: the official q12 SQL gave 0 rows for 85 bidders on 4,000 events (a job shorter than "
+    "a window)"
+)
 NOT_EXPRESSIBLE: dict[tuple[str, str], str] = {
     ("faust", "q5"): _FAUST_NE,
     ("faust", "q7"): _FAUST_NE,
     ("faust", "q8"): _FAUST_NE,
-    **{(p, "q10"): _FILES_NI for p in ("bytewax", "quixstreams", "faust", "kafka-streams")},
-    **{(p, "q10"): _FILES_NI for p in ("pyflink", "ours-kafka")},
-    **{(p, "q12"): _PROCTIME_NI for p in ("bytewax", "quixstreams", "faust", "kafka-streams")},
-    **{(p, "q12"): _PROCTIME_NI for p in ("pyflink", "ours-kafka")},
+    **{(p, "q10"): _FILES_NI for p in ("quixstreams", "faust", "kafka-streams", "ours-kafka")},
+    **{(p, "q12"): _PROCTIME_NI for p in ("quixstreams", "faust", "kafka-streams", "ours-kafka")},
+    ("pyflink", "q12"): _PYFLINK_Q12,
 }
 PER_BIDDER = frozenset({"q12"})
 """Queries whose rows depend on processing time: their counts summed per bidder over all

@@ -186,3 +186,20 @@ def test_harness_checks_q10_files_and_q12_totals(data, tmp_path, system, query):
 def test_pyflink_q12_is_reported_not_expressible():
     assert "q12" not in harness.EXPRESSES["pyflink"]
     assert "processing-time timers" in harness.NOT_EXPRESSIBLE[("pyflink", "q12")]
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("query", ["q10", "q12"])
+def test_harness_ours_kafka_q10_and_q12(data, kafka_bootstrap, query):
+    """The worker on Kafka: q10's file rows and q12's per-bidder totals (the sentinel bids'
+    rows dropped) against the reference."""
+    from bench.peers import kafka_io
+
+    path, _, ref = data
+    k = harness.prepare_kafka(kafka_bootstrap, path)
+    try:
+        o = harness.run_kafka_peer("ours-kafka", query, k, EVENTS, 240.0)
+    finally:
+        kafka_io.run(kafka_io.cleanup(k.bootstrap, k.run_id, k.groups))
+    harness.check(o, harness.norm(reference.QUERIES[query](ref)))
+    assert o.check == "ok", o.check

@@ -50,6 +50,8 @@ from typing import Any
 
 import duckdb
 
+from bench.nexmark import reference_time as time_ref
+
 __all__ = [
     "QUERIES",
     "NexmarkReference",
@@ -524,6 +526,8 @@ QUERIES: dict[str, Callable[[Source], list[Row]]] = {
     "q18": q18,
     "q19": q19,
     "q20": q20,
+    "q10": time_ref.q10,
+    "q12": time_ref.q12,
 }
 
 

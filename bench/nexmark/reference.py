@@ -50,6 +50,7 @@ from typing import Any
 
 import duckdb
 
+from bench.nexmark import reference_time as time_ref
 from bench.nexmark.reference_stats import StatsQueries
 
 __all__ = [
@@ -532,6 +533,8 @@ QUERIES: dict[str, Callable[[Source], list[Row]]] = {
     "q20": q20,
     "q21": lambda source: _with_ref(source, NexmarkReference.q21),
     "q22": lambda source: _with_ref(source, NexmarkReference.q22),
+    "q10": time_ref.q10,
+    "q12": time_ref.q12,
 }
 
 

@@ -364,6 +364,9 @@ def notes(results: dict[tuple[str, str], Outcome]) -> list[str]:
     for (s, q), o in sorted(results.items()):
         if o.note:
             seen.setdefault(f"{s}: {o.note}", []).append(q)
+        elif o.stats and o.stats.get("too_short"):
+            text = f"{s}: no rate: the job's CPU beyond its fixed cost is within that cost's spread"
+            seen.setdefault(text, []).append(q)
     return [f"- {', '.join(qs)} — {text}" for text, qs in seen.items()]
 
 

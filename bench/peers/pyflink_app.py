@@ -210,6 +210,11 @@ def _with_partition(data: bytes, rel: str) -> bytes:
     )
 
 
+TOO_SHORT = 0.25
+"""A job whose CPU beyond the fixed cost is under this fraction of it gets no rate: at 20K
+events the subtraction can even go negative (fixed-cost runs spread by ~0.3 s of CPU)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pyflink_app")
     p.add_argument("--query", required=True)
@@ -255,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         fixed_cpu_runs_s=[round(c, 3) for _, c in fixed],
     )
     stats = json.loads(line)  # peak RSS: the JVM's (the driver's is small and idle)
+    if cpu - fixed_cpu < TOO_SHORT * fixed_cpu:
+        # the job's own work is within the run-to-run spread of the fixed cost: no rate
+        stats["events_per_core_s"] = None
+        stats["too_short"] = True
     stats["driver_peak_rss_mb"], stats["peak_rss_mb"] = stats["peak_rss_mb"], _peak_rss_mb(pid)
     print(json.dumps(stats), flush=True)
     return 0

@@ -3,17 +3,20 @@
     python -m bench async-io [--records 20000] [--latency-ms 20] [--concurrency 100]
                              [--batch 500] [--unordered] [--record]
 
-An aiohttp service (in a process of its own, on 127.0.0.1, a random port) answers each
-``POST /score`` after ``--latency-ms``. A worker on the embedded broker runs
-``source -> map_async(POST, concurrency=N) -> sink`` over ``--records`` records, in fetches of
-``--batch``. With N calls always in flight, the ideal is N / latency records/s (100 / 20 ms =
-5,000/s); the result is the records/s from the first batch to the end of the last call, with
-the worker's commits (each drains the calls in flight) on their default interval, and its
-ratio to that ideal. The service runs apart so that its CPU is not the worker's: what
-is measured is the client side (the step, aiohttp's client, the worker). A second run replaces
-the HTTP call by ``asyncio.sleep`` (the step's own cost, without aiohttp's); a third makes the
-same POSTs from ``--concurrency`` plain asyncio workers, without a topology (the control: what
-aiohttp and this machine allow).
+A service (in a process of its own, on 127.0.0.1, a random port) answers each ``POST /score``
+after ``--latency-ms``: a minimal HTTP/1.1 server on asyncio's transports, and in a second run
+an aiohttp application (on a 2-core machine the aiohttp server's CPU competes with the
+worker's; the lean one shows what the step reaches when the service is not the bottleneck).
+A worker on the embedded broker runs ``source -> map_async(POST, concurrency=N) -> sink`` over
+``--records`` records, in fetches of ``--batch``, with an aiohttp client. With N calls always
+in flight, the ideal is N / latency records/s (100 / 20 ms = 5,000/s); the result is the
+records/s from the first batch to the end of the last call, with the worker's commits (each
+drains the calls in flight) on their default interval, and its ratio to that ideal. The
+service runs apart so that its CPU is not the worker's: what is measured is the client side
+(the step, aiohttp's client, the worker). A third run replaces the HTTP call by
+``asyncio.sleep`` (the step's own cost, without aiohttp's); the controls make the same POSTs
+from ``--concurrency`` plain asyncio workers, without a topology (what aiohttp and this
+machine allow), against each service.
 """
 
 from __future__ import annotations
@@ -36,8 +39,13 @@ from streams.runtime.broker import TopicPartition
 from streams.runtime.embedded import EmbeddedBroker
 
 
-def serve(latency_ms: float) -> None:
-    """Run the service until killed; print its port on the first line."""
+def serve(latency_ms: float, server: str = "aiohttp") -> None:
+    """Run the service until killed; print its port on the first line. ``server``: "aiohttp"
+    (an aiohttp web application) or "asyncio" (:class:`LeanHTTP`: the same answers for a
+    fraction of the CPU, so the service does not take the worker's core on a small machine)."""
+    if server == "asyncio":
+        asyncio.run(_serve_lean(latency_ms))
+        return
 
     async def score(request: web.Request) -> web.Response:
         body = await request.read()
@@ -56,6 +64,55 @@ def serve(latency_ms: float) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(main())
+
+
+class LeanHTTP(asyncio.Protocol):
+    """A minimal HTTP/1.1 keep-alive server on asyncio's transports: each request (a
+    ``Content-Length`` body, no chunking) is answered with its own body after the latency."""
+
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            length = 0
+            for line in self.buf[:end].split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if len(self.buf) < end + 4 + length:
+                return
+            body = self.buf[end + 4 : end + 4 + length]
+            self.buf = self.buf[end + 4 + length :]
+            asyncio.get_running_loop().call_later(self.latency_s, self._answer, body)
+
+    def _answer(self, body: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        head = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        self.transport.write(head + body)
+
+
+async def _serve_lean(latency_ms: float) -> None:
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(
+        lambda: LeanHTTP(latency_ms / 1000), "127.0.0.1", 0, backlog=1024
+    )
+    print(srv.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
 
 
 _encode, _decode = msgspec.json.encode, msgspec.json.decode
@@ -120,16 +177,26 @@ class Meter:
             await asyncio.sleep(0.005)
 
 
-async def raw_client(records: int, latency_ms: float, concurrency: int) -> dict[str, Any]:
-    """The control: the same POSTs by ``concurrency`` plain asyncio workers, no topology."""
+def _start_service(latency_ms: float, server: str) -> tuple[subprocess.Popen[str], int]:
+    """Start :func:`serve` in a process of its own; the process and its port."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.async_io", "--serve", "--latency-ms", str(latency_ms)],
+        [
+            *(sys.executable, "-m", "bench.async_io", "--serve"),
+            *("--server", server, "--latency-ms", str(latency_ms)),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout is not None
+    return proc, int(proc.stdout.readline())
+
+
+async def raw_client(
+    records: int, latency_ms: float, concurrency: int, server: str = "asyncio"
+) -> dict[str, Any]:
+    """The control: the same POSTs by ``concurrency`` plain asyncio workers, no topology."""
+    proc, port = _start_service(latency_ms, server)
     try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
         client = Client(f"http://127.0.0.1:{port}/score", concurrency)
         values = iter([{"id": i, "amount": i % 97} for i in range(records)])
 
@@ -143,7 +210,7 @@ async def raw_client(records: int, latency_ms: float, concurrency: int) -> dict[
         await client.close()
         ideal = concurrency / (latency_ms / 1000)
         return {
-            "service": "http, no topology",
+            "service": f"http ({server} service), no topology",
             "records_per_s": round(records / wall),
             "ratio": round(records / wall / ideal, 3),
             "load_avg_1m": round(os.getloadavg()[0], 1),
@@ -161,19 +228,16 @@ async def bench(
     ordered: bool,
     service: str = "http",
 ) -> dict[str, Any]:
-    """One run; ``service`` "http": the aiohttp service in its own process; "sleep": no I/O,
-    ``asyncio.sleep(latency)`` in the step's function (what the step costs by itself)."""
+    """One run; ``service`` "http": the minimal asyncio service in its own process,
+    "http-aiohttp": the aiohttp one; "sleep": no I/O, ``asyncio.sleep(latency)`` in the step's
+    function (what the step costs by itself)."""
     proc = None
     client: Client | None = None
     fn: Any
-    if service == "http":
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.async_io", "--serve", "--latency-ms", str(latency_ms)],
-            stdout=subprocess.PIPE,
-            text=True,
+    if service.startswith("http"):
+        proc, port = _start_service(
+            latency_ms, "aiohttp" if service == "http-aiohttp" else "asyncio"
         )
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
         fn = client = Client(f"http://127.0.0.1:{port}/score", concurrency)
     else:
 
@@ -241,6 +305,16 @@ async def bench(
             proc.wait()
 
 
+def _row(label: str, r: dict[str, Any]) -> str:
+    cpu = f"{r['worker_cpu_s']} s"
+    if r["service"] != "sleep":
+        cpu += f" / {r['service_cpu_s']} s"
+    return (
+        f"| {label} | {r['records_per_s']:,} | {r['ratio']} | {r['mean_in_flight']} | "
+        f"{r['mean_call_ms']} ms | {cpu} (in {r['seconds']} s) |\n"
+    )
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench async-io", description=__doc__)
     ap.add_argument("--records", type=int, default=20_000)
@@ -250,40 +324,47 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--unordered", action="store_true")
     ap.add_argument("--record", action="store_true")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--server", default="asyncio", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
-        serve(args.latency_ms)
+        serve(args.latency_ms, args.server)
         return 0
     args_ = (args.records, args.latency_ms, args.concurrency, args.batch, not args.unordered)
-    r = asyncio.run(bench(*args_, service="http"))
-    print(json.dumps(r))
-    alone = asyncio.run(bench(*args_, service="sleep"))
-    print(json.dumps(alone))
-    raw = asyncio.run(raw_client(args.records, args.latency_ms, args.concurrency))
-    print(json.dumps(raw))
+    runs = {}
+    for service in ("http", "http-aiohttp", "sleep"):
+        runs[service] = asyncio.run(bench(*args_, service=service))
+        print(json.dumps(runs[service]))
+    controls = {}
+    for server in ("asyncio", "aiohttp"):
+        controls[server] = asyncio.run(
+            raw_client(args.records, args.latency_ms, args.concurrency, server)
+        )
+        print(json.dumps(controls[server]))
     if args.record:
+        r = runs["http"]
         order = "unordered" if args.unordered else "ordered"
         body = (
             f"map_async ({order}), {r['records']:,} records, service latency "
             f"{r['latency_ms']:g} ms, concurrency {r['concurrency']}, fetches of {r['batch']}, "
-            "one task, embedded broker; the ideal is concurrency / latency = "
+            "one task, embedded broker, aiohttp client; the ideal is concurrency / latency = "
             f"{r['ideal_per_s']:,} records/s.\n\n"
             "| function of the step | records/s | ratio to ideal | mean calls in flight | "
             "mean call | CPU worker / service |\n"
             "|---|---:|---:|---:|---:|---:|\n"
-            f"| HTTP POST to an aiohttp service (own process) | {r['records_per_s']:,} | "
-            f"{r['ratio']} | {r['mean_in_flight']} | {r['mean_call_ms']} ms | "
-            f"{r['worker_cpu_s']} s / {r['service_cpu_s']} s (in {r['seconds']} s) |\n"
-            f"| asyncio.sleep (no I/O: the step alone) | {alone['records_per_s']:,} | "
-            f"{alone['ratio']} | {alone['mean_in_flight']} | {alone['mean_call_ms']} ms | "
-            f"{alone['worker_cpu_s']} s |\n"
-            f"| control: the same POSTs from {r['concurrency']} asyncio workers, no topology | "
-            f"{raw['records_per_s']:,} | {raw['ratio']} | | | |\n\n"
-            "Records/s = mean calls in flight / mean call time: the step keeps its calls in "
+            + _row("HTTP POST to a minimal asyncio service (own process)", r)
+            + _row("HTTP POST to an aiohttp service (own process)", runs["http-aiohttp"])
+            + _row("asyncio.sleep (no I/O: the step alone)", runs["sleep"])
+            + "".join(
+                f"| control: the same POSTs from {r['concurrency']} asyncio workers, no "
+                f"topology, {server} service | {c['records_per_s']:,} | {c['ratio']} | | | |\n"
+                for server, c in controls.items()
+            )
+            + "\nRecords/s = mean calls in flight / mean call time: the step keeps its calls in "
             "flight; what the machine adds to each call's time (scheduling on a loaded host, "
             "aiohttp) it cannot.\n\n"
-            f"Load average (1 min) at the end of each: {r['load_avg_1m']}, "
-            f"{alone['load_avg_1m']}, {raw['load_avg_1m']}.\n"
+            "Load average (1 min) at the end of each: "
+            + ", ".join(str(x["load_avg_1m"]) for x in [*runs.values(), *controls.values()])
+            + ".\n"
         )
         cmd = f"python -m bench async-io --records {args.records} --latency-ms {args.latency_ms:g}"
         cmd += f" --concurrency {args.concurrency} --batch {args.batch}"

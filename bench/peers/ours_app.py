@@ -17,6 +17,8 @@ cleanup deletes them), writes rows to ``--output-topic`` and stops once every pa
 (its repartition topics included) is consumed and processed (``until_idle``), then closes the
 remaining windows (``end_of_input``, as the embedded run; the sentinels have closed them already).
 q13's side table goes to the run's own topic ``{group}-side``, filled before the worker starts.
+A file-output query (q10) writes its files into a temporary directory; after the run (not
+timed) their rows, ``dt``/``hm`` included, are produced to ``--output-topic`` for the harness.
 Wall and CPU time run from the first processed batch to the end (the group join and topic
 creation before it are excluded, as for the Kafka peers); CPU is this process's.
 """
@@ -25,9 +27,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
+import shutil
 import sys
+import tempfile
 import time
 
 from bench.peers.common import peak_rss_mb
@@ -35,8 +40,8 @@ from bench.peers.common import peak_rss_mb
 
 def run_kafka(args: argparse.Namespace) -> dict[str, object]:
     import streams as st
-    from bench.nexmark import base
-    from bench.nexmark.queries import INPUT, OUTPUT, QUERIES
+    from bench.nexmark import base, queries_time
+    from bench.nexmark.queries import FILE_OUTPUT, INPUT, OUTPUT, QUERIES
     from bench.nexmark.queries_misc import side_inputs
     from bench.peers import kafka_io
     from streams.plan import nodes as plan
@@ -45,8 +50,10 @@ def run_kafka(args: argparse.Namespace) -> dict[str, object]:
     # the same topology under the run's application id (its internal topics are named after it
     # as the topology is built), on the run's topics
     base.APP_ID["override"] = args.group
+    files = tempfile.mkdtemp(prefix=f"ours-{args.query}-") if args.query in FILE_OUTPUT else None
     try:
-        topo = QUERIES[args.query]()
+        with queries_time.output_dir(files) if files else contextlib.nullcontext():
+            topo = QUERIES[args.query]()
     finally:
         base.APP_ID["override"] = None
     for node in topo.nodes:
@@ -83,6 +90,11 @@ def run_kafka(args: argparse.Namespace) -> dict[str, object]:
     if worker.processed < args.expected:
         raise SystemExit(f"ours-kafka: processed {worker.processed} < {args.expected} records")
     assert worker.first_batch_at is not None
+    if files is not None:
+        rows = queries_time.read_files(files)
+        shutil.rmtree(files)
+        values = [json.dumps(r).encode() for r in rows]
+        kafka_io.run(kafka_io.produce(args.bootstrap, args.output_topic, values))
     t0 = min(marks.get("t0", worker.first_batch_at), worker.first_batch_at)
     cpu = marks["cpu1"] - marks.get("cpu0", marks["cpu1"])
     wall = marks["t1"] - t0

@@ -49,6 +49,7 @@ from operators.process import ProcessProcessor
 from operators.sink import SinkProcessor
 from operators.table import LookupJoinProcessor, TableMaterializer
 from operators.windowed import WindowedAggregateProcessor
+from operators.windowed_processing import ProcessingTimeWindowsProcessor
 from state.session import SessionStore
 from state.task_state import TaskStores
 from state.window import WindowStore
@@ -175,6 +176,8 @@ def _windowed(node: plan.WindowedAggregate, exits: Any, ctx: BuildContext) -> An
         node, store, exits[0], exits[1], execution=ctx.execution, objects=objects
     )
     wp.event_time, wp.drops = ctx.event_time, ctx.drops
+    if isinstance(wp, ProcessingTimeWindowsProcessor):
+        wp.clock = ctx.clock  # (its windows: the task's wall clock)
     ctx.on_watermark(wp)
     return wp
 

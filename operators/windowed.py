@@ -11,7 +11,8 @@ Time semantics (see docs/concepts/time-and-windows.md):
 * closed windows are deleted from the store (tombstones go to the changelog).
 
 One operator per window kind, over what they share (:mod:`operators.windowed_base`):
-:class:`TumblingWindowsProcessor` (tumbling and hopping), :class:`SlidingWindowsProcessor`,
+:class:`TumblingWindowsProcessor` (tumbling and hopping), :class:`ProcessingTimeWindowsProcessor`
+(tumbling and hopping on the wall clock), :class:`SlidingWindowsProcessor`,
 :class:`SessionWindowsProcessor`. ``WindowedAggregateProcessor(node, store, results, late,
 execution=..., objects=...)`` makes the one of ``node.window``'s kind, and
 :func:`execution_label` says how it runs its batches.
@@ -37,12 +38,14 @@ from operators.windowed_base import (
     processor_class,
     window_functions,
 )
+from operators.windowed_processing import ProcessingTimeWindowsProcessor
 from operators.windowed_session import SessionWindowsProcessor
 from operators.windowed_sliding import SlidingWindowsProcessor
 from operators.windowed_tumbling import TumblingWindowsProcessor
 
 __all__ = [
     "SMALL_BATCHES",
+    "ProcessingTimeWindowsProcessor",
     "SessionWindowsProcessor",
     "SlidingWindowsProcessor",
     "TumblingWindowsProcessor",

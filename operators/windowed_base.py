@@ -85,7 +85,9 @@ def columnar_plan(node: plan.WindowedAggregate, execution: str) -> tuple[WindowB
     """How the operator of ``node`` runs under ``execution``: its whole-batch Arrow form (None:
     record by record) and whether its open windows live as an Arrow table
     (:class:`~operators.windowed_arrow.ArrowWindows`: final results of count/sum/min/max/mean)."""
-    batch = WindowBatch.for_node(node) if execution != "row" else None
+    # (processing-time windows come from the wall clock, not a column: record by record)
+    processing = getattr(node.window, "time", "event") == "processing"
+    batch = WindowBatch.for_node(node) if execution != "row" and not processing else None
     on_arrow = (
         batch is not None and node.emit == "final" and all(a.kind in KINDS for _, a in node.aggs)
     )
@@ -118,6 +120,7 @@ def execution_label(node: plan.WindowedAggregate, execution: str) -> str:
 
 def processor_class(spec: WindowSpec) -> type[WindowedAggregateProcessor]:
     """The operator of a window kind."""
+    from operators.windowed_processing import ProcessingTimeWindowsProcessor
     from operators.windowed_session import SessionWindowsProcessor
     from operators.windowed_sliding import SlidingWindowsProcessor
     from operators.windowed_tumbling import TumblingWindowsProcessor
@@ -127,6 +130,8 @@ def processor_class(spec: WindowSpec) -> type[WindowedAggregateProcessor]:
     if isinstance(spec, Sliding):
         return SlidingWindowsProcessor
     if isinstance(spec, Tumbling | Hopping):
+        if spec.time == "processing":
+            return ProcessingTimeWindowsProcessor
         return TumblingWindowsProcessor
     raise TypeError(f"no windowed aggregation for {spec!r}")
 

@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     q = sub.add_parser("run", help="run a query (our DSL) over a .jsonl file, embedded runtime")
-    q.add_argument("--query", required=True, help="q0 q1 q2 q3 q4 q5 q7 q8 q9 q11 q18 q19 q20")
+    q.add_argument("--query", required=True, help="q0 ... q22 (see bench.nexmark.queries)")
     q.add_argument("--input", required=True, help="events .jsonl")
     q.add_argument(
         "--output",
@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reference", help="compute a query's result with DuckDB")
     r.add_argument("--in", dest="inp", required=True, help="events .jsonl")
     r.add_argument(
-        "--query", required=True, help="q0 q1 q2 q3 q4 q5 q7 q8 q9 q11 q18 q19 q20 or all"
+        "--query", required=True, help="q0 ... q22 (see bench.nexmark.reference) or all"
     )
     r.add_argument("--out", help="write result rows as JSON lines here (with --query all: a dir)")
     return p

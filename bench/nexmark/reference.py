@@ -50,6 +50,10 @@ from typing import Any
 
 import duckdb
 
+from bench.nexmark import reference_misc as misc
+from bench.nexmark import reference_time as time_ref
+from bench.nexmark.reference_stats import StatsQueries
+
 __all__ = [
     "QUERIES",
     "NexmarkReference",
@@ -114,7 +118,7 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class NexmarkReference:
+class NexmarkReference(misc.MiscQueries, StatsQueries):
     """One DuckDB connection holding the ``person``, ``auction`` and ``bid`` tables of a file.
 
     Each table has the entity's fields plus ``seq``, the event's line number in the file.
@@ -517,13 +521,23 @@ QUERIES: dict[str, Callable[[Source], list[Row]]] = {
     "q3": q3,
     "q4": q4,
     "q5": q5,
+    "q6": misc.q6,
     "q7": q7,
     "q8": q8,
     "q9": q9,
     "q11": q11,
+    "q13": misc.q13,
+    "q14": lambda source: _with_ref(source, NexmarkReference.q14),
+    "q15": lambda source: _with_ref(source, NexmarkReference.q15),
+    "q16": lambda source: _with_ref(source, NexmarkReference.q16),
+    "q17": lambda source: _with_ref(source, NexmarkReference.q17),
     "q18": q18,
     "q19": q19,
     "q20": q20,
+    "q21": lambda source: _with_ref(source, NexmarkReference.q21),
+    "q22": lambda source: _with_ref(source, NexmarkReference.q22),
+    "q10": time_ref.q10,
+    "q12": time_ref.q12,
 }
 
 

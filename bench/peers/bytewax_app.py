@@ -1,4 +1,4 @@
-"""Nexmark q0 q1 q2 q5 q7 q8 on bytewax (in-process), run inside the bytewax venv.
+"""Nexmark q0-q2, q5-q8, q10-q13 on bytewax (in-process), run inside the bytewax venv.
 
     python -m bench.peers.bytewax_app --query q5 --input events.jsonl --output rows.jsonl
 
@@ -21,6 +21,18 @@ sold), emitting a row for each person in a closed window with both. (Keyed by pe
 person's windows would close on that person's own clock, i.e. mostly only at end of input:
 correct, but with every person's windows open at once, and bytewax's per-key window logic then
 costs ~45x more: 5.4K against 247K events/s per core on the same 1M events, one trial each.)
+q11 keys bids by bidder into ``SessionWindower(gap=10 s)`` windows: a per-key clock is right
+here, since a session only ever depends on its own bidder's bids. Bytewax merges sessions whose
+gap is ``<= gap`` (bids exactly 10 s apart share one, as in Flink: the reference's
+``merge_touching=True``); the fold keeps ``[count, first, last]`` and ``endtime`` is the last
+bid + the gap (Flink's ``SESSION_END``). q6 and q13: :mod:`bench.peers.bytewax_misc`.
+
+q10 writes each bid's row as a JSON line into ``dt=.../hm=...`` directories (UTC) under
+``--output``'s ``.d`` directory, through :class:`PartitionedSink` (bytewax has no partitioned
+file sink; one file per partition and worker: a minute of event time, as Flink's one-minute
+rolling); the rows, with ``dt``/``hm`` from the directory names, are then collected into
+``--output`` (not timed). q12 counts bids per bidder in tumbling 10 s windows of bytewax's
+``SystemClock`` (processing time; every window closes at the end of the input).
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -37,13 +50,22 @@ import bytewax.operators as op
 import bytewax.operators.windowing as win
 from bytewax.connectors.files import FileSink, FileSource
 from bytewax.dataflow import Dataflow, Stream
-from bytewax.operators.windowing import EventClock, SlidingWindower, TumblingWindower
+from bytewax.operators.windowing import (
+    EventClock,
+    SessionWindower,
+    SlidingWindower,
+    SystemClock,
+    TumblingWindower,
+)
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import run_main
 
+from bench.peers import bytewax_misc
 from bench.peers.common import (
     HOP_SIZE_MS,
     HOP_SLIDE_MS,
     OUT_OF_ORDERNESS_MS,
+    SESSION_GAP_MS,
     TUMBLE_MS,
     Row,
     argmax_add,
@@ -56,11 +78,12 @@ from bench.peers.common import (
     q8_key,
     q8_rows,
     q8_slim,
+    q11_row,
     stats_line,
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8")
+QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q10", "q11", "q12", *bytewax_misc.QUERIES)
 
 
 def _ts(e: Row) -> datetime:
@@ -112,6 +135,27 @@ def _q7(bids: Stream[Row]) -> Stream[Row]:
     return op.flat_map("q7-highest", out.down, lambda kv: kv[1][1][1] if kv[1][1] else [])
 
 
+def _q11(bids: Stream[Row]) -> Stream[Row]:
+    by_bidder = op.key_on("q11-by-bidder", bids, lambda e: str(e["bidder"]))
+
+    def add(acc: list[int] | None, e: Row) -> list[int]:
+        t = e["dateTime"]
+        if acc is None:
+            return [1, t, t]
+        return [acc[0] + 1, min(acc[1], t), max(acc[2], t)]
+
+    def merge(a: list[int] | None, b: list[int] | None) -> list[int] | None:
+        if a is None or b is None:
+            return a or b
+        return [a[0] + b[0], min(a[1], b[1]), max(a[2], b[2])]
+
+    windower = SessionWindower(gap=timedelta(milliseconds=SESSION_GAP_MS))
+    out = win.fold_window(
+        "q11-sessions", by_bidder, _clock(), windower, lambda: None, add, merge, ordered=False
+    )
+    return op.map("q11-row", out.down, lambda kv: q11_row(int(kv[0]), kv[1][1]))
+
+
 def _q8(events: Stream[Row]) -> Stream[Row]:
     rel = op.map("q8-slim", op.filter("q8-people-auctions", events, _not_bid), q8_slim)
     one = op.key_on("q8-one-key", rel, lambda _: "all")
@@ -131,6 +175,74 @@ def _q8(events: Stream[Row]) -> Stream[Row]:
     )
 
 
+def _q12(bids: Stream[Row]) -> Stream[Row]:
+    windower = TumblingWindower(length=timedelta(milliseconds=TUMBLE_MS), align_to=EPOCH)
+    out = win.count_window("q12-counts", bids, SystemClock(), windower, lambda e: str(e["bidder"]))
+    # window id n opens at align_to + n * length
+    return op.map("q12-row", out.down, _q12_row)
+
+
+def _q12_row(kv: tuple[str, tuple[int, int]]) -> Row:
+    bidder, (n, count) = kv
+    start = n * TUMBLE_MS
+    return {
+        "bidder": int(bidder),
+        "bid_count": count,
+        "starttime": start,
+        "endtime": start + TUMBLE_MS,
+    }
+
+
+def _partition(e: Row) -> tuple[str, Row]:
+    """q10: a bid's ``dt=.../hm=...`` directory (its ``dateTime`` in UTC) and row."""
+    t = _ts(e)
+    return f"dt={t:%Y-%m-%d}/hm={t:%H:%M}", q0_row(e)
+
+
+class _PartitionedWriter(StatelessSinkPartition[tuple[str, Row]]):
+    def __init__(self, root: str, worker: int) -> None:
+        self.root, self.name = root, f"part-{worker}.jsonl"
+        self.files: dict[str, Any] = {}
+
+    def write_batch(self, items: list[tuple[str, Row]]) -> None:
+        for d, row in items:
+            f = self.files.get(d)
+            if f is None:
+                os.makedirs(os.path.join(self.root, d), exist_ok=True)
+                f = self.files[d] = open(os.path.join(self.root, d, self.name), "a")  # noqa: SIM115
+            f.write(json.dumps(row) + "\n")
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+
+
+class PartitionedSink(DynamicSink[tuple[str, Row]]):
+    """JSON lines into the ``(directory, row)`` items' directories under ``root``."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _PartitionedWriter:
+        return _PartitionedWriter(self.root, worker_index)
+
+
+def _collect(root: str, output: str) -> int:
+    """The partitioned files' rows, with ``dt``/``hm`` from their directories, into ``output``."""
+    n = 0
+    with open(output, "w") as out:
+        for d, _, files in sorted(os.walk(root)):
+            parts = dict(
+                p.split("=", 1) for p in os.path.relpath(d, root).split(os.sep) if "=" in p
+            )
+            for name in sorted(files):
+                with open(os.path.join(d, name)) as f:
+                    for line in f:
+                        out.write(json.dumps({**json.loads(line), **parts}) + "\n")
+                        n += 1
+    return n
+
+
 def _not_bid(e: Row) -> bool:
     return e["type"] != "bid"
 
@@ -139,6 +251,8 @@ def build(query: str, input_path: str, output_path: str) -> Dataflow:
     flow = Dataflow(f"nexmark-{query}")
     lines = op.input("in", flow, FileSource(input_path, batch_size=1000))
     events = op.map("decode", lines, json.loads)
+    if query in bytewax_misc.QUERIES:  # q6, q13
+        return _finish(flow, bytewax_misc.build(query, events), output_path)
     if query == "q8":  # people and auctions, no bids
         return _finish(flow, _q8(events), output_path)
     bids = op.filter("bids", events, lambda e: e["type"] == "bid")
@@ -152,6 +266,17 @@ def build(query: str, input_path: str, output_path: str) -> Dataflow:
         rows = _q5(bids)
     elif query == "q7":
         rows = _q7(bids)
+    elif query == "q11":
+        rows = _q11(bids)
+    elif query == "q10":
+        op.output("out", op.map("q10-partition", bids, _partition), PartitionedSink(output_path))
+        return flow
+    elif query == "q12":
+        rows = _q12(bids)
+    elif query in ("q14", "q15", "q16", "q17", "q21", "q22"):
+        from bench.peers import bytewax_stats
+
+        rows = bytewax_stats.rows(query, bids)
     else:
         raise SystemExit(f"bytewax: query {query!r} not implemented; have {', '.join(QUERIES)}")
     return _finish(flow, rows, output_path)
@@ -172,12 +297,18 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if os.path.exists(args.output):
         os.remove(args.output)
-    flow = build(args.query, args.input, args.output)
+    files = args.output + ".d"  # q10's partitioned files
+    shutil.rmtree(files, ignore_errors=True)
+    flow = build(args.query, args.input, files if args.query == "q10" else args.output)
     c0, t0 = time.process_time(), time.perf_counter()
     run_main(flow)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    with open(args.output, "rb") as f:
-        rows = sum(1 for _ in f)
+    if args.query == "q10":
+        rows = _collect(files, args.output)
+        shutil.rmtree(files)
+    else:
+        with open(args.output, "rb") as f:
+            rows = sum(1 for _ in f)
     print(stats_line(args.query, args.events, rows, wall, cpu), flush=True)
     return 0
 

@@ -9,16 +9,18 @@ Peers on Kafka have no end-of-input watermark, so the harness appends ``SENTINEL
 the data for windowed queries, each a minute of event time after the previous one: like the
 "watermark to infinity" at the end of a Nexmark run they close every real window (one sentinel
 per chained windowed step, plus one); rows they produce themselves carry ``auction ==
-SENTINEL_AUCTION`` and the harness drops them. q8 reads no bids, so its peers let the sentinel
-bids (only those) through to the window step, under the key ``SENTINEL_AUCTION``: their windows
-hold no person and give no row. Without the bids a q8 window step sees a stream time that is the
-max over people and auctions only, which is at most the true one: its windows close later, never
-earlier, and since the generator's events are at most 3 s late (< the 4 s delay) no record is
-late under either, so the rows are the same.
+SENTINEL_AUCTION`` (q11: ``bidder ==``) and the harness drops them. A sentinel a minute after the
+last bid closes q11's sessions too (they close once time passes the last bid + gap + 4 s).
+q8 reads no bids, so its peers let the sentinel bids (only those) through to the window step, under
+the key ``SENTINEL_AUCTION``: their windows hold no person and give no row. Without the bids a q8
+window step sees a stream time that is the max over people and auctions only, which is at most the
+true one: its windows close later, never earlier, and since the generator's events are at most 3 s
+late (< the 4 s delay) no record is late under either, so the rows are the same.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import resource
@@ -34,9 +36,10 @@ OUT_OF_ORDERNESS_MS = 4_000
 TUMBLE_MS = 10_000
 HOP_SIZE_MS = 10_000
 HOP_SLIDE_MS = 2_000
+SESSION_GAP_MS = 10_000
 SENTINEL_AUCTION = -1
 SENTINELS = 3
-WINDOWED = ("q5", "q7", "q8")
+WINDOWED = ("q5", "q7", "q8", "q11")
 
 Q7_FIELDS = ("auction", "bidder", "price", "dateTime", "extra")
 
@@ -159,6 +162,67 @@ def q8_rows(start: int, acc: list[Any] | None) -> list[Row]:
 # ---------------------------------------------------------------- stats
 
 
+def q11_row(bidder: int, acc: list[int]) -> Row:
+    """q11's row from a session's ``[count, first bid time, last bid time]``."""
+    return {
+        "bidder": bidder,
+        "bid_count": acc[0],
+        "starttime": acc[1],
+        "endtime": acc[2] + SESSION_GAP_MS,
+    }
+
+
+Q6_LAST = 11  # q6: the SQL's ROWS BETWEEN 10 PRECEDING AND CURRENT ROW
+
+
+def q6_join(state: dict[str, Any] | None, e: Row) -> tuple[dict[str, Any], list[Row]]:
+    """q6's join of an auction (by id) with its bids: the state holds the ``auction`` (``[start,
+    expires, seller, best price, best time]``) and the bids ``pending`` before it; returns the
+    new state and the winners this event makes (``seller, auction, price, dateTime``): the
+    highest bid within ``[start, expires]``, on equal prices the earlier, then the first."""
+    s = state or {"auction": None, "pending": []}
+    if e["type"] == "auction":
+        s["auction"] = [e["dateTime"], e["expires"], e["seller"], None, None]
+        bids, s["pending"] = s["pending"], []
+    elif s["auction"] is None:
+        s["pending"].append(e)
+        return s, []
+    else:
+        bids = [e]
+    out = []
+    a = s["auction"]
+    for b in bids:
+        t, price = b["dateTime"], b["price"]
+        if not a[0] <= t <= a[1]:
+            continue
+        if a[3] is not None and (price < a[3] or (price == a[3] and t >= a[4])):
+            continue
+        a[3], a[4] = price, t
+        out.append({"seller": a[2], "auction": b["auction"], "price": price, "dateTime": t})
+    return s, out
+
+
+def q6_latest_mean(won: dict[str, list[int]] | None, w: Row) -> tuple[dict[str, list[int]], Row]:
+    """q6's per-seller step: ``won`` holds every auction's current winner (``{str(auction):
+    [dateTime, price]}``, JSON-safe); returns it and the average price of the latest
+    :data:`Q6_LAST` auctions by ``(dateTime, auction)``."""
+    won = won or {}
+    won[str(w["auction"])] = [w["dateTime"], w["price"]]
+    latest = heapq.nlargest(Q6_LAST, won.items(), key=lambda kv: (kv[1][0], int(kv[0])))
+    return won, {"seller": w["seller"], "avg_price": sum(v[1] for _, v in latest) / len(latest)}
+
+
+def q13_row(b: Row, value: str) -> Row:
+    """q13's row: the bid and its side input ``value``."""
+    return {
+        "auction": b["auction"],
+        "bidder": b["bidder"],
+        "price": b["price"],
+        "dateTime": b["dateTime"],
+        "value": value,
+    }
+
+
 def peak_rss_mb() -> int:
     """Peak RSS of this process image: ``VmHWM``. (``ru_maxrss`` would not do: Linux carries
     it over ``execve`` from the parent's memory when the child is spawned with ``vfork``, as
@@ -250,8 +314,10 @@ __all__ = [
     "HOP_SIZE_MS",
     "HOP_SLIDE_MS",
     "OUT_OF_ORDERNESS_MS",
+    "Q6_LAST",
     "SENTINELS",
     "SENTINEL_AUCTION",
+    "SESSION_GAP_MS",
     "TUMBLE_MS",
     "WINDOWED",
     "Progress",
@@ -261,11 +327,15 @@ __all__ = [
     "q2_keep",
     "q2_row",
     "q5_rows",
+    "q6_join",
+    "q6_latest_mean",
     "q8_add",
     "q8_key",
     "q8_relevant",
     "q8_rows",
     "q8_slim",
+    "q11_row",
+    "q13_row",
     "sentinel_events",
     "stats_line",
 ]

@@ -89,13 +89,17 @@ def java() -> str:
 
 
 def kafka_streams_jar() -> Path:
-    """The Kafka Streams peer's shaded jar, built with Maven if missing."""
-    if KAFKA_STREAMS_JAR.exists():
+    """The Kafka Streams peer's shaded jar, built with Maven if missing or older than a source
+    (or the pom)."""
+    sources = [KAFKA_STREAMS_DIR / "pom.xml", *(KAFKA_STREAMS_DIR / "src").rglob("*.java")]
+    if KAFKA_STREAMS_JAR.exists() and KAFKA_STREAMS_JAR.stat().st_mtime >= max(
+        p.stat().st_mtime for p in sources
+    ):
         return KAFKA_STREAMS_JAR
     mvn = shutil.which("mvn")
     if not mvn:
         raise RuntimeError("mvn not found on PATH (needed once to build the Kafka Streams peer)")
-    print(f"peers: building {KAFKA_STREAMS_JAR} (first use)", file=sys.stderr, flush=True)
+    print(f"peers: building {KAFKA_STREAMS_JAR} (missing or stale)", file=sys.stderr, flush=True)
     base = [mvn, "-q", "-B", "-f", str(KAFKA_STREAMS_DIR / "pom.xml")]
     for offline in (["-o"], []):  # offline first; online fetches from Maven Central into ~/.m2
         r = subprocess.run([*base, *offline, "package"], capture_output=True, text=True)

@@ -35,17 +35,21 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int = 1) -
         await admin.close()
 
 
-async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    """Send ``values`` to partition 0 of ``topic`` in order (timestamps: now, so retention
-    leaves them alone; the peers take event time from ``dateTime``)."""
+async def produce(
+    bootstrap: str, topic: str, values: list[bytes], keys: list[bytes] | None = None
+) -> None:
+    """Send ``values`` (with ``keys``, if given) to partition 0 of ``topic`` in order
+    (timestamps: now, so retention leaves them alone; the peers take event time from
+    ``dateTime``)."""
     p = AIOKafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20, acks="all"
     )
     await p.start()
     try:
         pending: list[Any] = []
-        for v in values:
-            pending.append(await p.send(topic, v, partition=0))
+        for i, v in enumerate(values):
+            key = None if keys is None else keys[i]
+            pending.append(await p.send(topic, v, key=key, partition=0))
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)
                 pending.clear()

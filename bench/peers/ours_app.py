@@ -16,6 +16,9 @@ group / application id ``--group`` (its internal topics are named after it, so t
 cleanup deletes them), writes rows to ``--output-topic`` and stops once every partition it reads
 (its repartition topics included) is consumed and processed (``until_idle``), then closes the
 remaining windows (``end_of_input``, as the embedded run; the sentinels have closed them already).
+q13's side table goes to the run's own topic ``{group}-side``, filled before the worker starts.
+A file-output query (q10) writes its files into a temporary directory; after the run (not
+timed) their rows, ``dt``/``hm`` included, are produced to ``--output-topic`` for the harness.
 Wall and CPU time run from the first processed batch to the end (the group join and topic
 creation before it are excluded, as for the Kafka peers); CPU is this process's.
 """
@@ -24,9 +27,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
+import shutil
 import sys
+import tempfile
 import time
 
 from bench.peers.common import peak_rss_mb
@@ -34,16 +40,20 @@ from bench.peers.common import peak_rss_mb
 
 def run_kafka(args: argparse.Namespace) -> dict[str, object]:
     import streams as st
-    from bench.nexmark import base
-    from bench.nexmark.queries import INPUT, OUTPUT, QUERIES
+    from bench.nexmark import base, queries_time
+    from bench.nexmark.queries import FILE_OUTPUT, INPUT, OUTPUT, QUERIES
+    from bench.nexmark.queries_misc import side_inputs
+    from bench.peers import kafka_io
     from streams.plan import nodes as plan
     from streams.runtime.kafka import KafkaBroker
 
     # the same topology under the run's application id (its internal topics are named after it
     # as the topology is built), on the run's topics
     base.APP_ID["override"] = args.group
+    files = tempfile.mkdtemp(prefix=f"ours-{args.query}-") if args.query in FILE_OUTPUT else None
     try:
-        topo = QUERIES[args.query]()
+        with queries_time.output_dir(files) if files else contextlib.nullcontext():
+            topo = QUERIES[args.query]()
     finally:
         base.APP_ID["override"] = None
     for node in topo.nodes:
@@ -51,6 +61,13 @@ def run_kafka(args: argparse.Namespace) -> dict[str, object]:
             topo.builder.replace(dataclasses.replace(node, topic=args.input_topic))
         elif isinstance(node, plan.Sink) and node.topic == OUTPUT:
             topo.builder.replace(dataclasses.replace(node, topic=args.output_topic))
+    for node, records in side_inputs(topo):  # q13's side table: the run's own topic, filled first
+        side = f"{args.group}-side"
+        topo.builder.replace(dataclasses.replace(node, topic=side))
+        kafka_io.run(kafka_io.create_topics(args.bootstrap, [side]))
+        keys = [node.key_serde.serialize(k) for k, _ in records]
+        values = [node.value_serde.serialize(v) for _, v in records]
+        kafka_io.run(kafka_io.produce(args.bootstrap, side, values, keys))  # type: ignore[arg-type]
     broker = KafkaBroker(args.bootstrap, replication_factor=1)
     worker = st.Worker(topo, broker, st.Config(state_backend="memory"))  # type: ignore[arg-type]
     marks: dict[str, float] = {}
@@ -73,6 +90,11 @@ def run_kafka(args: argparse.Namespace) -> dict[str, object]:
     if worker.processed < args.expected:
         raise SystemExit(f"ours-kafka: processed {worker.processed} < {args.expected} records")
     assert worker.first_batch_at is not None
+    if files is not None:
+        rows = queries_time.read_files(files)
+        shutil.rmtree(files)
+        values = [json.dumps(r).encode() for r in rows]
+        kafka_io.run(kafka_io.produce(args.bootstrap, args.output_topic, values))
     t0 = min(marks.get("t0", worker.first_batch_at), worker.first_batch_at)
     cpu = marks["cpu1"] - marks.get("cpu0", marks["cpu1"])
     wall = marks["t1"] - t0

@@ -1,4 +1,4 @@
-"""Nexmark q0 q1 q2 q5 q7 q8 on Quix Streams (through Kafka), run inside the quixstreams venv.
+"""Nexmark q0 q1 q2 q5 q7 q8 q11 on Quix Streams (through Kafka), run inside the quixstreams venv.
 
     python -m bench.peers.quix_app --query q7 --bootstrap HOST:PORT --input-topic T \
         --output-topic O --group G --expected N --events E [--state-dir D]
@@ -23,6 +23,20 @@ q8 regroups people by ``id`` and auctions by ``seller`` (one ``group_by``) and r
 into one tumbling-window accumulator per person (:func:`bench.peers.common.q8_add`), emitting a
 row for each closed window holding both; the sentinel bids go along (key ``-1``) to move the
 partition's time on.
+q11 regroups bids by bidder into ``session_window(10 s, grace_ms=4000)`` windows closed by the
+partition's time: Quix Streams joins a bid to a session when it is no more than the gap from it
+(bids exactly 10 s apart share one, as in Flink: the reference's ``merge_touching=True``); the
+session's ``end`` is its last bid + 1 ms, so ``endtime`` = ``end - 1 + gap``. The sentinel
+bids form sessions of their own (bidder ``SENTINEL_AUCTION``), which the harness drops.
+q6 needs two regroupings (bids with their auction by auction id, winners by seller); Quix
+Streams refuses a second ``group_by`` after a first (``GroupByNestingLimit``), so the first step
+(a stateful ``apply``, :func:`bench.peers.common.q6_join`) writes its winners, keyed by seller,
+to a topic that a second dataframe of the same app reads (a stateful ``apply``,
+:func:`bench.peers.common.q6_latest_mean`): an update stream keyed by seller, whose last row per
+seller is the result (the harness keeps it).
+q13 reads the side input (:mod:`bench.nexmark.side_input`) into a dict when it starts and
+looks up each bid's ``auction % 10000`` (an ``apply``). The sentinel bids (auction -1) give
+rows the harness drops.
 End of input: the harness's sentinel bids (see :mod:`bench.peers.common`).
 """
 
@@ -37,11 +51,14 @@ from typing import Any
 
 from quixstreams import Application
 from quixstreams.dataframe import StreamingDataFrame
+from quixstreams.dataframe.windows import Count, Max
 
+from bench.nexmark import side_input
 from bench.peers.common import (
     HOP_SIZE_MS,
     HOP_SLIDE_MS,
     OUT_OF_ORDERNESS_MS,
+    SESSION_GAP_MS,
     TUMBLE_MS,
     Progress,
     argmax_add,
@@ -50,14 +67,18 @@ from bench.peers.common import (
     q2_keep,
     q2_row,
     q5_rows,
+    q6_join,
+    q6_latest_mean,
     q8_add,
     q8_key,
     q8_relevant,
     q8_rows,
     q8_slim,
+    q11_row,
+    q13_row,
 )
 
-QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8")
+QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q11", "q6", "q13")
 
 
 def _q5(bids: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
@@ -100,6 +121,42 @@ def _q8(events: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
     return seen.apply(lambda r: q8_rows(r["start"], r["value"]), expand=True)
 
 
+def _q6(app: Application, events: StreamingDataFrame, progress: Progress, out: str) -> Any:
+    """q6's two keyed steps; the second reads the first's output topic (``{out}-winners``, keyed
+    by seller) as a second dataframe of the same app."""
+
+    def join(e: Any, state: Any) -> list[Any]:
+        s, winners = q6_join(state.get("s"), e)
+        state.set("s", s)
+        return winners
+
+    def mean(w: Any, state: Any) -> Any:
+        won, row = q6_latest_mean(state.get("won"), w)
+        state.set("won", won)
+        return row
+
+    winners = app.topic(f"{out}-winners", value_deserializer="json", value_serializer="json")
+    (
+        events.filter(lambda e: e["type"] in ("auction", "bid"))
+        .group_by(lambda e: str(e["id"] if e["type"] == "auction" else e["auction"]), name="q6-a")
+        .update(progress.touch)
+        .apply(join, stateful=True, expand=True)
+        .to_topic(winners, key=lambda w: str(w["seller"]))
+    )
+    return app.dataframe(winners).update(progress.touch).apply(mean, stateful=True)
+
+
+def _q11(bids: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
+    sessions = (
+        bids.group_by(lambda v: str(v["bidder"]), name="q11-by-bidder")
+        .update(progress.touch)
+        .session_window(SESSION_GAP_MS, grace_ms=OUT_OF_ORDERNESS_MS, name="q11-sessions")
+        .agg(n=Count(), bidder=Max("bidder"))
+        .final(closing_strategy="partition")
+    )
+    return sessions.apply(lambda r: q11_row(r["bidder"], [r["n"], r["start"], r["end"] - 1]))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="quix_app")
     for a in ("--query", "--bootstrap", "--input-topic", "--output-topic", "--group"):
@@ -128,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     out = app.topic(args.output_topic, value_serializer="json")
     sdf = app.dataframe(inp).update(progress.input)
     rows: Any
-    bids = sdf if args.query == "q8" else sdf.filter(lambda e: e["type"] == "bid")
+    bids = sdf if args.query in ("q6", "q8") else sdf.filter(lambda e: e["type"] == "bid")
     if args.query == "q0":
         rows = bids.apply(q0_row)
     elif args.query == "q1":
@@ -137,6 +194,13 @@ def main(argv: list[str] | None = None) -> int:
         rows = bids.filter(q2_keep).apply(q2_row)
     elif args.query == "q8":
         rows = _q8(sdf, progress)
+    elif args.query == "q6":
+        rows = _q6(app, sdf, progress, args.output_topic)
+    elif args.query == "q13":  # the side input, read when the app starts
+        side = side_input.load(side_input.path())
+        rows = bids.apply(lambda b: q13_row(b, side[b["auction"] % side_input.ROWS]))
+    elif args.query == "q11":
+        rows = _q11(bids, progress)
     elif args.query == "q5":
         rows = _q5(bids, progress)
     else:

@@ -7,12 +7,20 @@ records exactly ``gap`` apart share a session (closes at ``end + gap + grace``),
 window holds records at most ``time_difference`` apart (closes at ``end + 1 + grace``). A
 record for a closed window is late (it goes to the late side output).
 
+Tumbling and hopping windows can also run on **processing time** (``time="processing"``, as
+Flink's ``TumblingProcessingTimeWindows`` / ``PROCTIME()``): a record goes to the windows of
+the task's wall clock when it is processed, and a window closes when the wall clock reaches
+``end + grace``, also when no record comes (see docs/concepts/time-and-windows.md).
+
 >>> tumbling(seconds=10).windows_for(25_000)
 [(20000, 30000)]
 >>> hopping(seconds=10, advance=5_000).windows_for(12_000)
 [(5000, 15000), (10000, 20000)]
 >>> tumbling(ms=10).windows_for(-1)  # negative times align the same way
 [(-10, 0)]
+>>> str(tumbling(seconds=10, time="processing"))
+'tumbling(10000 ms, grace 0 ms, processing time)'
+
 >>> session(minutes=30).gap_ms
 1800000
 >>> sliding(seconds=5, grace=seconds(30))
@@ -23,10 +31,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from streams.core.errors import TopologyError
 
 Duration = int | timedelta
+#: what assigns records to tumbling and hopping windows and closes them: the record's event
+#: time and the watermark ("event"), or the wall clock of the task processing it ("processing")
+TimeDomain = Literal["event", "processing"]
 
 
 def to_ms(d: Duration, what: str = "duration") -> int:
@@ -58,10 +70,15 @@ def minutes(n: float) -> int:
     return int(n * 60_000)
 
 
+def _on(time: TimeDomain) -> str:
+    return ", processing time" if time == "processing" else ""
+
+
 @dataclass(frozen=True)
 class Tumbling:
     size_ms: int
     grace_ms: int = 0
+    time: TimeDomain = "event"
     kind = "tumbling"
 
     def windows_for(self, ts: int) -> list[tuple[int, int]]:
@@ -73,7 +90,7 @@ class Tumbling:
         return self.size_ms + self.grace_ms
 
     def __str__(self) -> str:
-        return f"tumbling({self.size_ms} ms, grace {self.grace_ms} ms)"
+        return f"tumbling({self.size_ms} ms, grace {self.grace_ms} ms{_on(self.time)})"
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,7 @@ class Hopping:
     size_ms: int
     advance_ms: int
     grace_ms: int = 0
+    time: TimeDomain = "event"
     kind = "hopping"
 
     def windows_for(self, ts: int) -> list[tuple[int, int]]:
@@ -97,7 +115,10 @@ class Hopping:
         return self.size_ms + self.grace_ms
 
     def __str__(self) -> str:
-        return f"hopping({self.size_ms} ms every {self.advance_ms} ms, grace {self.grace_ms} ms)"
+        return (
+            f"hopping({self.size_ms} ms every {self.advance_ms} ms, grace {self.grace_ms} ms"
+            f"{_on(self.time)})"
+        )
 
 
 @dataclass(frozen=True)
@@ -168,9 +189,12 @@ def tumbling(
     minutes: float = 0,
     hours: float = 0,
     grace: Duration = 0,
+    time: TimeDomain = "event",
 ) -> Tumbling:
-    """Fixed, non-overlapping windows of ``size``."""
-    return Tumbling(_size(size, ms, seconds, minutes, hours, "window size"), _grace(grace))
+    """Fixed, non-overlapping windows of ``size``, over event time or, with
+    ``time="processing"``, over the wall clock of the task processing the records."""
+    s = _size(size, ms, seconds, minutes, hours, "window size")
+    return Tumbling(s, _grace(grace), _time(time))
 
 
 def hopping(
@@ -182,13 +206,15 @@ def hopping(
     minutes: float = 0,
     hours: float = 0,
     grace: Duration = 0,
+    time: TimeDomain = "event",
 ) -> Hopping:
-    """Windows of ``size`` starting every ``advance`` (a record is in ``size/advance`` of them)."""
+    """Windows of ``size`` starting every ``advance`` (a record is in ``size/advance`` of them),
+    over event time or, with ``time="processing"``, the wall clock."""
     s = _size(size, ms, seconds, minutes, hours, "window size")
     a = to_ms(advance, "advance")
     if not 0 < a <= s:
         raise TopologyError(f"advance must be in (0, size={s}] ms, got {a}")
-    return Hopping(s, a, _grace(grace))
+    return Hopping(s, a, _grace(grace), _time(time))
 
 
 def session(
@@ -221,6 +247,12 @@ def sliding(
     )
 
 
+def _time(time: str) -> TimeDomain:
+    if time not in ("event", "processing"):
+        raise TopologyError(f"time must be 'event' or 'processing', got {time!r}")
+    return time  # type: ignore[return-value]
+
+
 def _grace(grace: Duration) -> int:
     g = to_ms(grace, "grace")
     if g < 0:
@@ -233,6 +265,7 @@ __all__ = [
     "JoinWindows",
     "Session",
     "Sliding",
+    "TimeDomain",
     "Tumbling",
     "WindowSpec",
     "hopping",

@@ -126,8 +126,10 @@ def test_in_process_peer_q8_equals_the_reference(peer, dataset, tmp_path):
     o = run("q8", path, EVENTS, tmp_path, 300.0)
     harness.check(o, want)
     assert o.check == "ok", o.check
-    assert o.stats is not None and o.stats["events_per_core_s"] > 0
     assert o.stats is not None and o.stats["rows"] == len(want)
+    # (a rate, or none when a PyFlink job's work is within its fixed cost's spread)
+    rate = o.stats["events_per_core_s"]
+    assert rate > 0 if rate is not None else o.stats.get("too_short") is True
 
 
 @pytest.mark.kafka

@@ -324,4 +324,4 @@ def test_cli_reference(
     assert [x["query"] for x in lines] == list(QUERIES)
     q5 = [json.loads(x) for x in (tmp_path / "q5.jsonl").read_text().splitlines()]
     assert q5 == ref.q5(path)
-    assert cli_main(["reference", "--in", str(path), "--query", "q6"]) == 2
+    assert cli_main(["reference", "--in", str(path), "--query", "q99"]) == 2

@@ -18,16 +18,18 @@ import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
+import org.apache.kafka.streams.kstream.SessionWindows;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.Suppressed.BufferConfig;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.processor.api.ContextualProcessor;
 import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.SessionStore;
 import org.apache.kafka.streams.state.WindowStore;
 
 /**
- * Nexmark q0 q1 q2 q5 q7 q8 as Kafka Streams DSL topologies.
+ * Nexmark q0 q1 q2 q5 q7 q8 q11 as Kafka Streams DSL topologies.
  *
  * <p>Semantics (as bench/peers/common.py): bids only; event time from {@code dateTime}; windows
  * are epoch-aligned and half-open; a window accepts records while stream time (the max event
@@ -41,7 +43,8 @@ final class Queries {
   static final long HOP_SIZE_MS = 10_000;
   static final long HOP_SLIDE_MS = 2_000;
   static final long GRACE_MS = 4_000;
-  static final List<String> ALL = List.of("q0", "q1", "q2", "q5", "q7", "q8");
+  static final long SESSION_GAP_MS = 10_000;
+  static final List<String> ALL = List.of("q0", "q1", "q2", "q5", "q7", "q8", "q11");
   static final long SENTINEL = -1;
 
   private static final Serde<JsonNode> JSON = Json.serde();
@@ -73,6 +76,7 @@ final class Queries {
                   .mapValues(v -> project(v, "auction", "price"));
           case "q5" -> q5(bids, progress);
           case "q7" -> q7(bids, progress);
+          case "q11" -> q11(bids, progress);
           default -> throw new IllegalArgumentException("unknown query " + query);
         };
     rows.peek((k, v) -> progress.row()).to(output, Produced.with(Serdes.String(), JSON));
@@ -180,6 +184,39 @@ final class Queries {
               List<KeyValue<String, JsonNode>> out = new ArrayList<>();
               acc.get("rows").forEach(row -> out.add(KeyValue.pair(null, row)));
               return out;
+            });
+  }
+
+  /**
+   * User sessions: bids per bidder and session window (gap 10 s, grace 4 s), final counts only.
+   * A Kafka Streams session spans its first to its last record and takes a record no more than
+   * the gap from it, so bids exactly 10 s apart share one (the reference's merge_touching=True);
+   * {@code endtime} is the last bid + the gap (Flink's SESSION_END). The sentinel bids make
+   * sessions of their own (bidder -1), which the harness drops.
+   */
+  private static KStream<String, JsonNode> q11(KStream<String, JsonNode> bids, Progress progress) {
+    SessionWindows sessions =
+        SessionWindows.ofInactivityGapAndGrace(
+            Duration.ofMillis(SESSION_GAP_MS), Duration.ofMillis(GRACE_MS));
+    return bids.map((k, v) -> KeyValue.pair(v.get("bidder").asLong(), 1L)) // only the key counts
+        .repartition(Repartitioned.with(Serdes.Long(), Serdes.Long()).withName("q11-by-bidder"))
+        .peek((k, v) -> progress.touch())
+        .groupByKey(Grouped.with(Serdes.Long(), Serdes.Long()))
+        .windowedBy(sessions)
+        .count(
+            Materialized.<Long, Long, SessionStore<Bytes, byte[]>>as("q11-sessions")
+                .withKeySerde(Serdes.Long())
+                .withValueSerde(Serdes.Long())
+                .withLoggingDisabled())
+        .suppress(finalOnly("q11-sessions-final"))
+        .toStream()
+        .filter((w, n) -> n != null) // (a merged session's tombstone)
+        .map(
+            (w, n) -> {
+              ObjectNode row = Json.object().put("bidder", w.key()).put("bid_count", n);
+              row.put("starttime", w.window().start());
+              row.put("endtime", w.window().end() + SESSION_GAP_MS);
+              return KeyValue.pair((String) null, (JsonNode) row);
             });
   }
 

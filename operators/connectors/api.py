@@ -6,7 +6,10 @@ one worker per task: :meth:`Sink.open` returns a :class:`SinkWriter`, :meth:`Sou
 :class:`SourceReader`. The runtime drives them; connector code never sees tasks, offsets
 commits or Kafka. Written on this API: ``stream.to_sink(...)``, ``stream.to_parquet(...)``
 (:mod:`operators.connectors.parquet`), ``topo.source_from(...)`` and the file sources
-(:mod:`operators.connectors.files`). Kafka topics stay the built-in ``topo.source``/``to``.
+(:mod:`operators.connectors.files`). Kafka topics stay the built-in ``topo.source``/``to``:
+they are the runtime's own transport (repartition and changelog topics are topics too), and
+their exactly-once is the Kafka transaction that commits the input offsets with the output,
+which a connector's publish-after-commit can only weaken.
 
 **The sink contract.** A task calls its writer in this order::
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,12 @@ pytestmark = pytest.mark.kafka
 
 
 MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+def _now_ms() -> int:
+    """Record timestamps of now: the broker's 7-day retention (checked every minute) deletes
+    a segment of records stamped in 1970, and a reader at offset 0 is then out of range."""
+    return int(time.time() * 1000)
 
 
 def sasl_broker(address: str, user: str, password: str, mechanism: str = "PLAIN") -> KafkaBroker:
@@ -52,7 +59,8 @@ def test_worker_runs_over_sasl_and_never_logs_the_password(
         broker = sasl_broker(address, user, password, mechanism)
         await broker.create_topics([TopicSpec(src, 1), TopicSpec(out, 1)])
         p = broker.producer()
-        p.send_batch(src, 0, [(b"k%d" % (i % 3), b"{}", 1_000 + i, ()) for i in range(30)])
+        now = _now_ms()
+        p.send_batch(src, 0, [(b"k%d" % (i % 3), b"{}", now + i, ()) for i in range(30)])
         await p.flush()
         await p.close()
         w = Worker(t, broker, Config(state_dir=str(tmp_path)))
@@ -62,7 +70,8 @@ def test_worker_runs_over_sasl_and_never_logs_the_password(
         c.assign([tp])
         c.seek(tp, 0)
         got: list[tuple[bytes, int]] = []
-        while len(got) < 3:
+        deadline = time.monotonic() + 60
+        while len(got) < 3 and time.monotonic() < deadline:
             for msgs in (await c.getmany(timeout_ms=1000)).values():
                 got += [(m.key, st.serde.INT.deserialize(m.value)) for m in msgs]
         await c.close()
@@ -113,7 +122,8 @@ def test_worker_runs_over_tls_and_an_untrusted_certificate_is_refused(
         broker = tls_broker(ssl.create_default_context(cafile=cafile))  # verifies 127.0.0.1
         await broker.create_topics([TopicSpec(src, 1), TopicSpec(out, 1)])
         p = broker.producer()
-        p.send_batch(src, 0, [(b"k%d" % (i % 2), b"{}", 1_000 + i, ()) for i in range(20)])
+        now = _now_ms()
+        p.send_batch(src, 0, [(b"k%d" % (i % 2), b"{}", now + i, ()) for i in range(20)])
         await p.flush()
         await p.close()
         await asyncio.wait_for(
@@ -122,7 +132,8 @@ def test_worker_runs_over_tls_and_an_untrusted_certificate_is_refused(
         c = broker.consumer(None)
         c.assign([TopicPartition(out, 0)])
         got: dict[bytes, int] = {}
-        while sum(1 for v in got.values() if v == 10) < 2:
+        deadline = time.monotonic() + 60
+        while sum(1 for v in got.values() if v == 10) < 2 and time.monotonic() < deadline:
             for msgs in (await c.getmany(timeout_ms=1000)).values():
                 got.update((m.key, st.serde.INT.deserialize(m.value)) for m in msgs)
         await c.close()

@@ -91,9 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("reference", help="compute a query's result with DuckDB")
     r.add_argument("--in", dest="inp", required=True, help="events .jsonl")
-    r.add_argument(
-        "--query", required=True, help="q0 ... q22 (see bench.nexmark.reference) or all"
-    )
+    r.add_argument("--query", required=True, help="q0 ... q22 (see bench.nexmark.reference) or all")
     r.add_argument("--out", help="write result rows as JSON lines here (with --query all: a dir)")
     return p
 

@@ -129,6 +129,7 @@ JOIN_QUERIES = ("q3", "q4", "q9", "q18", "q19", "q20")
 ALL_QUERIES += JOIN_QUERIES
 EXPRESSES["ours"] += JOIN_QUERIES
 EXPRESSES["pyflink"] += JOIN_QUERIES
+EXPRESSES["bytewax"] += JOIN_QUERIES
 NOT_EXPRESSIBLE |= {(p, q): _TODO for p in (*_OTHERS, "ours-kafka") for q in JOIN_QUERIES}
 FINAL_BY |= {"q3": ("id",), "q4": ("category",), "q9": ("id",), "q18": ("bidder", "auction")}
 FINAL_BY["q19"] = ("auction", "rank_number")

@@ -1,10 +1,12 @@
 """The comparison's registry (bench/peers/harness.py) covers every Nexmark query, and the
 in-process peers' join / updating queries (q3, q4, q9, q18, q19, q20: bench/peers/bytewax_joins.py,
 pyflink_joins.py) equal the DuckDB reference (skipped when a peer's venv is not installed, as in
-tests/bench/test_nexmark_peers.py)."""
+tests/bench/test_nexmark_peers.py), and the per-key steps bytewax and Quix Streams share
+(bench/peers/joins_common.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -13,7 +15,7 @@ import pytest
 from bench.nexmark.generator import write_jsonl
 from bench.nexmark.queries import QUERIES, UPDATING
 from bench.nexmark.reference import NexmarkReference
-from bench.peers import harness
+from bench.peers import harness, joins_common
 from tests.bench.test_nexmark_peers import _need
 
 EVENTS = 20_000
@@ -61,3 +63,72 @@ def test_in_process_peer_equals_the_reference(data, tmp_path, peer, query):
     assert o.stats is not None
     if peer == "bytewax" and query in ("q9", "q18", "q19"):  # upserts, more than the result
         assert o.stats["rows"] > len(want)
+
+
+# ---------------------------------------------------------------- the shared steps (joins_common)
+
+
+def _run(query, events, mean=False):
+    """A query's step per key, as a peer runs it; the state goes through JSON (Quix's)."""
+    keep, key, mapper = joins_common.STEPS[query]
+    states, rows = {}, []
+    for e in filter(keep, events):
+        k = key(e)
+        s, out = mapper(states.get(k), e)
+        states[k] = json.loads(json.dumps(s))
+        rows += out
+    if mean:
+        key, mapper = joins_common.Q4_MEAN
+        return _run_rows(rows, key, mapper)
+    return rows
+
+
+def _run_rows(rows, key, mapper):
+    states, out = {}, []
+    for r in rows:
+        states[key(r)], more = mapper(states.get(key(r)), r)
+        out += more
+    return out
+
+
+def _bid(auction, price, t, bidder=1):
+    return {"type": "bid", "auction": auction, "bidder": bidder, "price": price, "channel": "c",
+            "url": "u", "dateTime": t, "extra": f"x{t}"}  # fmt: skip
+
+
+def _auction(id_, category, t=0, expires=100):
+    return {"type": "auction", "id": id_, "itemName": "i", "description": "d", "initialBid": 1,
+            "reserve": 2, "dateTime": t, "expires": expires, "seller": 7, "category": category,
+            "extra": "a"}  # fmt: skip
+
+
+def test_join_pairs_earlier_bids_when_their_auction_comes_and_drops_unmatched():
+    events = [_bid(1, 5, 10), _bid(2, 6, 11), _auction(1, 10), _auction(2, 3), _bid(1, 7, 12)]
+    rows = _run("q20", events)
+    assert [(r["auction"], r["price"]) for r in rows] == [(1, 5), (1, 7)]  # auction 2: cat. 3
+
+
+def test_q9_keeps_the_highest_bid_in_the_auction_lifetime_earlier_on_ties():
+    events = [_auction(1, 10), _bid(1, 5, 10), _bid(1, 9, 101), _bid(1, 5, 5), _bid(1, 6, 30)]
+    events += [_bid(1, 6, 20, bidder=2), _bid(1, 6, 20, bidder=3)]
+    rows = _run("q9", events)
+    # (9 at 101: after expires; 6 at 20 from bidder 3: an equal price at an equal time)
+    got = [(r["price"], r["bid_dateTime"], r["bidder"]) for r in rows]
+    assert got == [(5, 10, 1), (5, 5, 1), (6, 30, 1), (6, 20, 2)]
+
+
+def test_q4_averages_each_auctions_current_maximum_per_category():
+    events = [_auction(1, 10), _auction(2, 10), _bid(1, 4, 1), _bid(2, 8, 1), _bid(1, 6, 2)]
+    rows = _run("q4", events, mean=True)
+    assert rows[-1] == {"category": 10, "final": 7.0}
+    assert [r["final"] for r in rows] == [4.0, 6.0, 7.0]
+
+
+def test_q19_re_emits_the_ranks_a_bid_pushes_down_and_q18_keeps_the_later_tie():
+    rows = _run("q19", [_bid(1, 5, 1), _bid(1, 5, 2), _bid(1, 9, 3)])
+    assert [(r["rank_number"], r["price"], r["dateTime"]) for r in rows] == [
+        (1, 5, 1), (2, 5, 2), (1, 9, 3), (2, 5, 1), (3, 5, 2)
+    ]  # fmt: skip
+    last = _run("q18", [_bid(1, 5, 2), _bid(1, 6, 1), _bid(1, 7, 2)])
+    assert [r["price"] for r in last] == [5, 7]
+    assert "type" not in last[-1]

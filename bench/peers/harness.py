@@ -132,7 +132,8 @@ EXPRESSES["pyflink"] += JOIN_QUERIES
 EXPRESSES["bytewax"] += JOIN_QUERIES
 EXPRESSES["ours-kafka"] += JOIN_QUERIES
 EXPRESSES["quixstreams"] += JOIN_QUERIES
-NOT_EXPRESSIBLE |= {(p, q): _TODO for p in ("faust", "kafka-streams") for q in JOIN_QUERIES}
+EXPRESSES["faust"] += JOIN_QUERIES
+NOT_EXPRESSIBLE |= {("kafka-streams", q): _TODO for q in JOIN_QUERIES}
 FINAL_BY |= {"q3": ("id",), "q4": ("category",), "q9": ("id",), "q18": ("bidder", "auction")}
 FINAL_BY["q19"] = ("auction", "rank_number")
 # The reference variant each system implements, where the reference has one (default: none).

@@ -132,3 +132,24 @@ def test_q19_re_emits_the_ranks_a_bid_pushes_down_and_q18_keeps_the_later_tie():
     last = _run("q18", [_bid(1, 5, 2), _bid(1, 6, 1), _bid(1, 7, 2)])
     assert [r["price"] for r in last] == [5, 7]
     assert "type" not in last[-1]
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("peer", ["ours-kafka", "quixstreams", "faust"])
+def test_kafka_peer_q4_equals_the_reference(peer, tmp_path_factory, kafka_bootstrap):
+    """q4: two keyed steps (by auction, then by category) through the broker."""
+    _need(peer)
+    from bench.peers import kafka_io
+
+    path = tmp_path_factory.mktemp("nxjoins-kafka") / "events.jsonl"
+    write_jsonl(path, 4_000, seed=4, rate_per_s=500)
+    with NexmarkReference(str(path)) as ref:
+        want = harness.norm(ref.q4())
+    assert want
+    k = harness.prepare_kafka(kafka_bootstrap, path)
+    try:
+        o = harness.run_kafka_peer(peer, "q4", k, 4_000, 240.0)
+    finally:
+        kafka_io.run(kafka_io.cleanup(k.bootstrap, k.run_id, k.groups))
+    harness.check(o, want)
+    assert o.check == "ok", o.check

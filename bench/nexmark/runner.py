@@ -2,7 +2,9 @@
 
 The events are loaded into the in-process broker, a ``Worker`` runs the query until the input
 is consumed, then event time goes to the end so every window closes (Nexmark's "watermark to
-infinity"); result rows go to ``--output`` as JSON lines and a JSON line of stats is printed.
+infinity"); result rows go to ``--output`` as JSON lines and a JSON line of stats is printed. An
+updating query's (:data:`bench.nexmark.queries.UPDATING`) upserts are reduced to its result
+first, the final value per key (:func:`bench.nexmark.queries.final_rows`; after the run).
 
 Without ``--output`` the result goes to a blackhole (:class:`streams.core.serde.Discard`, Nexmark's
 ``blackhole`` sink): rows are counted, not encoded, in both modes, so a throughput run measures
@@ -27,7 +29,7 @@ import msgspec
 import streams as st
 from bench.nexmark import queries_time
 from bench.nexmark.base import MODE
-from bench.nexmark.queries import FILE_OUTPUT, INPUT, OUTPUT, QUERIES
+from bench.nexmark.queries import FILE_OUTPUT, INPUT, OUTPUT, QUERIES, UPDATING, final_rows
 from bench.nexmark.queries_misc import side_inputs
 from streams.core.serde import Discard
 from streams.plan import nodes as plan
@@ -125,12 +127,10 @@ def _run_file(
     c0, t0 = time.process_time(), time.perf_counter()
     asyncio.run(worker.run(until_idle=True, end_of_input=True))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    lines = [
-        m[1]
-        for p in range(partitions)
-        for m in b.fetch_raw(TopicPartition(OUTPUT, p), 0)
-        if m[1] is not None
+    out = [
+        (m[0], m[1]) for p in range(partitions) for m in b.fetch_raw(TopicPartition(OUTPUT, p), 0)
     ]
+    lines = _result(query, out)
     rows = len(lines) if bh is None else bh.count
     if output_path:
         Path(output_path).write_bytes(b"".join(v + b"\n" for v in lines))
@@ -145,6 +145,15 @@ def _run_file(
         "events_per_core_s": round(n / cpu) if cpu else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+
+
+def _result(query: str, records: list[tuple[bytes | None, bytes | None]]) -> list[bytes]:
+    """The output's JSON lines: its values, or an updating query's final value per key."""
+    if query not in UPDATING:
+        return [v for _, v in records if v is not None]
+    dec, enc = msgspec.json.Decoder(), msgspec.json.Encoder()
+    decoded = [(dec.decode(k), None if v is None else dec.decode(v)) for k, v in records]
+    return [enc.encode(r) for r in final_rows(decoded)]
 
 
 def _run_arrow(query: str, input_path: str, output_path: str | None, mode: str) -> dict[str, Any]:
@@ -176,7 +185,7 @@ def _run_arrow(query: str, input_path: str, output_path: str | None, mode: str) 
     c0, t0 = time.process_time(), time.perf_counter()
     out = st.run_bounded(topo, {INPUT: table}, batch_size=10_000, raw=True).get(OUTPUT, [])
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    lines = [v for _, v, _ in out if v is not None]
+    lines = _result(query, [(k, v) for k, v, _ in out])
     if output_path:
         Path(output_path).write_bytes(b"".join(v + b"\n" for v in lines))
     n = table.num_rows

@@ -1,4 +1,4 @@
-"""Nexmark q0-q2, q5-q8, q10-q13 on bytewax (in-process), run inside the bytewax venv.
+"""Nexmark q0-q22 on bytewax (in-process), run inside the bytewax venv.
 
     python -m bench.peers.bytewax_app --query q5 --input events.jsonl --output rows.jsonl
 
@@ -25,7 +25,8 @@ q11 keys bids by bidder into ``SessionWindower(gap=10 s)`` windows: a per-key cl
 here, since a session only ever depends on its own bidder's bids. Bytewax merges sessions whose
 gap is ``<= gap`` (bids exactly 10 s apart share one, as in Flink: the reference's
 ``merge_touching=True``); the fold keeps ``[count, first, last]`` and ``endtime`` is the last
-bid + the gap (Flink's ``SESSION_END``). q6 and q13: :mod:`bench.peers.bytewax_misc`.
+bid + the gap (Flink's ``SESSION_END``). q6 and q13: :mod:`bench.peers.bytewax_misc`; q3, q4,
+q9, q18-q20: :mod:`bench.peers.bytewax_joins`.
 
 q10 writes each bid's row as a JSON line into ``dt=.../hm=...`` directories (UTC) under
 ``--output``'s ``.d`` directory, through :class:`PartitionedSink` (bytewax has no partitioned
@@ -60,7 +61,7 @@ from bytewax.operators.windowing import (
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import run_main
 
-from bench.peers import bytewax_misc
+from bench.peers import bytewax_joins, bytewax_misc
 from bench.peers.common import (
     HOP_SIZE_MS,
     HOP_SLIDE_MS,
@@ -84,6 +85,7 @@ from bench.peers.common import (
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q10", "q11", "q12", *bytewax_misc.QUERIES)
+QUERIES += bytewax_joins.QUERIES
 
 
 def _ts(e: Row) -> datetime:
@@ -253,6 +255,8 @@ def build(query: str, input_path: str, output_path: str) -> Dataflow:
     events = op.map("decode", lines, json.loads)
     if query in bytewax_misc.QUERIES:  # q6, q13
         return _finish(flow, bytewax_misc.build(query, events), output_path)
+    if query in bytewax_joins.QUERIES:  # q3, q4, q9, q18, q19, q20
+        return _finish(flow, bytewax_joins.build(query, events), output_path)
     if query == "q8":  # people and auctions, no bids
         return _finish(flow, _q8(events), output_path)
     bids = op.filter("bids", events, lambda e: e["type"] == "bid")

@@ -1,4 +1,4 @@
-"""Nexmark q0 q1 q2 on faust-streaming (through Kafka), run inside the faust venv.
+"""Nexmark q0-q4, q9, q18-q20 on faust-streaming (through Kafka), run inside the faust venv.
 
     python -m bench.peers.faust_app --query q1 --bootstrap HOST:PORT --input-topic T \
         --output-topic O --group G --expected N --events E
@@ -14,7 +14,8 @@ time (``relative_to_field``) but expire them by *wall-clock* time (``Table._del_
 tests ``window.stale(ts, time.time())``, run every ``table_cleanup_interval``): there is no
 watermark, a window never closes on event time, and a late record re-opens an expired window;
 ``on_window_close`` also only receives the raw per-key value (see the ``XXX bug`` note in
-``faust/tables/base.py``). See ``NOT_EXPRESSIBLE``.
+``faust/tables/base.py``). See ``NOT_EXPRESSIBLE``. q3, q4, q9, q18-q20 (agents with tables):
+:mod:`bench.peers.faust_joins`.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from typing import Any
 
 import faust
 
+from bench.peers import faust_joins
 from bench.peers.common import Progress, q0_row, q1_row, q2_keep, q2_row
 
-QUERIES = ("q0", "q1", "q2")
+QUERIES = ("q0", "q1", "q2", *faust_joins.QUERIES)
 NOT_EXPRESSIBLE = {
     q: "Faust windows expire on wall-clock time (Table._del_old_keys compares window ends "
     "with time.time()); no event-time watermark, so windows cannot emit once, on close"
@@ -69,8 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     out = app.topic(args.output_topic, value_serializer="raw", key_serializer="raw")
     progress = Progress(args.query, args.expected, args.events, _stop)
     query = args.query
+    if query in faust_joins.QUERIES:  # q3, q4, q9, q18, q19, q20
+        faust_joins.setup(app, query, args.input_topic, out, progress)
+    else:
+        app.agent(inp)(_simple(query, out, progress))
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+    worker.execute_from_commandline()
+    return 0
 
-    @app.agent(inp)
+
+def _simple(query: str, out: Any, progress: Progress) -> Any:
+    """q0-q2: one agent, rows straight from the input."""
+
     async def process(stream: AsyncIterator[Any]) -> None:
         async for raw in stream:
             progress.input()
@@ -88,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             await out.send(value=json.dumps(row).encode())
             progress.row()
 
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
-    worker.execute_from_commandline()
-    return 0
+    return process
 
 
 if __name__ == "__main__":

@@ -121,9 +121,21 @@ for _system in ("ours", "bytewax", "quixstreams", "kafka-streams", "pyflink", "o
     EXPRESSES[_system] += ("q11",) if _system == "kafka-streams" else ("q11", "q6", "q13")
 NOT_EXPRESSIBLE |= {("faust", "q11"): _FAUST_NE, ("faust", "q6"): _TODO, ("faust", "q13"): _TODO}
 NOT_EXPRESSIBLE |= {("kafka-streams", "q6"): _TODO, ("kafka-streams", "q13"): _TODO}
-# Updating queries: each system writes its upserts' values in order (or, pyflink, its final
-# table); the result is the last row per key (these fields).
+# Updating queries: each system writes its upserts' values in order (or, pyflink and ours, its
+# final table); the result is the last row per key (these fields).
 FINAL_BY: dict[str, tuple[str, ...]] = {"q6": ("seller",)}
+# q3, q4, q9, q18, q19 (updating), q20 (bench/peers/bytewax_joins.py, pyflink_joins.py)
+JOIN_QUERIES = ("q3", "q4", "q9", "q18", "q19", "q20")
+ALL_QUERIES += JOIN_QUERIES
+EXPRESSES["ours"] += JOIN_QUERIES
+EXPRESSES["pyflink"] += JOIN_QUERIES
+EXPRESSES["bytewax"] += JOIN_QUERIES
+EXPRESSES["ours-kafka"] += JOIN_QUERIES
+EXPRESSES["quixstreams"] += JOIN_QUERIES
+EXPRESSES["faust"] += JOIN_QUERIES
+NOT_EXPRESSIBLE |= {("kafka-streams", q): _TODO for q in JOIN_QUERIES}
+FINAL_BY |= {"q3": ("id",), "q4": ("category",), "q9": ("id",), "q18": ("bidder", "auction")}
+FINAL_BY["q19"] = ("auction", "rank_number")
 # The reference variant each system implements, where the reference has one (default: none).
 # q11: bids exactly one gap (10 s) apart share a session in Flink (TimeWindow.intersects is
 # inclusive), in ours (sessions hold records at most the gap apart), in bytewax (it merges

@@ -61,6 +61,9 @@ def run_kafka(args: argparse.Namespace) -> dict[str, object]:
             topo.builder.replace(dataclasses.replace(node, topic=args.input_topic))
         elif isinstance(node, plan.Sink) and node.topic == OUTPUT:
             topo.builder.replace(dataclasses.replace(node, topic=args.output_topic))
+        elif isinstance(node, plan.Repartition) and node.partitions_like == INPUT:
+            # (q3's foreign-key join: its topics take the input's partition count)
+            topo.builder.replace(dataclasses.replace(node, partitions_like=args.input_topic))
     for node, records in side_inputs(topo):  # q13's side table: the run's own topic, filled first
         side = f"{args.group}-side"
         topo.builder.replace(dataclasses.replace(node, topic=side))

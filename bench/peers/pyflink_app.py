@@ -1,4 +1,4 @@
-"""Nexmark q0-q2, q5-q8, q10, q11, q13 on PyFlink (Table API SQL, local mode), in its venv.
+"""Nexmark q0-q22 but q12 on PyFlink (Table API SQL, local mode), in its venv.
 
     python -m bench.peers.pyflink_app --query q5 --input events.jsonl --output rows.jsonl \
         --events N
@@ -15,8 +15,9 @@ bidder, ...)``) in place of the deprecated ``GROUP BY SESSION(...)``: same sessi
 merges windows ``[t, t + gap)`` that touch, so bids exactly 10 s apart share one: the
 reference's ``merge_touching=True``), ``window_end`` = last bid + gap = ``SESSION_END``.
 q8 (a window join of the two window aggregates) declares the person and auction columns it reads
-instead of the bid columns. q6 and q13: :mod:`bench.peers.pyflink_misc`. Rows go to a ``filesystem``
-sink (``json``), whose part files are concatenated into ``--output`` afterwards (not timed).
+instead of the bid columns. q6 and q13: :mod:`bench.peers.pyflink_misc`; q3, q4, q9, q18-q20:
+:mod:`bench.peers.pyflink_joins`. Rows go to a ``filesystem`` sink (``json``), whose part files
+are concatenated into ``--output`` afterwards (not timed).
 
 Cost: the JVM is the py4j gateway the Python driver starts. Each job runs on a fresh local
 MiniCluster, so a job's CPU includes starting it, planning, code generation and deployment. To
@@ -44,10 +45,11 @@ from urllib.parse import unquote
 from pyflink.java_gateway import get_gateway
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from bench.peers import pyflink_misc, pyflink_stats
+from bench.peers import pyflink_joins, pyflink_misc, pyflink_stats
 from bench.peers.common import OUT_OF_ORDERNESS_MS, stats_line
 
 QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q10", "q11", *pyflink_misc.QUERIES)
+QUERIES += pyflink_joins.QUERIES
 FIXED_RUNS = 3
 
 SOURCE = """
@@ -191,6 +193,8 @@ def run_job(query: str, path: str, out_dir: str, pid: int) -> tuple[float, float
     """Run ``query`` over ``path`` into ``out_dir``; (wall s, CPU s of java + driver)."""
     if query in pyflink_misc.QUERIES:  # q6, q13
         return pyflink_misc.run_job(query, path, out_dir, pid)
+    if query in pyflink_joins.QUERIES:  # q3, q4, q9, q18, q19, q20
+        return pyflink_joins.run_job(query, path, out_dir, pid)
     settings = EnvironmentSettings.in_streaming_mode()
     t_env = TableEnvironment.create(settings)
     conf = t_env.get_config()

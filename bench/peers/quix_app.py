@@ -1,4 +1,4 @@
-"""Nexmark q0 q1 q2 q5 q7 q8 q11 on Quix Streams (through Kafka), run inside the quixstreams venv.
+"""Nexmark q0-q9, q11, q13, q18-q20 on Quix Streams (through Kafka), in the quixstreams venv.
 
     python -m bench.peers.quix_app --query q7 --bootstrap HOST:PORT --input-topic T \
         --output-topic O --group G --expected N --events E [--state-dir D]
@@ -36,7 +36,7 @@ to a topic that a second dataframe of the same app reads (a stateful ``apply``,
 seller is the result (the harness keeps it).
 q13 reads the side input (:mod:`bench.nexmark.side_input`) into a dict when it starts and
 looks up each bid's ``auction % 10000`` (an ``apply``). The sentinel bids (auction -1) give
-rows the harness drops.
+rows the harness drops. q3, q4, q9, q18-q20: :mod:`bench.peers.quix_joins`.
 End of input: the harness's sentinel bids (see :mod:`bench.peers.common`).
 """
 
@@ -54,6 +54,7 @@ from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.dataframe.windows import Count, Max
 
 from bench.nexmark import side_input
+from bench.peers import quix_joins
 from bench.peers.common import (
     HOP_SIZE_MS,
     HOP_SLIDE_MS,
@@ -78,7 +79,7 @@ from bench.peers.common import (
     q13_row,
 )
 
-QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q11", "q6", "q13")
+QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q11", "q6", "q13", *quix_joins.QUERIES)
 
 
 def _q5(bids: StreamingDataFrame, progress: Progress) -> StreamingDataFrame:
@@ -186,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     sdf = app.dataframe(inp).update(progress.input)
     rows: Any
     bids = sdf if args.query in ("q6", "q8") else sdf.filter(lambda e: e["type"] == "bid")
-    if args.query == "q0":
+    if args.query in quix_joins.QUERIES:  # q3, q4, q9, q18, q19, q20
+        rows = quix_joins.build(app, args.query, sdf, progress, args.output_topic)
+    elif args.query == "q0":
         rows = bids.apply(q0_row)
     elif args.query == "q1":
         rows = bids.apply(q1_row)

@@ -26,7 +26,9 @@ execution=..., objects=...)`` makes the one of ``node.window``'s kind, and
 >>> from state.session import SessionStore
 >>> p = WindowedAggregateProcessor(node, SessionStore(MemoryBackend()), [], [])
 >>> type(p).__name__, execution_label(node, "columnar")
-('SessionWindowsProcessor', 'row')
+('SessionWindowsProcessor', 'columnar')
+>>> execution_label(node, "row")
+'row'
 """
 
 from __future__ import annotations

@@ -159,8 +159,9 @@ COST_NOTES = {
     "the JVM's (-Xmx512m, plus Flink's off-heap network and managed memory)",
     "ours": "ours: CPU of the run, from the worker's start to its end; the events are put in the "
     "embedded broker before it (untimed, as a Kafka topic that holds them with their "
-    "timestamps), so its peak RSS includes that copy of the whole input (about 0.7-1.4 GB at "
-    "1M events; `streams run --input` streams a file instead: see the scale results)",
+    "timestamps), and its output topic stays in that broker until the rows are read back, so "
+    "its peak RSS holds the whole input and output (0.7-3.7 GB at 1M events; `streams run "
+    "--input` streams a file instead: see the scale results)",
 }
 
 

@@ -115,18 +115,8 @@ class SessionWindowsProcessor(WindowedAggregateProcessor):
                 ]
             lo, hi = m.start - gap, m.end + gap
             hit = [x for x in sessions if x[1] >= lo and x[0] <= hi]
-            acc, start, end = merge(init(), m.partial), m.start, m.end
-            if hit:
-                hit.sort(key=_start_end)
-                for x in hit:
-                    other = x[2] if x[2] is not None else _loads(x[3])
-                    acc = merge(other, acc)
-                    start, end = min(start, x[0]), max(end, x[1])
-                    if x[3] is not None:
-                        gone.add((kb, x[0], x[1]))
-                ids = {id(x) for x in hit}
-                sessions[:] = [x for x in sessions if id(x) not in ids]
-            sessions.append([start, end, acc, None, True])
+            acc = merge(init(), m.partial)
+            _absorb(kb, sessions, hit, acc, m.start, m.end, merge, gone)
         for kb, s, e in gone:
             store.remove(kb, s, e)
         for kb, sessions in live.items():
@@ -172,18 +162,7 @@ class SessionWindowsProcessor(WindowedAggregateProcessor):
             if not hit and t + gap + grace <= wm:
                 late.append(row)
                 continue
-            acc, start, end = add(init(), v), t, t
-            if hit:
-                hit.sort(key=_start_end)
-                for x in hit:
-                    other = x[2] if x[2] is not None else _loads(x[3])
-                    acc = merge(other, acc)
-                    start, end = min(start, x[0]), max(end, x[1])
-                    if x[3] is not None:
-                        gone.add((kb, x[0], x[1]))  # (in the store: removed at the end)
-                ids = {id(x) for x in hit}
-                sessions[:] = [x for x in sessions if id(x) not in ids]
-            sessions.append([start, end, acc, None, True])
+            _absorb(kb, sessions, hit, add(init(), v), t, t, merge, gone)
             last_meta = (h, o)
         self._null_keys(nulls)
         for kb, s, e in gone:
@@ -209,6 +188,32 @@ class SessionWindowsProcessor(WindowedAggregateProcessor):
                 out.append((dec(kb), self._result(_loads(raw), s, e), e, (), -1))
         store.expire(before)
         return out
+
+
+def _absorb(
+    kb: bytes,
+    sessions: list[list[Any]],
+    hit: list[list[Any]],
+    acc: Any,
+    start: int,
+    end: int,
+    merge: Any,
+    gone: set[tuple[bytes, int, int]],
+) -> None:
+    """Merge the sessions ``hit`` of key ``kb`` into ``acc`` over ``[start, end]``: they leave
+    ``sessions`` (those read from the store go to ``gone``, removed at the end of the batch)
+    and the merged session joins it, dirty."""
+    if hit:
+        hit.sort(key=_start_end)
+        for x in hit:
+            other = x[2] if x[2] is not None else _loads(x[3])
+            acc = merge(other, acc)
+            start, end = min(start, x[0]), max(end, x[1])
+            if x[3] is not None:
+                gone.add((kb, x[0], x[1]))
+        ids = {id(x) for x in hit}
+        sessions[:] = [x for x in sessions if id(x) not in ids]
+    sessions.append([start, end, acc, None, True])
 
 
 __all__ = ["SessionWindowsProcessor"]
